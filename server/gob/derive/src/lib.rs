@@ -1,0 +1,1 @@
+//! gob-derive: placeholder, being written.

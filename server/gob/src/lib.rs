@@ -1,0 +1,1 @@
+//! gob: placeholder, being written.

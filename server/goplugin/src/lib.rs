@@ -1,0 +1,1 @@
+//! goplugin: placeholder, being written.

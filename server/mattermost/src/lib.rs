@@ -1,0 +1,1 @@
+//! mattermost: placeholder, being written.
