@@ -1,1 +1,179 @@
-fn main() {}
+//! rs-hello: an example Mattermost plugin that uses only the public `mattermost` bindings.
+//!
+//! - `/hello <text>` posts "<Greeting>, <text>!" as the bot and answers ephemerally.
+//! - A post "hello?" from a person gets a threaded "Hello, @user!" from the bot.
+//! - HTTP: `GET /status` (activation count, version), `POST /echo` (streams the body back).
+
+use std::io::{Read, Write};
+use std::sync::RwLock;
+
+use mattermost::{
+    Api, AppError, AutocompleteData, Bot, Command, CommandArgs, CommandResponse, Context,
+    HttpRequest, Post, ResponseWriter,
+};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const ACTIVATIONS_KEY: &str = "activations";
+/// Copy buffer for /echo: large enough that multi-MiB bodies need few round trips.
+const ECHO_CHUNK: usize = 256 * 1024;
+
+/// Settings from plugin.json; LoadPluginConfiguration lower-cases the keys.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Config {
+    greeting: String,
+}
+
+#[derive(Default)]
+struct Hello {
+    config: RwLock<Config>,
+    bot_id: RwLock<String>,
+}
+
+impl Hello {
+    fn greeting(&self) -> String {
+        let greeting = self
+            .config
+            .read()
+            .map(|c| c.greeting.trim().to_owned())
+            .unwrap_or_default();
+        if greeting.is_empty() {
+            "Hello".to_owned()
+        } else {
+            greeting
+        }
+    }
+
+    fn bot_id(&self) -> String {
+        self.bot_id.read().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    fn activations(api: &Api) -> Result<u64, AppError> {
+        let raw = api.kv_get(ACTIVATIONS_KEY)?.unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw);
+        Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    fn register(api: &Api) -> Result<(), AppError> {
+        let mut data = AutocompleteData::new("hello", "[text]", "Post a greeting as Hello Bot");
+        data.add_text_argument("Whom or what to greet", "world", "");
+        api.register_command(&Command {
+            trigger: "hello".to_owned(),
+            auto_complete: true,
+            auto_complete_desc: "Post a greeting as Hello Bot".to_owned(),
+            auto_complete_hint: "[text]".to_owned(),
+            display_name: "Hello".to_owned(),
+            autocomplete_data: Some(data),
+            ..Command::default()
+        })?;
+        Ok(())
+    }
+
+    fn status(&self, api: &Api, w: &mut ResponseWriter) -> std::io::Result<()> {
+        match Self::activations(api) {
+            Ok(n) => w.send_json(200, &serde_json::json!({"activations": n, "version": VERSION})),
+            Err(e) => w.send_json(500, &serde_json::json!({"error": e.message})),
+        }
+    }
+
+    fn echo(r: &mut HttpRequest, w: &mut ResponseWriter) -> std::io::Result<()> {
+        let content_type = r
+            .header_value("Content-Type")
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        w.set_header("Content-Type", &content_type);
+        w.write_header(200)?;
+        let mut buf = vec![0u8; ECHO_CHUNK];
+        loop {
+            let n = r.body().read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            w.write_all(&buf[..n])?;
+        }
+    }
+}
+
+mattermost::hooks! {
+    impl Hooks for Hello {
+        fn on_activate(&self, api: &Api) -> Result<(), AppError> {
+            let bot = Bot::new("hello-bot", "Hello Bot", "Says hello.");
+            let bot_id = mattermost::ensure_bot(api, &bot)
+                .map_err(|e| AppError::new("rs-hello.ensure_bot", &e.to_string(), 500))?;
+            if let Ok(mut slot) = self.bot_id.write() {
+                *slot = bot_id;
+            }
+            Self::register(api)?;
+            let count = Self::activations(api)? + 1;
+            api.kv_set(ACTIVATIONS_KEY, count.to_string().as_bytes())?;
+            api.log_info("rs-hello activated", &[("activations", &count.to_string())]);
+            Ok(())
+        }
+
+        fn on_deactivate(&self, api: &Api) -> Result<(), AppError> {
+            api.log_info("rs-hello deactivating", &[]);
+            Ok(())
+        }
+
+        fn on_configuration_change(&self, api: &Api) -> Result<(), AppError> {
+            let config: Config = api.load_plugin_configuration()?;
+            if let Ok(mut slot) = self.config.write() {
+                *slot = config;
+            }
+            Ok(())
+        }
+
+        fn execute_command(&self, api: &Api, _ctx: &Context, args: &CommandArgs)
+            -> Result<CommandResponse, AppError>
+        {
+            let text = args.command.trim().strip_prefix("/hello").unwrap_or("").trim();
+            if text.is_empty() {
+                return Ok(CommandResponse::ephemeral(
+                    "Usage: `/hello <text>` posts a greeting for <text> as Hello Bot.",
+                ));
+            }
+            let message = format!("{}, {text}!", self.greeting());
+            let mut post = Post::new(&args.channel_id, &message);
+            post.user_id = self.bot_id();
+            post.root_id = args.root_id.clone();
+            api.create_post(&post)?;
+            Ok(CommandResponse::ephemeral(&format!("Posted: {message}")))
+        }
+
+        fn message_has_been_posted(&self, api: &Api, _ctx: &Context, post: &Post) {
+            let bot_id = self.bot_id();
+            if post.message != "hello?" || post.user_id == bot_id || post.prop_str("from_bot").is_some() {
+                return;
+            }
+            let user = match api.get_user(&post.user_id) {
+                Ok(user) if !user.is_bot => user,
+                Ok(_) => return,
+                Err(e) => {
+                    api.log_error("rs-hello: GetUser failed", &[("error", &e.to_string())]);
+                    return;
+                }
+            };
+            let mut reply = Post::new(&post.channel_id, &format!("Hello, @{}!", user.username));
+            reply.user_id = bot_id;
+            reply.root_id = post.thread_root().to_owned();
+            if let Err(e) = api.create_post(&reply) {
+                api.log_error("rs-hello: reply failed", &[("error", &e.to_string())]);
+            }
+        }
+
+        fn serve_http(&self, api: &Api, _ctx: &Context, r: &mut HttpRequest, w: &mut ResponseWriter) {
+            let result = match (r.method.as_str(), r.path()) {
+                ("GET", "/status") => self.status(api, w),
+                ("POST", "/echo") => Self::echo(r, w),
+                _ => w.send(404, "text/plain; charset=utf-8", b"404 page not found\n"),
+            };
+            if let Err(e) = result {
+                api.log_warn("rs-hello: HTTP response failed", &[("error", &e.to_string())]);
+            }
+        }
+    }
+}
+
+fn main() {
+    mattermost::run(Hello::default());
+}

@@ -1,1 +1,49 @@
-//! gob: placeholder, being written.
+//! Go's `encoding/gob` wire format for Rust, as spoken by Mattermost's
+//! plugin RPC (see `shared/docs/protocol.md` §4).
+//!
+//! Modules:
+//! - `wire`: gob's integer/float/string primitives and a bounds-checked cursor.
+//! - `types`: [`Type`], [`StructType`], [`GobType`] (Rust type → Go type).
+//! - `value`: the dynamic [`Value`], [`InterfaceValue`], and the [`Bytes`],
+//!   [`Empty`] and [`Any`] wrappers.
+//! - `encode`: [`Encoder`] (per-stream type ids, definitions, Go's zero omission).
+//! - `decode`: [`Decoder`] (per-stream type table, split interface messages, [`Limits`]).
+//! - `ser` / `de`: serde bridges [`to_value`] / [`from_value`].
+//! - `error`: [`Error`].
+//!
+//! Typical use: one [`Encoder`] and one [`Decoder`] per stream direction;
+//! `#[derive(Serialize, Deserialize, GobType)]` on model structs with
+//! `#[serde(rename_all = "PascalCase", default)]` so field names are Go's.
+
+mod de;
+mod decode;
+mod encode;
+mod error;
+mod ser;
+mod types;
+mod value;
+pub mod wire;
+
+pub use de::from_value;
+pub use decode::{Decoder, Limits};
+pub use encode::Encoder;
+pub use error::Error;
+pub use gob_derive::GobType;
+pub use ser::to_value;
+pub use types::{GobType, MarshalerKind, StructType, Type};
+pub use value::{Any, Bytes, Empty, InterfaceValue, Value};
+
+/// Something that can be written to a gob stream; object-safe, so RPC
+/// services can return `Box<dyn Encodable>`.
+pub trait Encodable: Send + Sync {
+    fn encode_into(&self, enc: &mut Encoder, out: &mut Vec<u8>) -> Result<(), Error>;
+}
+
+impl<T: serde::Serialize + GobType + Send + Sync> Encodable for T {
+    fn encode_into(&self, enc: &mut Encoder, out: &mut Vec<u8>) -> Result<(), Error> {
+        enc.encode(self, out)
+    }
+}
+
+// Lets the derive macro refer to `::gob` from inside this crate's own tests.
+extern crate self as gob;

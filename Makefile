@@ -1,0 +1,32 @@
+# Thin wrapper: the real logic lives in scripts/ and in code.
+# make test         everything CI runs: unit, golden-vector, fuzz smoke, database and host tests
+# make demo         the five stories on a SQLite demo database, no server needed
+# make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
+# make bench        Rust plugin vs the official Go SDK, side by side
+# make check        cargo fmt + clippy
+SHELL := /bin/bash
+
+.PHONY: test demo hello-bundle bench check gob-golden clean
+
+test:
+	bash scripts/test.sh
+
+demo:
+	cargo run -q -p datasync --release -- demo
+
+hello-bundle:
+	bash scripts/hello-bundle.sh
+
+bench:
+	bash scripts/bench.sh
+
+check:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+gob-golden:
+	cd server/gob/tests/golden && go run . gen ../data
+
+clean:
+	cargo clean
+	rm -rf dist

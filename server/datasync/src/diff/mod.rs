@@ -1,0 +1,245 @@
+//! Change detection: compare a result with the previous snapshot.
+//!
+//! - [`diff`] (this file): the comparison and the [`Changes`] it reports.
+//! - [`snapshot`]: [`Snapshot`], the stored state, and its versioned binary format.
+//! - `codec`: the compact encoding of one cell, and [`cells_equal`].
+//! - `key`: resolving key/watched columns, [`display_key`].
+//!
+//! # Semantics (the decisions callers can rely on)
+//!
+//! - A row's identity is the exact, typed value of its key cells: `Int(42)` and
+//!   `Text("42")` are different keys, SQL NULL is a valid key value distinct from the text
+//!   `"null"`, float keys compare by their bits, JSON keys by their exact content and order.
+//! - A row is *changed* when a compared column differs by [`cells_equal`]: type changes
+//!   count, `-0.0` equals `0.0`, JSON compares structurally.
+//! - Compared columns are the watched columns (all columns without `watched`) that exist
+//!   both now and in the previous snapshot. A column the query gained or lost is reported
+//!   once in [`Changes::columns_added`] / [`Changes::columns_removed`] and never by itself
+//!   makes rows changed. A gained column shows as `Cell::Null` in `previous` and in removed
+//!   rows; a lost column's values are dropped from them.
+//! - If the key columns differ from the previous snapshot's, rows cannot be matched: the
+//!   run becomes a new baseline (`first_run` and `key_changed` set, nothing removed).
+//! - Output order: current result order for added and changed, snapshot order for removed.
+
+mod codec;
+mod key;
+pub mod snapshot;
+
+pub use codec::cells_equal;
+pub use key::display_key;
+pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotIndex};
+
+use crate::row::{Columns, Row, RowSet};
+
+/// How rows are identified and which columns count.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DiffOptions {
+    /// One or more key columns; together they identify a row.
+    pub key: Vec<String>,
+    /// If set, only changes in these columns make a row "changed".
+    pub watched: Option<Vec<String>>,
+}
+
+/// A row whose watched values differ from the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedRow {
+    pub row: Row,
+    /// The row as it was in the previous snapshot (same columns as `Changes::columns`
+    /// where they exist; columns new since then are `Cell::Null`).
+    pub previous: Row,
+    /// Names of the columns whose values differ.
+    pub changed_columns: Vec<String>,
+}
+
+/// What happened since the previous run. Rows are in the current result's column order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changes {
+    pub columns: Columns,
+    /// No previous snapshot existed (or its key differs): this run only records the
+    /// baseline. `added` still lists every row; the caller decides whether to post them.
+    pub first_run: bool,
+    pub added: Vec<Row>,
+    pub changed: Vec<ChangedRow>,
+    /// Rows that disappeared, with their last known values.
+    pub removed: Vec<Row>,
+    /// Rows read this run.
+    pub total: usize,
+    /// Columns in this result that the previous snapshot did not have.
+    pub columns_added: Vec<String>,
+    /// Columns of the previous snapshot that this result no longer has.
+    pub columns_removed: Vec<String>,
+    /// A previous snapshot existed but was keyed on other columns, so this run is a new
+    /// baseline (`first_run` is set too).
+    pub key_changed: bool,
+}
+
+/// Bad keys and unreadable snapshots.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DiffError {
+    #[error("key column {column:?} is not in the result (columns: {available})")]
+    MissingKeyColumn { column: String, available: String },
+    #[error("duplicate key {key} in the result")]
+    DuplicateKey { key: String },
+    #[error("snapshot is unreadable: {0}")]
+    BadSnapshot(String),
+    #[error("no key columns are configured")]
+    NoKeyColumns,
+    #[error("watched column {column:?} is not in the result (columns: {available})")]
+    MissingWatchedColumn { column: String, available: String },
+    #[error("row {row} of the result has {found} values for {expected} columns")]
+    RowWidth {
+        row: usize,
+        expected: usize,
+        found: usize,
+    },
+    #[error("a JSON value in column {column:?} nests deeper than {limit} levels")]
+    JsonTooDeep { column: String, limit: usize },
+    #[error("snapshot would exceed 4 GiB ({bytes} bytes of row data)")]
+    SnapshotTooLarge { bytes: usize },
+    #[error(
+        "snapshot format version {found} is not supported (this build reads version \
+         {supported}); delete the stored snapshot to record a new baseline"
+    )]
+    UnsupportedSnapshotVersion { found: u8, supported: u8 },
+}
+
+/// Compares `current` with `previous` (None on the first run) and returns the changes and
+/// the snapshot to store once the run's messages are safely delivered.
+pub fn diff(
+    previous: Option<&Snapshot>,
+    current: &RowSet,
+    options: &DiffOptions,
+) -> Result<(Changes, Snapshot), DiffError> {
+    let columns: &[String] = &current.columns;
+    let key = key::key_positions(columns, &options.key)?;
+    let watched = match &options.watched {
+        Some(w) => Some(key::watched_positions(columns, w)?),
+        None => None,
+    };
+    let next = Snapshot::build(current, &key)?;
+    let mut changes = Changes {
+        columns: current.columns.clone(),
+        total: current.rows.len(),
+        ..Changes::default()
+    };
+    let key_names = |cols: &[String], key: &[usize]| -> Vec<String> {
+        key.iter().filter_map(|&i| cols.get(i).cloned()).collect()
+    };
+    let previous = match previous {
+        Some(p) if key_names(p.columns(), p.key_positions()) == key_names(columns, &key) => p,
+        other => {
+            changes.first_run = true;
+            changes.key_changed = other.is_some_and(|p| !p.key_positions().is_empty());
+            changes.added = current.rows.clone();
+            return Ok((changes, next));
+        }
+    };
+
+    let mapping = column_mapping(columns, previous.columns());
+    changes.columns_added = (0..columns.len())
+        .filter(|&c| mapping.get(c).is_some_and(Option::is_none))
+        .filter_map(|c| columns.get(c).cloned())
+        .collect();
+    changes.columns_removed = previous
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| !mapping.contains(&Some(*j)))
+        .map(|(_, name)| name.clone())
+        .collect();
+    let compared: Vec<(usize, usize)> = watched
+        .unwrap_or_else(|| (0..columns.len()).collect())
+        .into_iter()
+        .filter_map(|c| mapping.get(c).copied().flatten().map(|j| (c, j)))
+        .collect();
+    // Identical columns and key mean identical byte layouts: equal bytes, equal rows.
+    let same_layout = previous.columns() == columns && previous.key_positions() == key;
+
+    let index = previous.index();
+    let mut seen = vec![false; previous.len()];
+    let mut scratch = Scratch::default();
+    for (i, row) in current.rows.iter().enumerate() {
+        let Some(j) = index.find(next.key_bytes(i)) else {
+            changes.added.push(row.clone());
+            continue;
+        };
+        if let Some(s) = seen.get_mut(j) {
+            *s = true;
+        }
+        if same_layout && next.row_bytes(i) == previous.row_bytes(j) {
+            continue;
+        }
+        let differing = scratch.differing(&next, i, row, previous, j, &compared)?;
+        if differing.is_empty() {
+            continue;
+        }
+        changes.changed.push(ChangedRow {
+            row: row.clone(),
+            previous: previous.aligned_row(j, &mapping)?,
+            changed_columns: differing
+                .iter()
+                .filter_map(|&c| columns.get(c).cloned())
+                .collect(),
+        });
+    }
+    for (j, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+        changes.removed.push(previous.aligned_row(j, &mapping)?);
+    }
+    Ok((changes, next))
+}
+
+/// For each current column, the previous column of the same name: the n-th column called
+/// `x` now matches the n-th column called `x` then (results may repeat a name).
+fn column_mapping(current: &[String], previous: &[String]) -> Vec<Option<usize>> {
+    current
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let nth = current[..c].iter().filter(|n| *n == name).count();
+            previous
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| *n == name)
+                .nth(nth)
+                .map(|(j, _)| j)
+        })
+        .collect()
+}
+
+/// Buffers reused across rows by the per-cell comparison.
+#[derive(Default)]
+struct Scratch {
+    now: Vec<(usize, usize)>,
+    then: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    /// Current column positions whose values differ between row `i` of `next` and row `j`
+    /// of `previous`. Cells with equal bytes are equal; others are decoded and compared.
+    fn differing(
+        &mut self,
+        next: &Snapshot,
+        i: usize,
+        row: &Row,
+        previous: &Snapshot,
+        j: usize,
+        compared: &[(usize, usize)],
+    ) -> Result<Vec<usize>, DiffError> {
+        next.cell_spans(i, &mut self.now)?;
+        previous.cell_spans(j, &mut self.then)?;
+        let mut differing = Vec::new();
+        for &(c, p) in compared {
+            let (Some(&now), Some(&then), Some(cell)) = (self.now.get(c), self.then.get(p), row.get(c))
+            else {
+                continue;
+            };
+            if next.bytes_at(now) == previous.bytes_at(then) {
+                continue;
+            }
+            if !cells_equal(cell, &previous.cell_at(then)?) {
+                differing.push(c);
+            }
+        }
+        Ok(differing)
+    }
+}

@@ -1,0 +1,771 @@
+//! Message plans: changes (or all rows) + a sync's templates → the messages to post.
+//!
+//! A plan is plain data: where each message goes (an unresolved [`Target`]), its text,
+//! props, optional file and thread key. Resolving targets to channels, checking them
+//! against the allow-list and posting is delivery's job ([`crate::run`]), so a plan can be
+//! previewed or printed by the dry run without a server.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::config::{Attachments, Mode, Routing, SyncPlan, Target};
+use crate::diff::Changes;
+use crate::render::{self, Context, Kind, LaxObject, RenderError, Template, Vars};
+use crate::row::{Cell, RowSet};
+
+/// Mattermost's post limit in characters (runes): `PostMessageMaxRunesV2`.
+pub const MAX_POST_RUNES: usize = 16_383;
+
+/// A file to upload and attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Whether a message starts a row's thread or replies in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadRole {
+    Root,
+    Reply,
+}
+
+/// Ties the messages about one row together: `key` is the sync name plus the row's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub key: String,
+    pub role: ThreadRole,
+}
+
+/// One message to post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub kind: Kind,
+    pub target: Target,
+    pub message: String,
+    pub props: Map<String, Value>,
+    pub file: Option<File>,
+    pub thread: Option<Thread>,
+    /// The row's key (JSON array of the key values), for errors and history.
+    pub row_key: Option<String>,
+}
+
+/// What a run would post, and the rows that could not become messages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessagePlan {
+    pub messages: Vec<Message>,
+    /// One line per problem (bad routing value, rendering error), naming sync and row.
+    pub errors: Vec<String>,
+    /// Set when the flood guard replaced this many messages with summaries.
+    pub summarized: Option<usize>,
+}
+
+/// What the plan is built from.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Changes mode: what changed since the last run.
+    Changes(&'a Changes),
+    /// Batch, table and csv modes: the whole result.
+    Rows(&'a RowSet),
+}
+
+impl Input<'_> {
+    pub fn columns(&self) -> &[String] {
+        match self {
+            Input::Changes(c) => &c.columns,
+            Input::Rows(r) => &r.columns,
+        }
+    }
+}
+
+/// Every value a plan would pass to `mattermost_user_lookup`, so the run can resolve them
+/// in one batch before rendering.
+pub fn collect_lookups(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let templates: Vec<&Template> = sync_templates(sync);
+    if !templates.iter().any(|t| t.uses_lookup()) {
+        return found;
+    }
+    let columns = input.columns();
+    for_each_row(input, |row, previous, _, kind| {
+        let row = LaxObject::from_row(columns, row);
+        let prev = previous.map(|p| LaxObject::from_row(columns, p));
+        let vars = Vars {
+            row: Some(&row),
+            previous: prev.as_ref(),
+            kind: Some(kind),
+            ..Vars::default()
+        };
+        for t in &templates {
+            render::collect_lookups(t, cx, &vars, &mut found);
+        }
+    });
+    found
+}
+
+fn sync_templates(sync: &SyncPlan) -> Vec<&Template> {
+    let mut v: Vec<&Template> = sync.mode.templates().into_iter().map(|(_, t)| t).collect();
+    if let Some(a) = &sync.attachments {
+        v.extend(a.title.iter().chain(&a.title_link));
+        v.extend(a.fields.iter().map(|f| &f.value));
+    }
+    v
+}
+
+fn for_each_row(input: Input<'_>, mut f: impl FnMut(&[Cell], Option<&[Cell]>, &[String], Kind)) {
+    match input {
+        Input::Changes(c) => {
+            for r in &c.added {
+                f(r, None, &[], Kind::Added);
+            }
+            for r in &c.changed {
+                f(&r.row, Some(&r.previous), &r.changed_columns, Kind::Changed);
+            }
+            for r in &c.removed {
+                f(r, Some(r), &[], Kind::Removed);
+            }
+        }
+        Input::Rows(rows) => {
+            for r in &rows.rows {
+                f(r, None, &[], Kind::Other);
+            }
+        }
+    }
+}
+
+/// Builds the messages of one run.
+pub fn build(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> MessagePlan {
+    let mut plan = match (&sync.mode, input) {
+        (Mode::Changes { .. }, Input::Changes(c)) => changes(sync, c, cx),
+        (Mode::Batch { .. }, Input::Rows(r)) => batch(sync, r, cx),
+        (Mode::Table { .. }, Input::Rows(r)) => table(sync, r, cx),
+        (Mode::Csv { .. }, Input::Rows(r)) => csv_file(sync, r, cx),
+        (mode, _) => MessagePlan {
+            errors: vec![format!(
+                "sync {:?}: {} mode was given the wrong input (engine bug)",
+                sync.name,
+                mode.name()
+            )],
+            ..MessagePlan::default()
+        },
+    };
+    for m in &mut plan.messages {
+        finish_message(sync, m);
+    }
+    flood_guard(sync, input, &mut plan);
+    plan
+}
+
+/// The row's key values as a JSON array: `["acme"]`, `["eu", 42]`.
+pub fn row_key(columns: &[String], row: &[Cell], key: &[String]) -> String {
+    let values: Vec<Value> = key
+        .iter()
+        .map(|k| {
+            columns
+                .iter()
+                .position(|c| c == k)
+                .and_then(|i| row.get(i))
+                .map_or(Value::Null, |c| match c {
+                    Cell::Null => Value::Null,
+                    Cell::Int(i) => json!(i),
+                    other => Value::String(render::cell_text(other)),
+                })
+        })
+        .collect();
+    Value::Array(values).to_string()
+}
+
+fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
+    let Mode::Changes {
+        added,
+        changed,
+        removed,
+    } = &sync.mode
+    else {
+        return MessagePlan::default();
+    };
+    let mut plan = MessagePlan::default();
+    let columns: &[String] = &c.columns;
+    for_each_row(Input::Changes(c), |row, previous, changed_cols, kind| {
+        let (template, field, role) = match kind {
+            Kind::Added => (added, "templates.added", ThreadRole::Root),
+            Kind::Changed => (changed, "templates.changed", ThreadRole::Reply),
+            _ => (removed, "templates.removed", ThreadRole::Reply),
+        };
+        let Some(template) = template else { return };
+        let key = row_key(columns, row, &sync.diff.key);
+        let target = match route(sync, columns, row) {
+            Ok(t) => t,
+            Err(e) => {
+                plan.errors.push(format!("sync {:?}, row {key}: {e}", sync.name));
+                return;
+            }
+        };
+        let row_obj = LaxObject::from_row(columns, row);
+        let prev_obj = previous.map(|p| LaxObject::from_row(columns, p));
+        let vars = Vars {
+            row: Some(&row_obj),
+            previous: prev_obj.as_ref(),
+            changed: changed_cols.to_vec(),
+            kind: Some(kind),
+            extra: None,
+        };
+        match render_message(sync, template, field, cx, &vars) {
+            Ok((message, props)) => plan.messages.push(Message {
+                kind,
+                target,
+                message,
+                props,
+                file: None,
+                thread: Some(Thread {
+                    key: format!("{}\u{1f}{key}", sync.name),
+                    role,
+                }),
+                row_key: Some(key),
+            }),
+            Err(e) => plan.errors.push(format!("row {key}: {e}")),
+        }
+    });
+    plan
+}
+
+/// Text (or attachment) for one row.
+fn render_message(
+    sync: &SyncPlan,
+    t: &Template,
+    field: &str,
+    cx: &Context,
+    vars: &Vars<'_>,
+) -> Result<(String, Map<String, Value>), RenderError> {
+    let text = render::render(t, cx, vars, field)?;
+    let mut props = Map::new();
+    match &sync.attachments {
+        None => Ok((text, props)),
+        Some(a) => {
+            let att = attachment(a, text, cx, vars)?;
+            props.insert("attachments".into(), Value::Array(vec![att]));
+            Ok((String::new(), props))
+        }
+    }
+}
+
+fn attachment(a: &Attachments, text: String, cx: &Context, vars: &Vars<'_>) -> Result<Value, RenderError> {
+    let color = match vars.kind {
+        Some(Kind::Added) => &a.color_added,
+        Some(Kind::Changed) => &a.color_changed,
+        Some(Kind::Removed) => &a.color_removed,
+        _ => &a.color_other,
+    };
+    let mut att = Map::new();
+    att.insert("fallback".into(), Value::String(text.clone()));
+    att.insert("color".into(), Value::String(color.clone()));
+    if let Some(t) = &a.title {
+        att.insert("title".into(), Value::String(render::render(t, cx, vars, "attachments.title")?));
+    }
+    if let Some(t) = &a.title_link {
+        let link = render::render(t, cx, vars, "attachments.title_link")?;
+        // Mattermost flags links that are not http(s); leave a bad one out rather than fail.
+        if link.starts_with("https://") || link.starts_with("http://") {
+            att.insert("title_link".into(), Value::String(link));
+        }
+    }
+    att.insert("text".into(), Value::String(text));
+    if !a.fields.is_empty() {
+        let mut fields = Vec::new();
+        for f in &a.fields {
+            let value = render::render(&f.value, cx, vars, "attachments.fields")?;
+            fields.push(json!({"title": f.title, "value": value, "short": f.short}));
+        }
+        att.insert("fields".into(), Value::Array(fields));
+    }
+    Ok(Value::Object(att))
+}
+
+fn route(sync: &SyncPlan, columns: &[String], row: &[Cell]) -> Result<Target, String> {
+    match &sync.routing {
+        Routing::Fixed(t) => Ok(t.clone()),
+        Routing::Column(col) => {
+            let i = columns
+                .iter()
+                .position(|c| c == col)
+                .ok_or_else(|| format!("channel_column {col:?} is not in the result"))?;
+            match row.get(i) {
+                None | Some(Cell::Null) => Err(format!("channel_column {col:?} is empty")),
+                Some(cell) => Target::parse(&render::cell_text(cell))
+                    .map_err(|e| format!("channel_column {col:?}: {e}")),
+            }
+        }
+    }
+}
+
+fn fixed_target(sync: &SyncPlan) -> Result<Target, String> {
+    match &sync.routing {
+        Routing::Fixed(t) => Ok(t.clone()),
+        Routing::Column(_) => Err("this mode needs a fixed channel".to_string()),
+    }
+}
+
+fn rows_value(columns: &[String], rows: &[Vec<Cell>]) -> liquid::model::Value {
+    liquid::model::Value::Array(
+        rows.iter()
+            .map(|r| liquid::model::Value::Object(LaxObject::from_row(columns, r).0))
+            .collect(),
+    )
+}
+
+fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+    let Mode::Batch {
+        header,
+        row,
+        footer,
+        batch_size,
+    } = &sync.mode
+    else {
+        return MessagePlan::default();
+    };
+    let mut plan = MessagePlan::default();
+    let target = match fixed_target(sync) {
+        Ok(t) => t,
+        Err(e) => {
+            plan.errors.push(format!("sync {:?}: {e}", sync.name));
+            return plan;
+        }
+    };
+    let chunks: Vec<&[Vec<Cell>]> = rows.rows.chunks((*batch_size).max(1)).collect();
+    let count = chunks.len();
+    for (n, chunk) in chunks.into_iter().enumerate() {
+        let mut extra = liquid::model::Object::new();
+        extra.insert("rows".into(), rows_value(&rows.columns, chunk));
+        let mut b = liquid::model::Object::new();
+        b.insert("number".into(), liquid::model::Value::scalar(n as i64 + 1));
+        b.insert("count".into(), liquid::model::Value::scalar(count as i64));
+        b.insert("size".into(), liquid::model::Value::scalar(chunk.len() as i64));
+        extra.insert("batch".into(), liquid::model::Value::Object(b));
+        let outer = Vars {
+            extra: Some(&extra),
+            ..Vars::default()
+        };
+        let result = (|| -> Result<String, RenderError> {
+            let mut parts = Vec::new();
+            if let Some(h) = header {
+                parts.push(render::render(h, cx, &outer, "templates.header")?);
+            }
+            for r in chunk {
+                let obj = LaxObject::from_row(&rows.columns, r);
+                let vars = Vars {
+                    row: Some(&obj),
+                    extra: Some(&extra),
+                    ..Vars::default()
+                };
+                parts.push(render::render(row, cx, &vars, "templates.row")?);
+            }
+            if let Some(f) = footer {
+                parts.push(render::render(f, cx, &outer, "templates.footer")?);
+            }
+            Ok(parts.join("\n"))
+        })();
+        match result {
+            Ok(text) => {
+                let mut props = Map::new();
+                let message = match &sync.attachments {
+                    None => text,
+                    Some(a) => match attachment(a, text, cx, &outer) {
+                        Ok(att) => {
+                            props.insert("attachments".into(), Value::Array(vec![att]));
+                            String::new()
+                        }
+                        Err(e) => {
+                            plan.errors.push(e.to_string());
+                            continue;
+                        }
+                    },
+                };
+                plan.messages.push(Message {
+                    kind: Kind::Other,
+                    target: target.clone(),
+                    message,
+                    props,
+                    file: None,
+                    thread: None,
+                    row_key: None,
+                });
+            }
+            Err(e) => plan.errors.push(format!("batch {}: {e}", n + 1)),
+        }
+    }
+    plan
+}
+
+/// Makes a cell safe inside a Markdown table row.
+fn table_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace("\r\n", " ")
+        .replace(['\n', '\r'], " ")
+}
+
+fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+    let Mode::Table {
+        header,
+        footer,
+        columns,
+    } = &sync.mode
+    else {
+        return MessagePlan::default();
+    };
+    let mut plan = MessagePlan::default();
+    let target = match fixed_target(sync) {
+        Ok(t) => t,
+        Err(e) => {
+            plan.errors.push(format!("sync {:?}: {e}", sync.name));
+            return plan;
+        }
+    };
+    let rows_extra = {
+        let mut e = liquid::model::Object::new();
+        e.insert("rows".into(), rows_value(&rows.columns, &rows.rows));
+        e
+    };
+    let outer = Vars {
+        extra: Some(&rows_extra),
+        ..Vars::default()
+    };
+    let render_opt = |t: &Option<Template>, field: &str| -> Result<String, RenderError> {
+        t.as_ref()
+            .map_or(Ok(String::new()), |t| render::render(t, cx, &outer, field))
+    };
+    let (head_text, foot_text) = match (render_opt(header, "templates.header"), render_opt(footer, "templates.footer")) {
+        (Ok(h), Ok(f)) => (h, f),
+        (Err(e), _) | (_, Err(e)) => {
+            plan.errors.push(e.to_string());
+            return plan;
+        }
+    };
+    let titles: Vec<String> = if columns.is_empty() {
+        rows.columns.to_vec()
+    } else {
+        columns.iter().map(|c| c.title.clone()).collect()
+    };
+    let head_row = format!(
+        "| {} |\n|{}|",
+        titles.iter().map(|t| table_cell(t)).collect::<Vec<_>>().join(" | "),
+        titles.iter().map(|_| " --- ").collect::<Vec<_>>().join("|")
+    );
+    let mut lines = Vec::with_capacity(rows.rows.len());
+    for r in &rows.rows {
+        match table_line(columns, rows, r, cx) {
+            Ok(l) => lines.push(l),
+            Err(e) => plan.errors.push(e.to_string()),
+        }
+    }
+    for text in split_table(&head_text, &head_row, &lines, &foot_text, &mut plan.errors, &sync.name) {
+        plan.messages.push(Message {
+            kind: Kind::Other,
+            target: target.clone(),
+            message: text,
+            props: Map::new(),
+            file: None,
+            thread: None,
+            row_key: None,
+        });
+    }
+    plan
+}
+
+fn table_line(
+    columns: &[crate::config::TableColumn],
+    rows: &RowSet,
+    r: &[Cell],
+    cx: &Context,
+) -> Result<String, RenderError> {
+    let cells: Vec<String> = if columns.is_empty() {
+        r.iter().map(|c| table_cell(&render::cell_text(c))).collect()
+    } else {
+        let obj = LaxObject::from_row(&rows.columns, r);
+        let vars = Vars {
+            row: Some(&obj),
+            ..Vars::default()
+        };
+        let mut out = Vec::with_capacity(columns.len());
+        for c in columns {
+            let text = match (&c.value, &c.column) {
+                (Some(t), _) => render::render(t, cx, &vars, "table.columns")?,
+                (None, Some(name)) => rows
+                    .column_index(name)
+                    .and_then(|i| r.get(i))
+                    .map(render::cell_text)
+                    .unwrap_or_default(),
+                (None, None) => String::new(),
+            };
+            out.push(table_cell(&text));
+        }
+        out
+    };
+    Ok(format!("| {} |", cells.join(" | ")))
+}
+
+fn runes(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Splits a table into posts under the limit, never inside a row, header row on every
+/// part; the heading text opens the first part and the footer closes the last.
+pub fn split_table(
+    heading: &str,
+    head_row: &str,
+    lines: &[String],
+    footer: &str,
+    errors: &mut Vec<String>,
+    sync: &str,
+) -> Vec<String> {
+    let mut posts = Vec::new();
+    let open = |first: bool| {
+        if first && !heading.is_empty() {
+            format!("{heading}\n\n{head_row}")
+        } else {
+            head_row.to_string()
+        }
+    };
+    let mut current = open(true);
+    let mut current_runes = runes(&current);
+    let mut rows_in_current = 0;
+    if lines.is_empty() {
+        current.push_str("\n| _no rows_ |");
+    }
+    for line in lines {
+        let len = runes(line) + 1;
+        if current_runes + len > MAX_POST_RUNES && rows_in_current > 0 {
+            posts.push(std::mem::take(&mut current));
+            current = open(false);
+            current_runes = runes(&current);
+            rows_in_current = 0;
+        }
+        if current_runes + len > MAX_POST_RUNES {
+            errors.push(format!(
+                "sync {sync:?}: a table row of {} characters does not fit in one post; left out",
+                len - 1
+            ));
+            continue;
+        }
+        current.push('\n');
+        current.push_str(line);
+        current_runes += len;
+        rows_in_current += 1;
+    }
+    if !footer.is_empty() {
+        let len = runes(footer) + 2;
+        if current_runes + len > MAX_POST_RUNES {
+            posts.push(std::mem::take(&mut current));
+            current = footer.to_string();
+        } else {
+            current.push_str("\n\n");
+            current.push_str(footer);
+        }
+    }
+    posts.push(current);
+    posts
+}
+
+fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+    let Mode::Csv { filename, message } = &sync.mode else {
+        return MessagePlan::default();
+    };
+    let mut plan = MessagePlan::default();
+    let target = match fixed_target(sync) {
+        Ok(t) => t,
+        Err(e) => {
+            plan.errors.push(format!("sync {:?}: {e}", sync.name));
+            return plan;
+        }
+    };
+    let vars = Vars::default();
+    let name = match render::render(filename, cx, &vars, "csv.filename") {
+        Ok(n) => sanitize_filename(&n, &sync.name),
+        Err(e) => {
+            plan.errors.push(e.to_string());
+            return plan;
+        }
+    };
+    let text = match message.as_ref().map(|m| render::render(m, cx, &vars, "templates.message")) {
+        None => String::new(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            plan.errors.push(e.to_string());
+            return plan;
+        }
+    };
+    match write_csv(rows) {
+        Ok(bytes) => plan.messages.push(Message {
+            kind: Kind::Other,
+            target,
+            message: text,
+            props: Map::new(),
+            file: Some(File { name, bytes }),
+            thread: None,
+            row_key: None,
+        }),
+        Err(e) => plan.errors.push(format!("sync {:?}: writing the CSV file: {e}", sync.name)),
+    }
+    plan
+}
+
+/// The whole result as CSV (RFC 4180, header row first).
+pub fn write_csv(rows: &RowSet) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(rows.columns.iter())?;
+    for r in &rows.rows {
+        w.write_record(r.iter().map(render::cell_text))?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+fn sanitize_filename(name: &str, sync: &str) -> String {
+    let cleaned: String = name
+        .trim()
+        .chars()
+        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        format!("{sync}.csv")
+    } else {
+        cleaned
+    }
+}
+
+/// Sender overrides, link previews and the post-size limit.
+fn finish_message(sync: &SyncPlan, m: &mut Message) {
+    let s = &sync.sender;
+    if s.display_name.is_some() || s.icon_url.is_some() || s.icon_emoji.is_some() {
+        // The webapp shows overrides only on posts marked as coming from a webhook.
+        m.props.insert("from_webhook".into(), json!("true"));
+        if let Some(n) = &s.display_name {
+            m.props.insert("override_username".into(), json!(n));
+        }
+        if let Some(u) = &s.icon_url {
+            m.props.insert("override_icon_url".into(), json!(u));
+        }
+        if let Some(e) = &s.icon_emoji {
+            m.props.insert("override_icon_emoji".into(), json!(e));
+        }
+    }
+    if !sync.link_previews {
+        m.message = suppress_previews(&m.message);
+    }
+    if runes(&m.message) > MAX_POST_RUNES {
+        m.message = truncate_runes(&m.message, MAX_POST_RUNES);
+    }
+}
+
+const TRUNCATED: &str = "\n… (message truncated)";
+
+fn truncate_runes(s: &str, max: usize) -> String {
+    let keep = max - runes(TRUNCATED);
+    let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    format!("{}{TRUNCATED}", &s[..end])
+}
+
+/// Mattermost has no post prop that turns link previews off (server/public `model/post.go`
+/// has none), and it unfurls the first bare link of a post. Wrapping bare URLs in angle
+/// brackets... does not stop that, so we do what Hightouch documents: put bare URLs in
+/// backticks. Markdown links `[text](url)` are left alone.
+pub fn suppress_previews(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while let Some(i) = find_bare_url(rest) {
+        out.push_str(&rest[..i]);
+        let url_end = rest[i..]
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '>' || c == '`')
+            .map_or(rest.len(), |e| i + e);
+        out.push('`');
+        out.push_str(&rest[i..url_end]);
+        out.push('`');
+        rest = &rest[url_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_bare_url(s: &str) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = ["https://", "http://"].iter().filter_map(|p| s[from..].find(p)).min()? + from;
+        let before = s[..i].chars().next_back();
+        // Skip links inside Markdown `(…)`, `<…>` or code.
+        if matches!(before, Some('(') | Some('<') | Some('`')) {
+            from = i + 4;
+            continue;
+        }
+        return Some(i);
+    }
+}
+
+/// Above `max_messages`, one summary per destination replaces the messages.
+fn flood_guard(sync: &SyncPlan, input: Input<'_>, plan: &mut MessagePlan) {
+    let n = plan.messages.len();
+    if n <= sync.max_messages {
+        return;
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    for m in &plan.messages {
+        if !targets.contains(&m.target) {
+            targets.push(m.target.clone());
+        }
+    }
+    let what = match input {
+        Input::Changes(c) => format!(
+            "{n} changes ({} added, {} changed, {} removed)",
+            c.added.len(),
+            c.changed.len(),
+            c.removed.len()
+        ),
+        Input::Rows(r) => format!("{n} messages for {} rows", r.rows.len()),
+    };
+    let name = &sync.name;
+    let mut summaries = Vec::new();
+    for target in targets.into_iter().take(sync.max_messages) {
+        let here = plan.messages.iter().filter(|m| m.target == target).count();
+        let text = format!(
+            "**{name}**: {what} in this run, {here} of them for this channel. That is more than the limit of {} messages per run, so they are not posted one by one. See `/datasync history {name}` and `/datasync preview {name}`.",
+            sync.max_messages
+        );
+        let mut m = Message {
+            kind: Kind::Other,
+            target,
+            message: text,
+            props: Map::new(),
+            file: None,
+            thread: None,
+            row_key: None,
+        };
+        finish_message(sync, &mut m);
+        summaries.push(m);
+    }
+    plan.messages = summaries;
+    plan.summarized = Some(n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_suppressed_for_bare_urls_only() {
+        assert_eq!(
+            suppress_previews("see https://x.io/a and [b](https://y.io)"),
+            "see `https://x.io/a` and [b](https://y.io)"
+        );
+    }
+
+    #[test]
+    fn cells_escape_pipes_and_newlines() {
+        assert_eq!(table_cell("a|b\nc"), "a\\|b c");
+    }
+
+    #[test]
+    fn truncation_keeps_limit() {
+        let s = "é".repeat(20_000);
+        let t = truncate_runes(&s, MAX_POST_RUNES);
+        assert_eq!(t.chars().count(), MAX_POST_RUNES);
+    }
+}

@@ -1,0 +1,309 @@
+//! MySQL and MariaDB.
+//!
+//! Each fetch: connect (on a helper thread, so `connect_timeout` also bounds a server that
+//! accepts and never speaks) → session in UTC, utf8mb4, `sql_select_limit = max_rows + 1`,
+//! the statement timeout (`max_execution_time` in ms on MySQL, `max_statement_time` in
+//! seconds on MariaDB) → `SET SESSION TRANSACTION READ ONLY` + `START TRANSACTION READ
+//! ONLY` → the query as a prepared statement (binary protocol: typed values, and exactly
+//! one statement, so `SELECT 1; SET SESSION TRANSACTION READ WRITE; …` cannot run).
+//!
+//! TLS: besides the `mysql` crate's own URL parameters (`root_cert_path`, …) the URL may
+//! say `ssl-mode=` (or `sslmode=`) `disabled|required|verify_ca|verify_identity` (also the
+//! PostgreSQL spellings `disable|require|verify-ca|verify-full`) and `sslrootcert=<pem>`.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mysql::consts::{ColumnFlags, ColumnType};
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
+
+use super::{Cx, SourceError, percent_decode};
+use crate::row::{Cell, RowSet};
+
+/// Extra time the socket read waits beyond the statement timeout (a server that ignores
+/// its own timeout, or a dead network).
+const CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+/// Character set number of binary strings (BLOB, BINARY, VARBINARY).
+const BINARY_CHARSET: u16 = 63;
+
+pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+    let sql = cx.sql()?;
+    let (opts, target) = options(cx)?;
+    let mut conn = connect(cx, opts, &target)?;
+    prepare_session(cx, &mut conn)?;
+    let result = read(cx, &mut conn, sql);
+    let _ = conn.query_drop("ROLLBACK");
+    result
+}
+
+fn options(cx: &Cx<'_>) -> Result<(Opts, String), SourceError> {
+    let url = cx.conn.url.expose();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept = Vec::new();
+    let mut mode = None;
+    let mut root_cert = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match percent_decode(key).to_ascii_lowercase().as_str() {
+            "ssl-mode" | "sslmode" | "ssl_mode" => {
+                mode = Some(percent_decode(value).to_ascii_lowercase())
+            }
+            "sslrootcert" => root_cert = Some(percent_decode(value)),
+            _ => kept.push(pair),
+        }
+    }
+    let cleaned = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let opts = Opts::from_url(&cleaned)
+        .map_err(|e| cx.connect_err(format!("the connection URL is not valid: {e}")))?;
+    let target = format!("{}:{}", opts.get_ip_or_hostname(), opts.get_tcp_port());
+    let ssl = match mode.as_deref() {
+        None => opts.get_ssl_opts().cloned(),
+        Some("disable" | "disabled") => None,
+        Some("require" | "required") => {
+            Some(SslOpts::default().with_danger_accept_invalid_certs(root_cert.is_none()))
+        }
+        Some("verify-ca" | "verify_ca") => {
+            Some(SslOpts::default().with_danger_skip_domain_validation(true))
+        }
+        Some("verify-full" | "verify_identity") => Some(SslOpts::default()),
+        Some(other) => {
+            return Err(cx.connect_err(format!(
+                "ssl-mode {other:?} is not one of disabled, required, verify_ca, verify_identity"
+            )));
+        }
+    };
+    let ssl = match (ssl, root_cert) {
+        (Some(ssl), Some(path)) => {
+            Some(ssl.with_root_cert_path(Some(std::path::PathBuf::from(path))))
+        }
+        (ssl, _) => ssl,
+    };
+    let read_timeout = cx.query.statement_timeout.max(cx.conn.connect_timeout) + CLIENT_GRACE;
+    let opts = OptsBuilder::from_opts(opts)
+        // The crate would otherwise switch a loopback TCP connection to the server's
+        // Unix socket, silently bypassing TLS and host-based grants.
+        .prefer_socket(false)
+        .tcp_connect_timeout(Some(cx.conn.connect_timeout))
+        .read_timeout(Some(read_timeout))
+        .write_timeout(Some(read_timeout))
+        .stmt_cache_size(0)
+        .ssl_opts(ssl);
+    Ok((opts.into(), target))
+}
+
+/// Connects on a helper thread: the handshake's reads are bounded only by the socket read
+/// timeout (which must cover long queries), so the connect timeout is enforced here.
+fn connect(cx: &Cx<'_>, opts: Opts, target: &str) -> Result<Conn, SourceError> {
+    let (send, receive) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("datasync-mysql-connect".into())
+        .spawn(move || {
+            let _ = send.send(Conn::new(opts));
+        })
+        .map_err(|e| cx.connect_err(format!("starting the connect thread: {e}")))?;
+    match receive.recv_timeout(cx.conn.connect_timeout) {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(connect_error(cx, target, e)),
+        Err(_) => Err(cx.connect_err(format!(
+            "connecting to {target} timed out after {} s (no answer from the server)",
+            super::seconds_rounded_up(cx.conn.connect_timeout)
+        ))),
+    }
+}
+
+fn prepare_session(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), SourceError> {
+    let version: Option<String> = conn
+        .query_first("SELECT VERSION()")
+        .map_err(|e| query_error(cx, "reading the server version", e))?;
+    let mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+    let timeout = cx.query.statement_timeout;
+    let limit = u64::try_from(cx.query.max_rows)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let timeout_setting = if mariadb {
+        format!("SET SESSION max_statement_time = {:.3}", timeout.as_secs_f64())
+    } else {
+        format!("SET SESSION max_execution_time = {}", timeout.as_millis().max(1))
+    };
+    for statement in [
+        "SET NAMES utf8mb4".to_string(),
+        // TIMESTAMP values are then UTC and reported with `Z`.
+        "SET SESSION time_zone = '+00:00'".to_string(),
+        format!("SET SESSION sql_select_limit = {limit}"),
+        timeout_setting,
+        "SET SESSION TRANSACTION READ ONLY".to_string(),
+        "START TRANSACTION READ ONLY".to_string(),
+    ] {
+        conn.query_drop(&statement)
+            .map_err(|e| query_error(cx, "preparing the read-only session", e))?;
+    }
+    Ok(())
+}
+
+fn read(cx: &Cx<'_>, conn: &mut Conn, sql: &str) -> Result<RowSet, SourceError> {
+    let mut result = conn
+        .exec_iter(sql, ())
+        .map_err(|e| query_error(cx, "running the query", e))?;
+    let columns: Vec<mysql::Column> = result.columns().as_ref().to_vec();
+    let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
+    let mut rows = Vec::new();
+    for row in result.by_ref() {
+        let row = row.map_err(|e| query_error(cx, "reading rows", e))?;
+        cx.check_rows(rows.len() + 1)?;
+        let cells = row
+            .unwrap_raw()
+            .into_iter()
+            .zip(&columns)
+            .map(|(value, column)| cell(value.unwrap_or(Value::NULL), column))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|why| cx.bad_data(format!("row {}: {why}", rows.len() + 1)))?;
+        rows.push(cells);
+    }
+    Ok(RowSet::new(names, rows))
+}
+
+fn cell(value: Value, column: &mysql::Column) -> Result<Cell, String> {
+    let ty = column.column_type();
+    Ok(match value {
+        Value::NULL => Cell::Null,
+        Value::Int(i) => Cell::Int(i),
+        Value::UInt(u) => match i64::try_from(u) {
+            Ok(i) => Cell::Int(i),
+            Err(_) => Cell::Decimal(u.to_string()),
+        },
+        // Through its shortest text, so FLOAT 0.1 stays 0.1 rather than 0.100000001….
+        Value::Float(f) => super::postgres::float_cell(f.to_string().parse().unwrap_or(f.into())),
+        Value::Double(d) => super::postgres::float_cell(d),
+        Value::Date(y, mo, d, h, mi, s, us) => date_cell(ty, (y, mo, d), (h, mi, s, us)),
+        Value::Time(negative, days, h, mi, s, us) => {
+            let frac = fraction(us);
+            if !negative && days == 0 {
+                Cell::Time(format!("{h:02}:{mi:02}:{s:02}{frac}"))
+            } else {
+                // TIME is also a duration in MySQL (-838:59:59 … 838:59:59): keep its text.
+                let hours = u64::from(days) * 24 + u64::from(h);
+                let sign = if negative { "-" } else { "" };
+                Cell::Text(format!("{sign}{hours:02}:{mi:02}:{s:02}{frac}"))
+            }
+        }
+        Value::Bytes(bytes) => bytes_cell(ty, column, bytes)?,
+    })
+}
+
+fn date_cell(ty: ColumnType, (y, mo, d): (u16, u8, u8), (h, mi, s, us): (u8, u8, u8, u32)) -> Cell {
+    let date = format!("{y:04}-{mo:02}-{d:02}");
+    if mo == 0 || d == 0 {
+        // Zero dates (0000-00-00) are not dates: keep MySQL's text.
+        return Cell::Text(if ty == ColumnType::MYSQL_TYPE_DATE {
+            date
+        } else {
+            format!("{date} {h:02}:{mi:02}:{s:02}")
+        });
+    }
+    match ty {
+        ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => Cell::Date(date),
+        ColumnType::MYSQL_TYPE_TIMESTAMP | ColumnType::MYSQL_TYPE_TIMESTAMP2 => {
+            Cell::Timestamp(format!("{date}T{h:02}:{mi:02}:{s:02}{}Z", fraction(us)))
+        }
+        _ => Cell::Timestamp(format!("{date}T{h:02}:{mi:02}:{s:02}{}", fraction(us))),
+    }
+}
+
+fn fraction(micros: u32) -> String {
+    if micros == 0 {
+        return String::new();
+    }
+    let digits = format!("{micros:06}");
+    format!(".{}", digits.trim_end_matches('0'))
+}
+
+fn bytes_cell(ty: ColumnType, column: &mysql::Column, bytes: Vec<u8>) -> Result<Cell, String> {
+    use ColumnType::*;
+    let text = || String::from_utf8(bytes.clone());
+    Ok(match ty {
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => {
+            Cell::Decimal(text().map_err(|_| "DECIMAL value is not text")?)
+        }
+        MYSQL_TYPE_JSON => {
+            Cell::Json(serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))?)
+        }
+        MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => Cell::Bytes(bytes),
+        _ if column.character_set() == BINARY_CHARSET
+            && !column.flags().contains(ColumnFlags::NUM_FLAG) =>
+        {
+            Cell::Bytes(bytes)
+        }
+        // Numbers and dates sent as text (rare in the binary protocol) keep their text.
+        _ => match text() {
+            Ok(s) => Cell::Text(s),
+            Err(_) => Cell::Bytes(bytes),
+        },
+    })
+}
+
+fn connect_error(cx: &Cx<'_>, target: &str, e: mysql::Error) -> SourceError {
+    match e {
+        mysql::Error::MySqlError(db) => {
+            let what = match db.code {
+                1045 | 1044 | 1698 => "authentication failed",
+                1049 => "the database does not exist",
+                1040 | 1203 => "the server has too many connections",
+                _ => "the server refused the connection",
+            };
+            cx.connect_err(format!("{what} at {target}: {} (error {})", db.message, db.code))
+        }
+        mysql::Error::IoError(io) => {
+            let what = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused",
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    "connecting timed out"
+                }
+                _ => "cannot connect",
+            };
+            cx.connect_err(format!("{what} ({target}): {io}"))
+        }
+        mysql::Error::TlsError(tls) => cx.connect_err(format!("TLS failed ({target}): {tls}")),
+        mysql::Error::UrlError(url) => {
+            cx.connect_err(format!("the connection URL is not valid: {url}"))
+        }
+        other => cx.connect_err(format!("cannot connect ({target}): {other}")),
+    }
+}
+
+fn query_error(cx: &Cx<'_>, doing: &str, e: mysql::Error) -> SourceError {
+    match e {
+        mysql::Error::MySqlError(db) => match db.code {
+            // MySQL's max_execution_time, MariaDB's max_statement_time, interrupted query.
+            3024 | 1969 | 1317 => cx.timeout(),
+            1792 | 1290 => cx.query_err(format!(
+                "the query tried to write, but sources run in a read-only transaction: {} (error {})",
+                db.message, db.code
+            )),
+            1295 => cx.query_err(format!(
+                "{doing}: this statement cannot run as a prepared statement: {}",
+                db.message
+            )),
+            _ => cx.query_err(format!("{doing}: {} (error {}, SQLSTATE {})", db.message, db.code, db.state)),
+        },
+        mysql::Error::IoError(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            cx.timeout()
+        }
+        mysql::Error::DriverError(mysql::DriverError::MismatchedStmtParams(expected, _)) => {
+            cx.query_err(format!(
+                "the query has {expected} parameter(s) (?); sources run queries without parameters"
+            ))
+        }
+        other => cx.query_err(format!("{doing}: {other}")),
+    }
+}

@@ -1,0 +1,884 @@
+//! PostgreSQL (and wire-compatible servers).
+//!
+//! Why tokio-postgres on a private current-thread runtime instead of the blocking
+//! `postgres` wrapper: one `tokio::time::timeout` then bounds the whole connect (TCP, TLS,
+//! startup, authentication); `postgres::Config::connect_timeout` bounds only the TCP
+//! connect, so a server that accepts and never speaks would hang a worker forever.
+//!
+//! Each fetch: connect → `BEGIN READ ONLY` → `SET LOCAL statement_timeout` → prepare (one
+//! statement only: the extended protocol refuses `SELECT 1; COMMIT; DELETE …`) → bind a
+//! portal and execute it for at most `max_rows + 1` rows (the server never sends more) →
+//! decode every value from the binary format by column type. Types without a decoder here
+//! (interval, money, ranges, geometric, composite, …) are cast to `text` by wrapping the
+//! query, so they arrive as PostgreSQL prints them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use futures_util::StreamExt;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, Kind, Type};
+use tokio_postgres::{Client, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::{Cx, SourceError, percent_decode};
+use crate::row::{Cell, Row, RowSet};
+
+/// Extra time the client waits beyond `statement_timeout` before giving up itself (a
+/// server that ignores `statement_timeout`, or a dead network).
+const CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+    let sql = cx.sql()?;
+    let settings = Settings::parse(cx)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| cx.connect_err(format!("starting the PostgreSQL client runtime: {e}")))?;
+    runtime.block_on(async {
+        let mut client = connect(cx, &settings).await?;
+        let limit = cx.query.statement_timeout + CLIENT_GRACE;
+        match tokio::time::timeout(limit, read(cx, &mut client, sql)).await {
+            Ok(result) => result,
+            Err(_) => Err(cx.timeout()),
+        }
+    })
+}
+
+/// How to verify the server's certificate (libpq's `sslmode` semantics).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verify {
+    /// `prefer`/`require` without a root certificate: encrypted, not authenticated.
+    None,
+    /// `verify-ca` (or `require` with `sslrootcert`): chain checked, host name not.
+    Chain,
+    /// `verify-full`: chain and host name.
+    Full,
+}
+
+struct Settings {
+    config: tokio_postgres::Config,
+    verify: Verify,
+    root_cert: Option<String>,
+    target: String,
+}
+
+impl Settings {
+    /// Parses the URL; `sslmode=verify-ca|verify-full` and `sslrootcert` are handled here
+    /// because tokio-postgres knows only disable/prefer/require.
+    fn parse(cx: &Cx<'_>) -> Result<Settings, SourceError> {
+        let url = cx.conn.url.expose();
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        let mut sslmode = None;
+        let mut root_cert = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match percent_decode(key).as_str() {
+                "sslmode" => sslmode = Some(percent_decode(value)),
+                "sslrootcert" => root_cert = Some(percent_decode(value)),
+                _ => kept.push(pair),
+            }
+        }
+        let (driver_mode, verify) = match sslmode.as_deref().unwrap_or("prefer") {
+            "disable" => ("disable", Verify::None),
+            "allow" | "prefer" => ("prefer", Verify::None),
+            "require" if root_cert.is_some() => ("require", Verify::Chain),
+            "require" => ("require", Verify::None),
+            "verify-ca" => ("require", Verify::Chain),
+            "verify-full" => ("require", Verify::Full),
+            other => {
+                return Err(cx.connect_err(format!(
+                    "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                )));
+            }
+        };
+        kept.push(match driver_mode {
+            "disable" => "sslmode=disable",
+            "prefer" => "sslmode=prefer",
+            _ => "sslmode=require",
+        });
+        let cleaned = format!("{base}?{}", kept.join("&"));
+        let mut config: tokio_postgres::Config = cleaned.parse().map_err(|e| {
+            cx.connect_err(format!("the connection URL is not valid: {e}"))
+        })?;
+        config.connect_timeout(cx.conn.connect_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("mattermost-datasync");
+        }
+        let target = describe_target(&config);
+        Ok(Settings {
+            config,
+            verify,
+            root_cert,
+            target,
+        })
+    }
+}
+
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => format!("{host}:{port}"),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => format!("socket {}", path.display()),
+        None => format!("localhost:{port}"),
+    }
+}
+
+async fn connect(cx: &Cx<'_>, settings: &Settings) -> Result<Client, SourceError> {
+    let tls = tls_connector(cx, settings)?;
+    let timeout = cx.conn.connect_timeout;
+    let attempt = settings.config.connect(tls);
+    let (client, connection) = match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(pair)) => pair,
+        Ok(Err(e)) => return Err(connect_error(cx, &settings.target, &e)),
+        Err(_) => {
+            return Err(cx.connect_err(format!(
+                "connecting to {} timed out after {} s (no answer from the server)",
+                settings.target,
+                super::seconds_rounded_up(timeout)
+            )));
+        }
+    };
+    // The connection future moves the bytes; it ends when the client is dropped.
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn read(cx: &Cx<'_>, client: &mut Client, sql: &str) -> Result<RowSet, SourceError> {
+    let tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| query_error(cx, "starting a read-only transaction", &e))?;
+    let millis = cx.query.statement_timeout.as_millis().max(1);
+    tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
+        .await
+        .map_err(|e| query_error(cx, "setting the statement timeout", &e))?;
+
+    let original = tx
+        .prepare(sql)
+        .await
+        .map_err(|e| query_error(cx, "preparing the query", &e))?;
+    if !original.params().is_empty() {
+        return Err(cx.query_err(
+            "the query has parameters ($1, …); sources run queries without parameters",
+        ));
+    }
+    let columns: Vec<String> = original
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let statement = match text_cast_query(sql, &original) {
+        None => original,
+        Some(wrapped) => tx
+            .prepare(&wrapped)
+            .await
+            .map_err(|e| query_error(cx, "preparing the query (with text casts)", &e))?,
+    };
+    let decoders: Vec<Decoder> = statement
+        .columns()
+        .iter()
+        .map(|c| decoder(c.type_()).unwrap_or(Decoder::Scalar(Scalar::Text)))
+        .collect();
+
+    let portal = tx
+        .bind(&statement, &[])
+        .await
+        .map_err(|e| query_error(cx, "running the query", &e))?;
+    let fetch_rows = i32::try_from(cx.query.max_rows.saturating_add(1)).unwrap_or(0);
+    let stream = tx
+        .query_portal_raw(&portal, fetch_rows)
+        .await
+        .map_err(|e| query_error(cx, "running the query", &e))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut rows: Vec<Row> = Vec::new();
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(|e| query_error(cx, "reading rows", &e))?;
+        cx.check_rows(rows.len() + 1)?;
+        let mut cells = Vec::with_capacity(decoders.len());
+        for (i, decoder) in decoders.iter().enumerate() {
+            let Raw(bytes) = row
+                .try_get::<_, Raw>(i)
+                .map_err(|e| query_error(cx, "reading a value", &e))?;
+            let cell = match bytes {
+                None => Cell::Null,
+                Some(bytes) => decoder.decode(bytes).map_err(|why| {
+                    cx.bad_data(format!(
+                        "row {}, column {:?}: {why}",
+                        rows.len() + 1,
+                        columns.get(i).map_or("?", String::as_str)
+                    ))
+                })?,
+            };
+            cells.push(cell);
+        }
+        rows.push(cells);
+    }
+    // Nothing was written (read-only), so ending the transaction either way is the same;
+    // dropping the client closes the connection.
+    let _ = tx.rollback().await;
+    Ok(RowSet::new(columns, rows))
+}
+
+/// `SELECT q.c1, q.c2::text … FROM (<sql>) AS q(c1, c2, …)` when some column has no
+/// binary decoder here. The alias list renames columns by position, so duplicate or odd
+/// names in the user's query do not matter; the original names are kept for the result.
+fn text_cast_query(sql: &str, statement: &Statement) -> Option<String> {
+    let columns = statement.columns();
+    if columns.iter().all(|c| decoder(c.type_()).is_some()) {
+        return None;
+    }
+    let mut select = Vec::with_capacity(columns.len());
+    let mut aliases = Vec::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        let alias = format!("c{}", i + 1);
+        let expr = match (decoder(column.type_()), column.type_().kind()) {
+            (Some(_), _) => format!("datasync_q.{alias}"),
+            (None, Kind::Array(_)) => format!("datasync_q.{alias}::text[]"),
+            (None, _) => format!("datasync_q.{alias}::text"),
+        };
+        select.push(expr);
+        aliases.push(alias);
+    }
+    let body = sql.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    Some(format!(
+        "SELECT {} FROM (\n{body}\n) AS datasync_q({})",
+        select.join(", "),
+        aliases.join(", ")
+    ))
+}
+
+/// A value's raw binary bytes, decoded later by [`Decoder`].
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(Some(raw)))
+    }
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(None))
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scalar {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Oid,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Char,
+    Json,
+    Jsonb,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Uuid,
+    Bytea,
+    Inet { cidr: bool },
+    Mac,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Decoder {
+    Scalar(Scalar),
+    Array(Scalar),
+}
+
+fn scalar(ty: &Type) -> Option<Scalar> {
+    let s = match *ty {
+        Type::BOOL => Scalar::Bool,
+        Type::INT2 => Scalar::Int2,
+        Type::INT4 => Scalar::Int4,
+        Type::INT8 => Scalar::Int8,
+        Type::OID => Scalar::Oid,
+        Type::FLOAT4 => Scalar::Float4,
+        Type::FLOAT8 => Scalar::Float8,
+        Type::NUMERIC => Scalar::Numeric,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => Scalar::Text,
+        Type::CHAR => Scalar::Char,
+        Type::JSON => Scalar::Json,
+        Type::JSONB => Scalar::Jsonb,
+        Type::DATE => Scalar::Date,
+        Type::TIME => Scalar::Time,
+        Type::TIMESTAMP => Scalar::Timestamp,
+        Type::TIMESTAMPTZ => Scalar::TimestampTz,
+        Type::UUID => Scalar::Uuid,
+        Type::BYTEA => Scalar::Bytea,
+        Type::INET => Scalar::Inet { cidr: false },
+        Type::CIDR => Scalar::Inet { cidr: true },
+        Type::MACADDR | Type::MACADDR8 => Scalar::Mac,
+        // Enums and citext send their text as the binary form.
+        _ if matches!(ty.kind(), Kind::Enum(_)) || ty.name() == "citext" => Scalar::Text,
+        _ => return None,
+    };
+    Some(s)
+}
+
+fn decoder(ty: &Type) -> Option<Decoder> {
+    match ty.kind() {
+        Kind::Array(element) => scalar(element).map(Decoder::Array),
+        _ => scalar(ty).map(Decoder::Scalar),
+    }
+}
+
+impl Decoder {
+    fn decode(self, raw: &[u8]) -> Result<Cell, String> {
+        match self {
+            Decoder::Scalar(s) => decode_scalar(s, raw),
+            Decoder::Array(s) => decode_array(s, raw).map(Cell::Json),
+        }
+    }
+}
+
+/// Fixed-width big-endian reads that fail instead of panicking on short input.
+fn take<const N: usize>(raw: &[u8], at: usize) -> Result<[u8; N], String> {
+    raw.get(at..at + N)
+        .and_then(|b| <[u8; N]>::try_from(b).ok())
+        .ok_or_else(|| format!("value is truncated ({} bytes)", raw.len()))
+}
+
+fn exact<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
+    if raw.len() != N {
+        return Err(format!("expected {N} bytes, got {}", raw.len()));
+    }
+    take::<N>(raw, 0)
+}
+
+fn utf8(raw: &[u8]) -> Result<String, String> {
+    String::from_utf8(raw.to_vec()).map_err(|_| "text is not valid UTF-8".to_string())
+}
+
+fn decode_scalar(s: Scalar, raw: &[u8]) -> Result<Cell, String> {
+    Ok(match s {
+        Scalar::Bool => Cell::Bool(exact::<1>(raw)?[0] != 0),
+        Scalar::Int2 => Cell::Int(i16::from_be_bytes(exact(raw)?).into()),
+        Scalar::Int4 => Cell::Int(i32::from_be_bytes(exact(raw)?).into()),
+        Scalar::Int8 => Cell::Int(i64::from_be_bytes(exact(raw)?)),
+        Scalar::Oid => Cell::Int(u32::from_be_bytes(exact(raw)?).into()),
+        Scalar::Float4 => float_cell(f32::from_be_bytes(exact(raw)?).into()),
+        Scalar::Float8 => float_cell(f64::from_be_bytes(exact(raw)?)),
+        Scalar::Numeric => numeric(raw)?,
+        Scalar::Text => Cell::Text(utf8(raw)?),
+        Scalar::Char => Cell::Text(String::from_utf8_lossy(raw).into_owned()),
+        Scalar::Json => Cell::Json(json(raw)?),
+        Scalar::Jsonb => match raw.split_first() {
+            Some((1, rest)) => Cell::Json(json(rest)?),
+            _ => return Err("unknown jsonb format version".into()),
+        },
+        Scalar::Date => date(i32::from_be_bytes(exact(raw)?)),
+        Scalar::Time => Cell::Time(time_of_day(i64::from_be_bytes(exact(raw)?))?),
+        Scalar::Timestamp => timestamp(i64::from_be_bytes(exact(raw)?), false)?,
+        Scalar::TimestampTz => timestamp(i64::from_be_bytes(exact(raw)?), true)?,
+        Scalar::Uuid => Cell::Text(uuid(&exact::<16>(raw)?)),
+        Scalar::Bytea => Cell::Bytes(raw.to_vec()),
+        Scalar::Inet { cidr } => Cell::Text(inet(raw, cidr)?),
+        Scalar::Mac => Cell::Text(
+            raw.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        ),
+    })
+}
+
+/// NaN and infinities are not JSON numbers; they become PostgreSQL's spelling as text.
+pub(crate) fn float_cell(f: f64) -> Cell {
+    if f.is_nan() {
+        Cell::Text("NaN".into())
+    } else if f.is_infinite() {
+        Cell::Text(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        Cell::Float(f)
+    }
+}
+
+fn json(raw: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("invalid JSON from the server: {e}"))
+}
+
+/// The binary NUMERIC format: ndigits, weight (of the first base-10000 digit), sign,
+/// display scale, then the base-10000 digits. Printed exactly, with `dscale` decimals.
+fn numeric(raw: &[u8]) -> Result<Cell, String> {
+    let ndigits = i16::from_be_bytes(take(raw, 0)?);
+    let weight = i16::from_be_bytes(take(raw, 2)?);
+    let sign = u16::from_be_bytes(take(raw, 4)?);
+    let dscale = u16::from_be_bytes(take(raw, 6)?);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Ok(Cell::Text("NaN".into())),
+        0xD000 => return Ok(Cell::Text("Infinity".into())),
+        0xF000 => return Ok(Cell::Text("-Infinity".into())),
+        other => return Err(format!("unknown numeric sign {other:#x}")),
+    }
+    let ndigits = usize::try_from(ndigits).map_err(|_| "negative numeric digit count")?;
+    if raw.len() != 8 + 2 * ndigits || dscale > 0x3FFF {
+        return Err("numeric value has an invalid length".into());
+    }
+    let mut digits = Vec::with_capacity(ndigits);
+    for i in 0..ndigits {
+        let d = i16::from_be_bytes(take(raw, 8 + 2 * i)?);
+        if !(0..10000).contains(&d) {
+            return Err(format!("numeric digit {d} out of range"));
+        }
+        digits.push(d);
+    }
+    let weight = i32::from(weight);
+    let digit_at = |group: i32| -> i16 {
+        usize::try_from(group)
+            .ok()
+            .and_then(|g| digits.get(g).copied())
+            .unwrap_or(0)
+    };
+    let mut out = String::new();
+    if sign == 0x4000 && digits.iter().any(|&d| d != 0) {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out.push_str(&digit_at(0).to_string());
+        for group in 1..=weight {
+            out.push_str(&format!("{:04}", digit_at(group)));
+        }
+    }
+    if dscale > 0 {
+        out.push('.');
+        let mut fraction = String::new();
+        let mut group = weight + 1;
+        while fraction.len() < usize::from(dscale) {
+            fraction.push_str(&format!("{:04}", digit_at(group)));
+            group += 1;
+        }
+        fraction.truncate(usize::from(dscale));
+        out.push_str(&fraction);
+    }
+    Ok(Cell::Decimal(out))
+}
+
+fn epoch_2000() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+fn date(days: i32) -> Cell {
+    match days {
+        i32::MAX => Cell::Text("infinity".into()),
+        i32::MIN => Cell::Text("-infinity".into()),
+        _ => match epoch_2000()
+            .date()
+            .checked_add_signed(chrono::Duration::days(days.into()))
+        {
+            Some(d) => Cell::Date(d.format("%Y-%m-%d").to_string()),
+            None => Cell::Text(format!("{days} days after 2000-01-01")),
+        },
+    }
+}
+
+fn time_of_day(micros: i64) -> Result<String, String> {
+    if micros == 86_400_000_000 {
+        return Ok("24:00:00".into());
+    }
+    let secs = u32::try_from(micros.div_euclid(1_000_000)).map_err(|_| "time out of range")?;
+    let frac = micros.rem_euclid(1_000_000);
+    let t = NaiveTime::from_num_seconds_from_midnight_opt(secs, 0).ok_or("time out of range")?;
+    Ok(format!("{}{}", t.format("%H:%M:%S"), fraction(frac)))
+}
+
+/// `.5`, `.123456`, or nothing: PostgreSQL's own way of printing fractional seconds.
+fn fraction(micros: i64) -> String {
+    if micros == 0 {
+        return String::new();
+    }
+    let digits = format!("{micros:06}");
+    format!(".{}", digits.trim_end_matches('0'))
+}
+
+fn timestamp(micros: i64, utc: bool) -> Result<Cell, String> {
+    match micros {
+        i64::MAX => return Ok(Cell::Text("infinity".into())),
+        i64::MIN => return Ok(Cell::Text("-infinity".into())),
+        _ => {}
+    }
+    let at = epoch_2000()
+        .checked_add_signed(chrono::Duration::microseconds(micros))
+        .ok_or("timestamp out of range")?;
+    let zone = if utc { "Z" } else { "" };
+    Ok(Cell::Timestamp(format!(
+        "{}{}{zone}",
+        at.format("%Y-%m-%dT%H:%M:%S"),
+        fraction(micros.rem_euclid(1_000_000))
+    )))
+}
+
+fn uuid(b: &[u8; 16]) -> String {
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_string();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
+fn inet(raw: &[u8], cidr: bool) -> Result<String, String> {
+    let [family, bits, _is_cidr, len] = take::<4>(raw, 0)?;
+    let addr = raw.get(4..).unwrap_or_default();
+    if addr.len() != usize::from(len) {
+        return Err("inet value has an invalid length".into());
+    }
+    let (text, max_bits) = match family {
+        2 => {
+            let b: [u8; 4] = addr.try_into().map_err(|_| "bad IPv4 address")?;
+            (std::net::Ipv4Addr::from(b).to_string(), 32)
+        }
+        3 => {
+            let b: [u8; 16] = addr.try_into().map_err(|_| "bad IPv6 address")?;
+            (std::net::Ipv6Addr::from(b).to_string(), 128)
+        }
+        other => return Err(format!("unknown inet family {other}")),
+    };
+    Ok(if cidr || bits != max_bits {
+        format!("{text}/{bits}")
+    } else {
+        text
+    })
+}
+
+/// Arrays become JSON arrays (nested for several dimensions), elements mapped like columns.
+fn decode_array(element: Scalar, raw: &[u8]) -> Result<Value, String> {
+    let ndim = i32::from_be_bytes(take(raw, 0)?);
+    // Bytes 4..8: has-nulls flag; 8..12: element type OID (known from the column type).
+    if ndim == 0 {
+        return Ok(Value::Array(Vec::new()));
+    }
+    let ndim = usize::try_from(ndim)
+        .ok()
+        .filter(|n| *n <= 6)
+        .ok_or("array has an invalid number of dimensions")?;
+    let mut dims = Vec::with_capacity(ndim);
+    for d in 0..ndim {
+        let len = i32::from_be_bytes(take(raw, 12 + 8 * d)?);
+        dims.push(usize::try_from(len).map_err(|_| "negative array dimension")?);
+    }
+    let mut at = 12 + 8 * ndim;
+    let total = dims
+        .iter()
+        .try_fold(1usize, |acc, d| acc.checked_mul(*d))
+        .filter(|t| *t <= raw.len() / 4 + 1)
+        .ok_or("array dimensions do not match its length")?;
+    let mut elements = Vec::with_capacity(total);
+    for _ in 0..total {
+        let len = i32::from_be_bytes(take(raw, at)?);
+        at += 4;
+        if len < 0 {
+            elements.push(Value::Null);
+            continue;
+        }
+        let len = usize::try_from(len).map_err(|_| "bad element length")?;
+        let bytes = raw.get(at..at + len).ok_or("array element is truncated")?;
+        at += len;
+        elements.push(super::cell_to_json(decode_scalar(element, bytes)?));
+    }
+    Ok(nest(&dims, &mut elements.into_iter()))
+}
+
+fn nest(dims: &[usize], elements: &mut impl Iterator<Item = Value>) -> Value {
+    match dims.split_first() {
+        None => elements.next().unwrap_or(Value::Null),
+        Some((&n, [])) => Value::Array(elements.take(n).collect()),
+        Some((&n, rest)) => Value::Array((0..n).map(|_| nest(rest, elements)).collect()),
+    }
+}
+
+fn connect_error(cx: &Cx<'_>, target: &str, e: &tokio_postgres::Error) -> SourceError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let what = if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            "authentication failed"
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            "the database does not exist"
+        } else {
+            "the server refused the connection"
+        };
+        return cx.connect_err(format!("{what} at {target}: {}", db.message()));
+    }
+    let detail = error_chain(e);
+    let what = if detail.contains("refused") {
+        "connection refused"
+    } else if detail.contains("certificate") || detail.contains("TLS") || detail.contains("tls")
+    {
+        "TLS failed"
+    } else if detail.contains("timed out") || detail.contains("timeout") {
+        "connecting timed out"
+    } else {
+        "cannot connect"
+    };
+    cx.connect_err(format!("{what} ({target}): {detail}"))
+}
+
+fn query_error(cx: &Cx<'_>, doing: &str, e: &tokio_postgres::Error) -> SourceError {
+    let Some(db) = e.as_db_error() else {
+        if e.is_closed() {
+            return cx.query_err(format!("{doing}: the server closed the connection"));
+        }
+        return cx.query_err(format!("{doing}: {}", error_chain(e)));
+    };
+    if *db.code() == SqlState::QUERY_CANCELED {
+        return cx.timeout();
+    }
+    let mut message = format!("{doing}: {} (SQLSTATE {})", db.message(), db.code().code());
+    if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION {
+        message = format!(
+            "the query tried to write, but sources run in a read-only transaction: {}",
+            db.message()
+        );
+    }
+    if let Some(detail) = db.detail() {
+        message.push_str(&format!("; detail: {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        message.push_str(&format!("; hint: {hint}"));
+    }
+    if let Some(tokio_postgres::error::ErrorPosition::Original(pos)) = db.position() {
+        message.push_str(&format!("; at character {pos}"));
+    }
+    cx.query_err(message)
+}
+
+/// An error and its causes, `a: b: c`, for errors that wrap io or TLS errors.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+fn tls_connector(cx: &Cx<'_>, settings: &Settings) -> Result<MakeRustlsConnect, SourceError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = match settings.verify {
+        Verify::None => Arc::new(NoVerify(Arc::clone(&provider))),
+        Verify::Chain | Verify::Full => {
+            let roots = root_store(cx, settings.root_cert.as_deref())?;
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::clone(&provider),
+            )
+            .build()
+            .map_err(|e| cx.connect_err(format!("building the TLS verifier: {e}")))?;
+            Arc::new(WebPki {
+                inner,
+                check_name: settings.verify == Verify::Full,
+            })
+        }
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| cx.connect_err(format!("configuring TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+fn root_store(cx: &Cx<'_>, path: Option<&str>) -> Result<rustls::RootCertStore, SourceError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let Some(path) = path else {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        return Ok(roots);
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| cx.connect_err(format!("reading sslrootcert {path:?}: {e}")))?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(cx.connect_err(format!(
+            "sslrootcert {path:?} holds no usable certificate"
+        )));
+    }
+    Ok(roots)
+}
+
+/// libpq's `sslmode=require`: encrypt, but accept any certificate. Handshake signatures are
+/// still checked, so the session key really belongs to whoever holds the certificate.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// WebPKI verification; for `verify-ca` a name mismatch alone is accepted.
+#[derive(Debug)]
+struct WebPki {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    check_name: bool,
+}
+
+impl ServerCertVerifier for WebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_bytes(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend((digits.len() as i16).to_be_bytes());
+        v.extend(weight.to_be_bytes());
+        v.extend(sign.to_be_bytes());
+        v.extend(dscale.to_be_bytes());
+        for d in digits {
+            v.extend(d.to_be_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn numeric_decodes_exactly() {
+        let cases = [
+            (numeric_bytes(1, 0, 2, &[12, 3456, 7800]), "123456.78"),
+            (numeric_bytes(-1, 0x4000, 5, &[12]), "-0.00120"),
+            (numeric_bytes(0, 0, 0, &[]), "0"),
+            (numeric_bytes(0, 0, 3, &[]), "0.000"),
+            (numeric_bytes(2, 0, 0, &[1]), "100000000"),
+            (numeric_bytes(-2, 0, 10, &[1]), "0.0000000100"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(numeric(&bytes), Ok(Cell::Decimal(want.into())));
+        }
+        assert_eq!(
+            numeric(&numeric_bytes(0, 0xC000, 0, &[])),
+            Ok(Cell::Text("NaN".into()))
+        );
+        assert!(numeric(&[0, 1]).is_err());
+        assert!(numeric(&numeric_bytes(0, 0, 0, &[12000])).is_err());
+    }
+
+    #[test]
+    fn times_print_like_postgres() {
+        assert_eq!(time_of_day(34_200_500_000).as_deref(), Ok("09:30:00.5"));
+        assert_eq!(
+            timestamp(0, true),
+            Ok(Cell::Timestamp("2000-01-01T00:00:00Z".into()))
+        );
+        assert_eq!(date(-1), Cell::Date("1999-12-31".into()));
+        assert_eq!(date(i32::MAX), Cell::Text("infinity".into()));
+    }
+
+    #[test]
+    fn arrays_reject_garbage_without_panicking() {
+        for raw in [&[][..], &[0, 0, 0, 1], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 127, 0, 0, 0]] {
+            assert!(decode_array(Scalar::Int4, raw).is_err());
+        }
+    }
+}

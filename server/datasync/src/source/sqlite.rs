@@ -1,0 +1,144 @@
+//! SQLite files, opened read-only.
+//!
+//! Read-only twice over: the file is opened with `SQLITE_OPEN_READ_ONLY` (so attached
+//! databases are read-only too) and `PRAGMA query_only` refuses any write statement.
+//! The statement timeout is a watchdog thread that calls `sqlite3_interrupt`; the
+//! connect timeout becomes the busy timeout (waiting for a writer's lock).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::{Cx, SourceError};
+use crate::row::{Cell, RowSet};
+
+pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+    let sql = cx.sql()?;
+    let db = open(cx)?;
+    let watchdog = Watchdog::start(&db, cx.query.statement_timeout);
+    let result = run(cx, &db, sql);
+    let timed_out = watchdog.stop();
+    match result {
+        Err(_) if timed_out => Err(cx.timeout()),
+        other => other,
+    }
+}
+
+fn open(cx: &Cx<'_>) -> Result<Connection, SourceError> {
+    let url = cx.conn.url.expose();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() {
+        return Err(cx.connect_err("no SQLite file path configured"));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let db = Connection::open_with_flags(path, flags).map_err(|e| {
+        cx.connect_err(format!(
+            "opening the SQLite file read-only failed (does it exist and is it readable?): {e}"
+        ))
+    })?;
+    db.busy_timeout(cx.conn.connect_timeout)
+        .and_then(|()| db.pragma_update(None, "query_only", true))
+        .map_err(|e| cx.connect_err(format!("preparing the SQLite connection: {e}")))?;
+    // Opening is lazy: reading the schema is what finds out the file is not a database.
+    db.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(|e| cx.connect_err(format!("reading the SQLite file: {e}")))?;
+    Ok(db)
+}
+
+fn run(cx: &Cx<'_>, db: &Connection, sql: &str) -> Result<RowSet, SourceError> {
+    let mut stmt = db.prepare(sql).map_err(|e| query_error(cx, e))?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let mut rows_out = Vec::new();
+    let mut rows = stmt.query([]).map_err(|e| query_error(cx, e))?;
+    while let Some(row) = rows.next().map_err(|e| query_error(cx, e))? {
+        cx.check_rows(rows_out.len() + 1)?;
+        let mut cells = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let value = row.get_ref(i).map_err(|e| query_error(cx, e))?;
+            cells.push(cell(value));
+        }
+        rows_out.push(cells);
+    }
+    Ok(RowSet::new(columns, rows_out))
+}
+
+fn cell(value: ValueRef<'_>) -> Cell {
+    match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => super::postgres::float_cell(f),
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(s) => Cell::Text(s.to_string()),
+            // SQLite does not check encodings; invalid UTF-8 is kept as bytes, not mangled.
+            Err(_) => Cell::Bytes(bytes.to_vec()),
+        },
+        ValueRef::Blob(bytes) => Cell::Bytes(bytes.to_vec()),
+    }
+}
+
+fn query_error(cx: &Cx<'_>, e: rusqlite::Error) -> SourceError {
+    let read_only = matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::AuthorizationForStatementDenied)
+    ) || e.to_string().contains("query_only");
+    if read_only {
+        return cx.query_err(format!(
+            "the query tried to write, but sources are read-only: {e}"
+        ));
+    }
+    match e {
+        rusqlite::Error::MultipleStatement => {
+            cx.query_err("the query holds more than one statement; give exactly one")
+        }
+        rusqlite::Error::InvalidParameterCount(..) => {
+            cx.query_err("the query has parameters (?, :name); sources run queries without parameters")
+        }
+        e => cx.query_err(format!("SQLite: {e}")),
+    }
+}
+
+/// Interrupts the connection when the statement timeout passes.
+struct Watchdog {
+    stop: mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(db: &Connection, timeout: Duration) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let handle = db.get_interrupt_handle();
+        let flag = Arc::clone(&fired);
+        let thread = std::thread::Builder::new()
+            .name("datasync-sqlite-timeout".into())
+            .spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(timeout) {
+                    flag.store(true, Ordering::SeqCst);
+                    handle.interrupt();
+                }
+            })
+            .ok();
+        Watchdog {
+            stop,
+            fired,
+            thread,
+        }
+    }
+
+    /// Stops the watchdog; true when it had fired.
+    fn stop(mut self) -> bool {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.fired.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,226 @@
+//! MySQL/MariaDB source against a real server (`DATASYNC_TEST_MYSQL_URL`, started by
+//! scripts/db/test.sh). Without the variable every test prints "skipped" and passes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use datasync::row::Cell;
+use datasync::source::{ConnectionKind, SourceError, fetch};
+use mysql::prelude::Queryable;
+use serde_json::json;
+
+const VAR: &str = "DATASYNC_TEST_MYSQL_URL";
+
+fn admin(url: &str) -> mysql::Conn {
+    let opts = mysql::Opts::from_url(url).expect("url");
+    mysql::Conn::new(mysql::OptsBuilder::from_opts(opts).prefer_socket(false)).expect("connect")
+}
+
+fn setup(url: &str, statements: &[String]) {
+    let mut conn = admin(url);
+    for s in statements {
+        conn.query_drop(s).expect("setup SQL");
+    }
+}
+
+fn run(url: &str, sql: &str) -> Result<datasync::row::RowSet, SourceError> {
+    fetch(&connection(ConnectionKind::Mysql, url), &sql_query(sql))
+}
+
+#[test]
+fn column_types_map_to_cells() {
+    let Some(url) = server_url(VAR, "column_types_map_to_cells") else { return };
+    let t = unique("my_types");
+    setup(
+        &url,
+        &[
+            format!(
+                "CREATE TABLE {t} (id INT PRIMARY KEY, flag TINYINT(1), small SMALLINT,
+                 big BIGINT, ubig BIGINT UNSIGNED, f FLOAT, d DOUBLE,
+                 dec65 DECIMAL(65,30), vc VARCHAR(50), tx TEXT, blb BLOB, vb VARBINARY(8),
+                 bits BIT(12), dt DATETIME(6), ts TIMESTAMP NULL, day DATE, tm TIME,
+                 yr YEAR, en ENUM('a','b'), js JSON) CHARACTER SET utf8mb4"
+            ),
+            "SET time_zone = '+02:00'".into(),
+            format!(
+                "INSERT INTO {t} VALUES (1, 1, -32768, -9223372036854775808,
+                 18446744073709551615, 0.1, -2.5,
+                 '12345678901234567890123456789012345.123456789012345678901234567890',
+                 '👋 你好 שלום', 'long text', X'00FF10', X'0102', b'101010101010',
+                 '2026-11-21 09:30:00.123456', '2026-11-21 09:30:00', '2026-11-21',
+                 '-12:30:05', 2026, 'b', '{{\"a\": [1, 2.50]}}')"
+            ),
+            format!(
+                "INSERT INTO {t} (id) VALUES (2)"
+            ),
+        ],
+    );
+    let rows = run(&url, &format!("SELECT * FROM {t} ORDER BY id")).expect("fetch");
+    let want = [
+        ("flag", Cell::Int(1)),
+        ("small", Cell::Int(-32768)),
+        ("big", Cell::Int(i64::MIN)),
+        ("ubig", decimal("18446744073709551615")),
+        ("f", Cell::Float(0.1)),
+        ("d", Cell::Float(-2.5)),
+        (
+            "dec65",
+            decimal("12345678901234567890123456789012345.123456789012345678901234567890"),
+        ),
+        ("vc", text("👋 你好 שלום")),
+        ("tx", text("long text")),
+        ("blb", Cell::Bytes(vec![0, 0xff, 0x10])),
+        ("vb", Cell::Bytes(vec![1, 2])),
+        ("bits", Cell::Bytes(vec![0x0a, 0xaa])),
+        ("dt", Cell::Timestamp("2026-11-21T09:30:00.123456".into())),
+        // Inserted at +02:00, read back in UTC.
+        ("ts", Cell::Timestamp("2026-11-21T07:30:00Z".into())),
+        ("day", Cell::Date("2026-11-21".into())),
+        ("tm", text("-12:30:05")),
+        ("yr", Cell::Int(2026)),
+        ("en", text("b")),
+    ];
+    for (column, expected) in &want {
+        assert_eq!(cell(&rows, 0, column), expected, "column {column}");
+    }
+    // MySQL reports JSON columns as JSON; MariaDB stores JSON as LONGTEXT, so text.
+    match cell(&rows, 0, "js") {
+        Cell::Json(v) => assert_eq!(v, &json!({"a": [1, 2.50]})),
+        Cell::Text(s) => assert!(s.contains("\"a\""), "{s}"),
+        other => panic!("js: {other:?}"),
+    }
+    for (i, value) in rows.rows[1].iter().enumerate().skip(1) {
+        assert_eq!(value, &Cell::Null, "column {}", rows.columns[i]);
+    }
+}
+
+#[test]
+fn expressions_keep_precision() {
+    let Some(url) = server_url(VAR, "expressions_keep_precision") else { return };
+    let rows = run(
+        &url,
+        "SELECT CAST('-0.000000000000000000000000000001' AS DECIMAL(65,30)) AS tiny,
+                CAST(0 AS DECIMAL(10,2)) AS zero, 18446744073709551615 AS umax,
+                CAST('09:05:01.5' AS TIME(1)) AS t, NULL AS n, 'x' AS n",
+    )
+    .expect("fetch");
+    assert_eq!(
+        rows.rows[0],
+        vec![
+            decimal("-0.000000000000000000000000000001"),
+            decimal("0.00"),
+            decimal("18446744073709551615"),
+            Cell::Time("09:05:01.5".into()),
+            Cell::Null,
+            text("x"),
+        ]
+    );
+    assert_eq!(rows.columns.to_vec(), vec!["tiny", "zero", "umax", "t", "n", "n"]);
+}
+
+#[test]
+fn writes_are_rejected_and_nothing_changes() {
+    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else { return };
+    let t = unique("my_ro");
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (id INT)"),
+            format!("INSERT INTO {t} VALUES (1)"),
+        ],
+    );
+    for sql in [
+        format!("INSERT INTO {t} VALUES (2)"),
+        format!("UPDATE {t} SET id = 3"),
+        format!("DELETE FROM {t}"),
+    ] {
+        let err = run(&url, &sql).expect_err("write must fail");
+        assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
+        assert_error(&err, &["read-only", "testsync", "testconn"], &[]);
+    }
+    // One statement only: no way to switch the session back to read-write.
+    let err = run(
+        &url,
+        &format!("SET SESSION TRANSACTION READ WRITE; DELETE FROM {t}"),
+    )
+    .expect_err("multi");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    let mut conn = admin(&url);
+    let n: Option<i64> = conn.query_first(format!("SELECT COUNT(*) FROM {t}")).expect("count");
+    assert_eq!(n, Some(1));
+}
+
+#[test]
+fn statement_timeout_is_reported_as_timeout() {
+    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else { return };
+    let t = unique("my_slow");
+    setup(&url, &[format!("CREATE TABLE {t} (id INT)"), format!("INSERT INTO {t} VALUES (1),(2),(3)")]);
+    // SLEEP per row in a table scan: MariaDB's max_statement_time and MySQL's
+    // max_execution_time both interrupt it.
+    let mut query = sql_query(&format!("SELECT id, SLEEP(3) FROM {t}"));
+    query.statement_timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let err = fetch(&connection(ConnectionKind::Mysql, &url), &query).expect_err("timeout");
+    assert!(matches!(err, SourceError::Timeout { seconds: 1, .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
+}
+
+#[test]
+fn row_limit_stops_early() {
+    let Some(url) = server_url(VAR, "row_limit_stops_early") else { return };
+    let conn = connection(ConnectionKind::Mysql, &url);
+    let mut query = sql_query("SELECT seq FROM seq_1_to_100000");
+    let sql = "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 500) SELECT n FROM s";
+    query.sql = Some(sql.into());
+    query.max_rows = 10;
+    let err = fetch(&conn, &query).expect_err("too many");
+    assert!(matches!(err, SourceError::TooManyRows { limit: 10, .. }), "{err:?}");
+    // An explicit LIMIT above the limit is caught too (sql_select_limit does not apply).
+    query.sql = Some(format!("{sql} LIMIT 100"));
+    let err = fetch(&conn, &query).expect_err("too many with LIMIT");
+    assert!(matches!(err, SourceError::TooManyRows { .. }), "{err:?}");
+    query.max_rows = 500;
+    query.sql = Some(sql.into());
+    let rows = fetch(&conn, &query).expect("at the limit");
+    assert_eq!(rows.rows.len(), 500);
+}
+
+#[test]
+fn unreachable_servers_fail_fast_and_clearly() {
+    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else { return };
+    let password = password_of(&url);
+    let refused = with_host(&url, &format!("127.0.0.1:{}", closed_port()));
+    let err = run(&refused, "SELECT 1").expect_err("refused");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["refused", "testconn"], &[&password]);
+
+    let hole = black_hole();
+    let mut conn = connection(ConnectionKind::Mysql, &with_host(&url, &hole.addr.to_string()));
+    conn.connect_timeout = Duration::from_secs(1);
+    let err = fetch(&conn, &sql_query("SELECT 1")).expect_err("black hole");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["timed out"], &[&password]);
+}
+
+#[test]
+fn bad_credentials_do_not_leak_the_password() {
+    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else { return };
+    let wrong = "Wr0ng-s3cret-pass";
+    let err = run(&with_password(&url, wrong), "SELECT 1").expect_err("bad password");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["authentication failed"], &[wrong, &password_of(&url)]);
+}
+
+#[test]
+fn bad_sql_is_a_query_error() {
+    let Some(url) = server_url(VAR, "bad_sql_is_a_query_error") else { return };
+    let err = run(&url, "SELEC 1").expect_err("syntax");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert_error(&err, &["syntax", "1064"], &[&password_of(&url)]);
+    let err = run(&url, "SELECT * FROM no_such_table_here").expect_err("missing");
+    assert_error(&err, &["no_such_table_here"], &[]);
+    let err = run(&url, "SELECT ?").expect_err("parameter");
+    assert_error(&err, &["parameter"], &[]);
+}

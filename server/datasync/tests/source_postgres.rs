@@ -1,0 +1,326 @@
+//! PostgreSQL source against a real server (`DATASYNC_TEST_PG_URL`, started by
+//! scripts/db/test.sh). Without the variable every test prints "skipped" and passes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use datasync::row::Cell;
+use datasync::source::{ConnectionKind, SourceError, fetch};
+use serde_json::json;
+
+const VAR: &str = "DATASYNC_TEST_PG_URL";
+
+fn setup(url: &str, sql: &str) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("setup connect");
+    client.batch_execute(sql).expect("setup SQL");
+}
+
+fn count(url: &str, table: &str) -> i64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("count connect");
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .expect("count")
+        .get(0)
+}
+
+fn run(url: &str, sql: &str) -> Result<datasync::row::RowSet, SourceError> {
+    fetch(&connection(ConnectionKind::Postgres, url), &sql_query(sql))
+}
+
+#[test]
+fn scalar_types_map_to_cells() {
+    let Some(url) = server_url(VAR, "scalar_types_map_to_cells") else { return };
+    let t = unique("pg_types");
+    setup(
+        &url,
+        &format!(
+            "CREATE TABLE {t} (
+                id int, b bool, i2 int2, i4 int4, i8 int8, f4 float4, f8 float8,
+                n numeric(38,10), tx text, vc varchar(20), bp char(5), nm name,
+                j json, jb jsonb, d date, tm time, ts timestamp, tz timestamptz,
+                u uuid, by bytea, ip inet, net cidr, mac macaddr);
+             INSERT INTO {t} VALUES
+               (1, true, -32768, 2147483647, 9223372036854775807, 1.5, -2.25,
+                1234567890123456789012345678.1234567890, 'héllo 👋 你好 שלום', 'v', 'ab', 'nm',
+                '{{\"a\": 1.50, \"b\": [true, null]}}', '{{\"z\": 12345678901234567890.5}}',
+                '2026-11-21', '09:30:00.25', '2026-11-21 09:30:00',
+                '2026-11-21 09:30:00+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+                '\\x00ff10', '192.168.0.1', '10.0.0.0/8', '08:00:2b:01:02:03'),
+               (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"
+        ),
+    );
+    let rows = run(&url, &format!("SELECT * FROM {t} ORDER BY id")).expect("fetch");
+    assert_eq!(rows.columns.len(), 23);
+    assert_eq!(rows.columns[0], "id");
+    assert_eq!(rows.columns[22], "mac");
+    let want = [
+        ("b", Cell::Bool(true)),
+        ("i2", Cell::Int(-32768)),
+        ("i4", Cell::Int(2147483647)),
+        ("i8", Cell::Int(i64::MAX)),
+        ("f4", Cell::Float(1.5)),
+        ("f8", Cell::Float(-2.25)),
+        ("n", decimal("1234567890123456789012345678.1234567890")),
+        ("tx", text("héllo 👋 你好 שלום")),
+        ("vc", text("v")),
+        ("bp", text("ab   ")),
+        ("nm", text("nm")),
+        ("d", Cell::Date("2026-11-21".into())),
+        ("tm", Cell::Time("09:30:00.25".into())),
+        ("ts", Cell::Timestamp("2026-11-21T09:30:00".into())),
+        ("tz", Cell::Timestamp("2026-11-21T07:30:00Z".into())),
+        ("u", text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+        ("by", Cell::Bytes(vec![0, 0xff, 0x10])),
+        ("ip", text("192.168.0.1")),
+        ("net", text("10.0.0.0/8")),
+        ("mac", text("08:00:2b:01:02:03")),
+    ];
+    for (column, expected) in &want {
+        assert_eq!(cell(&rows, 0, column), expected, "column {column}");
+    }
+    // json keeps the document (key order, exact numbers); jsonb normalises but stays exact.
+    let Cell::Json(j) = cell(&rows, 0, "j") else { panic!("json column") };
+    assert_eq!(j.to_string(), r#"{"a":1.50,"b":[true,null]}"#);
+    let Cell::Json(jb) = cell(&rows, 0, "jb") else { panic!("jsonb column") };
+    assert_eq!(jb.to_string(), r#"{"z":12345678901234567890.5}"#);
+    // Every type's NULL is Null.
+    for (i, value) in rows.rows[1].iter().enumerate().skip(1) {
+        assert_eq!(value, &Cell::Null, "column {}", rows.columns[i]);
+    }
+}
+
+#[test]
+fn numeric_keeps_every_digit() {
+    let Some(url) = server_url(VAR, "numeric_keeps_every_digit") else { return };
+    let rows = run(
+        &url,
+        "SELECT '9999999999999999999999999999.9999999999'::numeric(38,10) AS big,
+                '-1234567890123456789012345678.0000000001'::numeric(38,10) AS neg,
+                0::numeric(38,10) AS zero, 'NaN'::numeric AS nan,
+                '0.000000000000000000000000000001'::numeric AS tiny,
+                '1e30'::numeric AS huge, 'Infinity'::numeric AS inf,
+                '-0.5'::numeric AS half",
+    )
+    .expect("fetch");
+    let row = single_row(&rows);
+    assert_eq!(
+        row,
+        vec![
+            ("big".into(), decimal("9999999999999999999999999999.9999999999")),
+            ("neg".into(), decimal("-1234567890123456789012345678.0000000001")),
+            ("zero".into(), decimal("0.0000000000")),
+            ("nan".into(), text("NaN")),
+            ("tiny".into(), decimal("0.000000000000000000000000000001")),
+            ("huge".into(), decimal("1000000000000000000000000000000")),
+            ("inf".into(), text("Infinity")),
+            ("half".into(), decimal("-0.5")),
+        ]
+    );
+}
+
+#[test]
+fn floats_nan_and_infinity_become_text() {
+    let Some(url) = server_url(VAR, "floats_nan_and_infinity_become_text") else { return };
+    let rows = run(
+        &url,
+        "SELECT 'NaN'::float8 AS a, '-Infinity'::float4 AS b, 0.1::float4 AS c",
+    )
+    .expect("fetch");
+    assert_eq!(cell(&rows, 0, "a"), &text("NaN"));
+    assert_eq!(cell(&rows, 0, "b"), &text("-Infinity"));
+    assert_eq!(cell(&rows, 0, "c"), &Cell::Float(f64::from(0.1f32)));
+}
+
+#[test]
+fn timestamptz_from_any_zone_is_utc() {
+    let Some(url) = server_url(VAR, "timestamptz_from_any_zone_is_utc") else { return };
+    // The session zone must not matter: values travel as UTC microseconds.
+    let rows = run(
+        &url,
+        "SELECT '2026-03-29 01:30:00 Europe/Berlin'::timestamptz AS berlin,
+                '2026-11-21 23:59:59.123456-08'::timestamptz AS pst,
+                'infinity'::timestamptz AS inf, '1999-12-31'::date AS d,
+                '24:00'::time AS midnight",
+    )
+    .expect("fetch");
+    assert_eq!(cell(&rows, 0, "berlin"), &Cell::Timestamp("2026-03-29T00:30:00Z".into()));
+    assert_eq!(
+        cell(&rows, 0, "pst"),
+        &Cell::Timestamp("2026-11-22T07:59:59.123456Z".into())
+    );
+    assert_eq!(cell(&rows, 0, "inf"), &text("infinity"));
+    assert_eq!(cell(&rows, 0, "d"), &Cell::Date("1999-12-31".into()));
+    assert_eq!(cell(&rows, 0, "midnight"), &Cell::Time("24:00:00".into()));
+}
+
+#[test]
+fn arrays_become_json_arrays() {
+    let Some(url) = server_url(VAR, "arrays_become_json_arrays") else { return };
+    let rows = run(
+        &url,
+        "SELECT ARRAY[1, NULL, 3]::int[] AS ints,
+                ARRAY['a', NULL, 'NULL', '👋 مرحبا']::text[] AS texts,
+                ARRAY[[1.5, 2.25], [NULL, 4]]::numeric[] AS grid,
+                '{}'::int[] AS empty,
+                ARRAY['2026-01-02'::date] AS dates,
+                ARRAY['\\x01'::bytea] AS blobs,
+                ARRAY['1 day'::interval] AS intervals,
+                NULL::int[] AS nothing",
+    )
+    .expect("fetch");
+    assert_eq!(cell(&rows, 0, "ints"), &Cell::Json(json!([1, null, 3])));
+    assert_eq!(
+        cell(&rows, 0, "texts"),
+        &Cell::Json(json!(["a", null, "NULL", "👋 مرحبا"]))
+    );
+    let Cell::Json(grid) = cell(&rows, 0, "grid") else { panic!("grid") };
+    assert_eq!(grid.to_string(), "[[1.5,2.25],[null,4]]");
+    assert_eq!(cell(&rows, 0, "empty"), &Cell::Json(json!([])));
+    assert_eq!(cell(&rows, 0, "dates"), &Cell::Json(json!(["2026-01-02"])));
+    assert_eq!(cell(&rows, 0, "blobs"), &Cell::Json(json!(["AQ=="])));
+    assert_eq!(cell(&rows, 0, "intervals"), &Cell::Json(json!(["1 day"])));
+    assert_eq!(cell(&rows, 0, "nothing"), &Cell::Null);
+}
+
+#[test]
+fn other_types_arrive_as_their_text() {
+    let Some(url) = server_url(VAR, "other_types_arrive_as_their_text") else { return };
+    let ty = unique("mood");
+    setup(&url, &format!("CREATE TYPE {ty} AS ENUM ('sad', 'happy');"));
+    let rows = run(
+        &url,
+        &format!(
+            "SELECT 'happy'::{ty} AS mood, '1 year 2 mons 3 days 04:05:06'::interval AS iv,
+                    point(1, 2) AS pt, int4range(1, 5) AS r, ROW(1, 'x') AS rec,
+                    1 AS rec, ARRAY['sad'::{ty}] AS moods, '09:30:00+02'::timetz AS tz;"
+        ),
+    )
+    .expect("fetch");
+    // Duplicate column names survive the text-cast wrapping, in order.
+    assert_eq!(
+        rows.columns.to_vec(),
+        vec!["mood", "iv", "pt", "r", "rec", "rec", "moods", "tz"]
+    );
+    assert_eq!(
+        rows.rows[0],
+        vec![
+            text("happy"),
+            text("1 year 2 mons 3 days 04:05:06"),
+            text("(1,2)"),
+            text("[1,5)"),
+            text("(1,x)"),
+            Cell::Int(1),
+            Cell::Json(json!(["sad"])),
+            text("09:30:00+02"),
+        ]
+    );
+}
+
+#[test]
+fn writes_are_rejected_and_nothing_changes() {
+    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else { return };
+    let t = unique("pg_ro");
+    setup(&url, &format!("CREATE TABLE {t} (id int); INSERT INTO {t} VALUES (1);"));
+    for sql in [
+        format!("INSERT INTO {t} VALUES (2) RETURNING id"),
+        format!("UPDATE {t} SET id = 3 RETURNING id"),
+        format!("WITH gone AS (DELETE FROM {t} RETURNING id) SELECT * FROM gone"),
+    ] {
+        let err = run(&url, &sql).expect_err("write must fail");
+        assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+        assert_error(&err, &["read-only", "testsync", "testconn"], &[]);
+    }
+    // Several statements cannot smuggle a COMMIT past the read-only transaction.
+    let err = run(&url, &format!("SELECT 1; COMMIT; DELETE FROM {t}")).expect_err("multi");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert_eq!(count(&url, &t), 1);
+}
+
+#[test]
+fn statement_timeout_is_reported_as_timeout() {
+    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else { return };
+    let mut query = sql_query("SELECT pg_sleep(5)");
+    query.statement_timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let err = fetch(&connection(ConnectionKind::Postgres, &url), &query).expect_err("timeout");
+    assert!(matches!(err, SourceError::Timeout { seconds: 1, .. }), "{err:?}");
+    // Generous bound: only proves the query was cancelled, not waited out.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn row_limit_stops_early() {
+    let Some(url) = server_url(VAR, "row_limit_stops_early") else { return };
+    let conn = connection(ConnectionKind::Postgres, &url);
+    let mut query = sql_query("SELECT g FROM generate_series(1, 1000000) g");
+    query.max_rows = 10;
+    let err = fetch(&conn, &query).expect_err("too many");
+    assert!(matches!(err, SourceError::TooManyRows { limit: 10, .. }), "{err:?}");
+    query.sql = Some("SELECT g FROM generate_series(1, 10) g".into());
+    let rows = fetch(&conn, &query).expect("exactly at the limit");
+    assert_eq!(rows.rows.len(), 10);
+    assert_eq!(rows.rows[9], vec![Cell::Int(10)]);
+}
+
+#[test]
+fn unreachable_servers_fail_fast_and_clearly() {
+    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else { return };
+    let password = password_of(&url);
+    let refused = with_host(&url, &format!("127.0.0.1:{}", closed_port()));
+    let err = run(&refused, "SELECT 1").expect_err("refused");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["refused", "testconn", "testsync"], &[&password]);
+
+    let hole = black_hole();
+    let mut conn = connection(ConnectionKind::Postgres, &with_host(&url, &hole.addr.to_string()));
+    conn.connect_timeout = Duration::from_secs(1);
+    let err = fetch(&conn, &sql_query("SELECT 1")).expect_err("black hole");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["timed out"], &[&password]);
+}
+
+#[test]
+fn bad_credentials_do_not_leak_the_password() {
+    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else { return };
+    let wrong = "Wr0ng-s3cret-pass";
+    let err = run(&with_password(&url, wrong), "SELECT 1").expect_err("bad password");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["authentication failed"], &[wrong, &password_of(&url)]);
+}
+
+#[test]
+fn bad_sql_and_parameters_are_query_errors() {
+    let Some(url) = server_url(VAR, "bad_sql_and_parameters_are_query_errors") else { return };
+    let err = run(&url, "SELEC 1").expect_err("syntax");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert_error(&err, &["syntax error", "42601"], &[&password_of(&url)]);
+    let err = run(&url, "SELECT * FROM no_such_table_here").expect_err("missing table");
+    assert_error(&err, &["no_such_table_here", "does not exist"], &[]);
+    let err = run(&url, "SELECT $1::int").expect_err("parameter");
+    assert_error(&err, &["parameters"], &[]);
+}
+
+#[test]
+fn tls_modes() {
+    let Some(url) = server_url(VAR, "tls_modes") else { return };
+    let Some(ca) = server_url("DATASYNC_TEST_PG_CA", "tls_modes") else { return };
+    let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let encrypted = |u: String| run(&u, sql).map(|rows| rows.rows[0][0].clone());
+    assert_eq!(encrypted(format!("{url}?sslmode=require")).expect("require"), Cell::Bool(true));
+    assert_eq!(encrypted(format!("{url}?sslmode=disable")).expect("disable"), Cell::Bool(false));
+    // A self-signed certificate is not trusted by the public roots…
+    let err = encrypted(format!("{url}?sslmode=verify-full")).expect_err("untrusted");
+    assert_error(&err, &["TLS"], &[&password_of(&url)]);
+    // …but is with sslrootcert, for the name it was issued to (localhost, not 127.0.0.1).
+    let local = url.replacen("@127.0.0.1:", "@localhost:", 1);
+    let full = format!("{local}?sslmode=verify-full&sslrootcert={ca}");
+    assert_eq!(encrypted(full).expect("verify-full"), Cell::Bool(true));
+    let err = encrypted(format!("{url}?sslmode=verify-full&sslrootcert={ca}"))
+        .expect_err("name mismatch");
+    assert_error(&err, &["TLS"], &[]);
+    let ca_only = format!("{url}?sslmode=verify-ca&sslrootcert={ca}");
+    assert_eq!(encrypted(ca_only).expect("verify-ca"), Cell::Bool(true));
+}

@@ -1,0 +1,216 @@
+//! Type descriptions: what the encoder announces on the wire, and what the
+//! decoder reconstructs from received definitions. `GobType` maps Rust types
+//! to their Go counterparts.
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The Go type of a value, as far as gob cares.
+///
+/// Pointers do not exist on the wire (`*T` is `T`), and all sizes of
+/// signed/unsigned integers and floats collapse to one kind each.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Type {
+    Bool,
+    Int,
+    Uint,
+    Float,
+    Complex,
+    /// Go `[]byte` (wire id 5).
+    Bytes,
+    String,
+    /// Any Go interface (`any`, `error`, ...), wire id 8.
+    Interface,
+    Slice(Box<Type>),
+    Array(Box<Type>, usize),
+    Map(Box<Type>, Box<Type>),
+    Struct(StructType),
+    /// A type that implements GobEncoder / BinaryMarshaler / TextMarshaler.
+    Marshaler(MarshalerKind),
+}
+
+/// Which of Go's custom-encoding interfaces a type uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarshalerKind {
+    Gob,
+    Binary,
+    Text,
+}
+
+type FieldList = Vec<(String, Type)>;
+
+struct StructInner {
+    name: String,
+    fields: OnceLock<FieldList>,
+    build: Option<fn() -> FieldList>,
+}
+
+/// A Go struct type: a name and an ordered field list.
+///
+/// Cheap to clone (shared). Equality and hashing are by identity, which is
+/// what lets recursive types (a field list mentioning the struct itself) be
+/// described: the field list is built lazily on first use.
+#[derive(Clone)]
+pub struct StructType(Arc<StructInner>);
+
+impl StructType {
+    /// A struct type with a known field list.
+    pub fn new(name: impl Into<String>, fields: Vec<(String, Type)>) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(fields);
+        StructType(Arc::new(StructInner {
+            name: name.into(),
+            fields: cell,
+            build: None,
+        }))
+    }
+
+    /// The struct type of the Rust type `T`, created once per process.
+    ///
+    /// `build` runs on first access to the fields, so it may refer to
+    /// `T::gob_type()` again (recursive types) without looping.
+    pub fn of<T: ?Sized + 'static>(name: &str, build: fn() -> Vec<(String, Type)>) -> Self {
+        static CACHE: OnceLock<Mutex<HashMap<TypeId, StructType>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let mut map = match cache.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(TypeId::of::<T>())
+            .or_insert_with(|| {
+                StructType(Arc::new(StructInner {
+                    name: name.to_string(),
+                    fields: OnceLock::new(),
+                    build: Some(build),
+                }))
+            })
+            .clone()
+    }
+
+    /// A struct type whose fields are filled in later with [`set_fields`];
+    /// used by the decoder for received (possibly recursive) definitions.
+    pub(crate) fn deferred(name: String) -> Self {
+        StructType(Arc::new(StructInner {
+            name,
+            fields: OnceLock::new(),
+            build: None,
+        }))
+    }
+
+    pub(crate) fn set_fields(&self, fields: FieldList) {
+        let _ = self.0.fields.set(fields);
+    }
+
+    /// Go's name for the type ("" for unnamed structs like `struct{}`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Fields in Go declaration order: (Go field name, type).
+    pub fn fields(&self) -> &[(String, Type)] {
+        self.0
+            .fields
+            .get_or_init(|| self.0.build.map(|b| b()).unwrap_or_default())
+    }
+
+    /// Identity of this struct type (stable while any clone is alive).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+impl PartialEq for StructType {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for StructType {}
+impl Hash for StructType {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
+}
+
+impl fmt::Debug for StructType {
+    // Only the name: printing fields would loop on recursive types.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "struct {}", self.name())
+    }
+}
+
+/// A Rust type with a known Go (gob) type. Derive it with `#[derive(GobType)]`.
+pub trait GobType {
+    fn gob_type() -> Type;
+}
+
+macro_rules! simple {
+    ($kind:ident: $($t:ty),*) => {$(
+        impl GobType for $t { fn gob_type() -> Type { Type::$kind } }
+    )*};
+}
+simple!(Bool: bool);
+simple!(Int: i8, i16, i32, i64, isize);
+simple!(Uint: u8, u16, u32, u64, usize);
+simple!(Float: f32, f64);
+simple!(String: String, str, char);
+
+impl<T: GobType + ?Sized> GobType for &T {
+    fn gob_type() -> Type {
+        T::gob_type()
+    }
+}
+impl<T: GobType> GobType for Vec<T> {
+    fn gob_type() -> Type {
+        Type::Slice(Box::new(T::gob_type()))
+    }
+}
+impl<T: GobType> GobType for [T] {
+    fn gob_type() -> Type {
+        Type::Slice(Box::new(T::gob_type()))
+    }
+}
+impl<T: GobType, const N: usize> GobType for [T; N] {
+    fn gob_type() -> Type {
+        Type::Array(Box::new(T::gob_type()), N)
+    }
+}
+impl<T: GobType> GobType for Option<T> {
+    fn gob_type() -> Type {
+        T::gob_type()
+    }
+}
+impl<T: GobType + ?Sized> GobType for Box<T> {
+    fn gob_type() -> Type {
+        T::gob_type()
+    }
+}
+impl<T: GobType + ?Sized> GobType for Arc<T> {
+    fn gob_type() -> Type {
+        T::gob_type()
+    }
+}
+impl<K: GobType, V: GobType, S> GobType for HashMap<K, V, S> {
+    fn gob_type() -> Type {
+        Type::Map(Box::new(K::gob_type()), Box::new(V::gob_type()))
+    }
+}
+impl<K: GobType, V: GobType> GobType for BTreeMap<K, V> {
+    fn gob_type() -> Type {
+        Type::Map(Box::new(K::gob_type()), Box::new(V::gob_type()))
+    }
+}
+/// A JSON value is carried as a Go interface (`any`), like Mattermost's props.
+impl GobType for serde_json::Value {
+    fn gob_type() -> Type {
+        Type::Interface
+    }
+}
+/// `map[string]any`.
+impl GobType for serde_json::Map<String, serde_json::Value> {
+    fn gob_type() -> Type {
+        Type::Map(Box::new(Type::String), Box::new(Type::Interface))
+    }
+}

@@ -1,0 +1,171 @@
+//! The `Hooks` trait a plugin implements, and the `hooks!` macro that derives the
+//! `Implemented` list from the methods the plugin actually writes.
+//!
+//! Why a macro: the server calls `Plugin.Implemented` once and never calls hooks missing from
+//! the answer, so the list must match the overridden methods exactly. Rust cannot ask a trait
+//! impl which default methods it replaced, so `hooks!` sees the impl block, emits it unchanged
+//! and records the method names. `Hooks` requires the hidden `ImplementedHooks` supertrait,
+//! which only the macro implements: a plain `impl Hooks for X` does not compile, so the list
+//! cannot silently drift from the code.
+
+use crate::api::Api;
+use crate::http::{HttpRequest, ResponseWriter};
+use crate::model::{AppError, CommandArgs, CommandResponse, Context, Post};
+
+/// Server hooks. Every method has a default; write the ones you need inside
+/// `mattermost::hooks! { impl Hooks for MyPlugin { … } }`.
+///
+/// Hooks may run concurrently on several threads; a panic in a hook is caught and reported
+/// (ExecuteCommand/OnActivate → AppError, ServeHTTP → 500), and the plugin keeps serving.
+pub trait Hooks: Send + Sync + ImplementedHooks {
+    /// OnActivate: the API is connected; register commands, ensure bots. An error aborts
+    /// activation (shown to admins).
+    fn on_activate(&self, api: &Api) -> Result<(), AppError> {
+        let _ = api;
+        Ok(())
+    }
+
+    /// OnDeactivate: the plugin is being disabled or the server shuts down (10 s limit).
+    fn on_deactivate(&self, api: &Api) -> Result<(), AppError> {
+        let _ = api;
+        Ok(())
+    }
+
+    /// OnConfigurationChange: reload settings (`api.load_plugin_configuration()`). Also run
+    /// once before `on_activate`, like the Go SDK does. Errors are only logged.
+    fn on_configuration_change(&self, api: &Api) -> Result<(), AppError> {
+        let _ = api;
+        Ok(())
+    }
+
+    /// ExecuteCommand: a registered slash command was run (`args.command` is the whole text).
+    fn execute_command(
+        &self,
+        api: &Api,
+        ctx: &Context,
+        args: &CommandArgs,
+    ) -> Result<CommandResponse, AppError> {
+        let _ = (api, ctx);
+        Err(AppError::new(
+            "plugin.execute_command.not_implemented",
+            &format!("command not handled: {}", args.command),
+            404,
+        ))
+    }
+
+    /// MessageHasBeenPosted: a post was saved (including the plugin's own posts).
+    fn message_has_been_posted(&self, api: &Api, ctx: &Context, post: &Post) {
+        let _ = (api, ctx, post);
+    }
+
+    /// ServeHTTP: a request to `/plugins/<id>/…`. The default answers 404.
+    fn serve_http(
+        &self,
+        api: &Api,
+        ctx: &Context,
+        request: &mut HttpRequest,
+        response: &mut ResponseWriter,
+    ) {
+        let _ = (api, ctx, request);
+        let _ = response.send(404, "text/plain; charset=utf-8", b"404 page not found\n");
+    }
+}
+
+/// Implemented only by `hooks!`: the Go names of the hooks the impl block overrides.
+#[doc(hidden)]
+pub trait ImplementedHooks {
+    fn implemented_hooks(&self) -> Vec<String>;
+}
+
+/// Rust hook method name → Go hook name.
+const HOOK_NAMES: &[(&str, &str)] = &[
+    ("on_activate", "OnActivate"),
+    ("on_deactivate", "OnDeactivate"),
+    ("on_configuration_change", "OnConfigurationChange"),
+    ("execute_command", "ExecuteCommand"),
+    ("message_has_been_posted", "MessageHasBeenPosted"),
+    ("serve_http", "ServeHTTP"),
+];
+
+/// Maps the method names `hooks!` saw to Go hook names (used by the macro expansion).
+#[doc(hidden)]
+pub fn go_hook_names(methods: &[&str]) -> Vec<String> {
+    methods
+        .iter()
+        .filter_map(|m| HOOK_NAMES.iter().find(|(rust, _)| rust == m))
+        .map(|(_, go)| (*go).to_owned())
+        .collect()
+}
+
+/// Implements `Hooks` for a type and derives its `Implemented` list from the methods written:
+///
+/// ```ignore
+/// mattermost::hooks! {
+///     impl Hooks for MyPlugin {
+///         fn on_activate(&self, api: &Api) -> Result<(), AppError> { Ok(()) }
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! hooks {
+    (
+        impl Hooks for $ty:ty {
+            $(
+                $(#[$attr:meta])*
+                fn $name:ident ( $($params:tt)* ) $( -> $ret:ty )? $body:block
+            )*
+        }
+    ) => {
+        impl $crate::Hooks for $ty {
+            $(
+                $(#[$attr])*
+                fn $name ( $($params)* ) $( -> $ret )? $body
+            )*
+        }
+
+        impl $crate::hooks::ImplementedHooks for $ty {
+            fn implemented_hooks(&self) -> ::std::vec::Vec<::std::string::String> {
+                $crate::hooks::go_hook_names(&[$(stringify!($name)),*])
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OnlyCommand;
+    crate::hooks! {
+        impl Hooks for OnlyCommand {
+            fn execute_command(&self, _api: &Api, _ctx: &Context, args: &CommandArgs)
+                -> Result<CommandResponse, AppError>
+            {
+                Ok(CommandResponse::ephemeral(&args.command))
+            }
+        }
+    }
+
+    struct Several;
+    crate::hooks! {
+        impl Hooks for Several {
+            /// Doc comments and attributes pass through.
+            fn on_activate(&self, _api: &Api) -> Result<(), AppError> { Ok(()) }
+            fn serve_http(&self, _api: &Api, _ctx: &Context, _r: &mut HttpRequest, _w: &mut ResponseWriter) {}
+            fn message_has_been_posted(&self, _api: &Api, _ctx: &Context, _post: &Post) {}
+        }
+    }
+
+    struct Nothing;
+    crate::hooks! { impl Hooks for Nothing {} }
+
+    #[test]
+    fn implemented_lists_exactly_the_written_methods() {
+        assert_eq!(OnlyCommand.implemented_hooks(), vec!["ExecuteCommand"]);
+        assert_eq!(
+            Several.implemented_hooks(),
+            vec!["OnActivate", "ServeHTTP", "MessageHasBeenPosted"]
+        );
+        assert!(Nothing.implemented_hooks().is_empty());
+    }
+}
