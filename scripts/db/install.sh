@@ -14,9 +14,11 @@ have_mariadb() {
 packages=()
 have_postgres || packages+=(postgresql)
 have_mariadb || packages+=(mariadb-server mariadb-client)
+# openssl makes the test CA and server certificates (TLS tests skip without it).
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 
 if [ ${#packages[@]} -eq 0 ]; then
-    echo "install.sh: postgresql and mariadb binaries already present"
+    echo "install.sh: postgresql, mariadb and openssl already present"
     exit 0
 fi
 

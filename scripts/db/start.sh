@@ -3,8 +3,9 @@
 # with its data, socket and logs under <dir>, creates the database `datasync_test` and
 # the user `datasync` (random password), and appends the connection URL to <dir>/env:
 #   DATASYNC_TEST_PG_URL=postgres://datasync:…@127.0.0.1:<port>/datasync_test
-#   DATASYNC_TEST_PG_CA=<dir>/pg/ca.crt   (the CA that signed the server's TLS certificate)
+#   DATASYNC_TEST_PG_CA=<dir>/tls/ca.crt   (the CA that signed the servers' TLS certificate)
 #   DATASYNC_TEST_MYSQL_URL=mysql://datasync:…@127.0.0.1:<port>/datasync_test
+#   DATASYNC_TEST_MYSQL_CA=<dir>/tls/ca.crt
 # Usage: scripts/db/start.sh <postgres|mariadb> <dir>     (stop with scripts/db/stop.sh)
 set -euo pipefail
 
@@ -45,6 +46,26 @@ wait_for() {
     return 1
 }
 
+# A throw-away CA and a server certificate for "localhost" signed by it (once per <dir>),
+# so the TLS modes (require, verify-ca, verify-full with a root certificate) can be tested.
+# Returns non-zero (and the servers run without TLS) when openssl is missing.
+make_certs() {
+    [ -f "$dir/tls/server.crt" ] && return 0
+    command -v openssl >/dev/null 2>&1 || return 1
+    mkdir -p "$dir/tls"
+    (
+        cd "$dir/tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=datasync test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+            -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+        printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+            -days 2 -extfile server.ext -out server.crt
+        chmod 0644 ca.crt server.crt
+    ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; return 1; }
+}
+
 start_postgres() {
     local bin
     bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
@@ -60,21 +81,9 @@ start_postgres() {
     "${as[@]}" "$bin/initdb" -D "$data/data" -U postgres --auth-local=trust \
         --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$data/initdb.log" 2>&1 \
         || { cat "$data/initdb.log" >&2; exit 1; }
-    # A throw-away CA and a server certificate for localhost signed by it, so the TLS
-    # modes (require, verify-ca, verify-full with sslrootcert) can be tested.
     local ssl_opts=()
-    if command -v openssl >/dev/null 2>&1; then
-        (
-            cd "$data"
-            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=datasync test CA" \
-                -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-                -keyout ca.key -out ca.crt
-            openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-                -keyout server.key -out server.csr
-            printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-                -days 2 -extfile server.ext -out server.crt
-        ) >"$data/openssl.log" 2>&1 || { cat "$data/openssl.log" >&2; exit 1; }
+    if make_certs; then
+        cp "$dir/tls/server.crt" "$dir/tls/server.key" "$data/"
         chmod 0600 "$data/server.key"
         [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$data/server.key" "$data/server.crt"
         ssl_opts=(-c ssl=on -c "ssl_cert_file=$data/server.crt" -c "ssl_key_file=$data/server.key")
@@ -89,7 +98,7 @@ CREATE DATABASE datasync_test OWNER datasync;
 SQL
     {
         echo "export DATASYNC_TEST_PG_URL='postgres://datasync:$password@127.0.0.1:$port/datasync_test'"
-        if [ -f "$data/ca.crt" ]; then echo "export DATASYNC_TEST_PG_CA='$data/ca.crt'"; fi
+        if [ ${#ssl_opts[@]} -gt 0 ]; then echo "export DATASYNC_TEST_PG_CA='$dir/tls/ca.crt'"; fi
     } >>"$dir/env"
     log "PostgreSQL on 127.0.0.1:$port (data in $data)"
 }
@@ -103,7 +112,11 @@ start_mariadb() {
     mariadb-install-db --no-defaults --datadir="$data/data" --user="$(id -un)" \
         --auth-root-authentication-method=socket --skip-test-db >"$data/install.log" 2>&1 \
         || { cat "$data/install.log" >&2; exit 1; }
-    mariadbd --no-defaults --datadir="$data/data" --socket="$data/mariadb.sock" \
+    local ssl_opts=()
+    if make_certs; then
+        ssl_opts=(--ssl-ca="$dir/tls/ca.crt" --ssl-cert="$dir/tls/server.crt" --ssl-key="$dir/tls/server.key")
+    fi
+    mariadbd --no-defaults --datadir="$data/data" --socket="$data/mariadb.sock" "${ssl_opts[@]}" \
         --port="$port" --bind-address=127.0.0.1 --user="$(id -un)" \
         --pid-file="$data/mariadb.pid" --log-error="$data/server.log" \
         --skip-name-resolve --character-set-server=utf8mb4 \
@@ -121,7 +134,10 @@ CREATE USER 'datasync'@'localhost' IDENTIFIED BY '$password';
 GRANT ALL ON datasync_test.* TO 'datasync'@'127.0.0.1';
 GRANT ALL ON datasync_test.* TO 'datasync'@'localhost';
 SQL
-    echo "export DATASYNC_TEST_MYSQL_URL='mysql://datasync:$password@127.0.0.1:$port/datasync_test'" >>"$dir/env"
+    {
+        echo "export DATASYNC_TEST_MYSQL_URL='mysql://datasync:$password@127.0.0.1:$port/datasync_test'"
+        if [ ${#ssl_opts[@]} -gt 0 ]; then echo "export DATASYNC_TEST_MYSQL_CA='$dir/tls/ca.crt'"; fi
+    } >>"$dir/env"
     log "MariaDB on 127.0.0.1:$port (data in $data)"
 }
 

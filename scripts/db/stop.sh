@@ -14,8 +14,11 @@ if [ -f "$dir/pg/bin" ] && [ -d "$dir/pg/data" ]; then
         || echo "stop.sh: PostgreSQL was not running" >&2
 fi
 
-if [ -f "$dir/mariadb/mariadb.pid" ]; then
-    pid=$(cat "$dir/mariadb/mariadb.pid")
+# mariadbd writes its pid file once running; before that only the launcher pid exists.
+pidfile="$dir/mariadb/mariadb.pid"
+[ -f "$pidfile" ] || pidfile="$dir/mariadb/launcher.pid"
+if [ -f "$pidfile" ]; then
+    pid=$(cat "$pidfile")
     if kill "$pid" 2>/dev/null; then
         for _ in $(seq 1 60); do
             kill -0 "$pid" 2>/dev/null || break

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Data Sync source tests against real PostgreSQL and MariaDB servers:
 # installs the packages if missing, starts both servers in a temporary directory,
-# exports DATASYNC_TEST_PG_URL / DATASYNC_TEST_PG_CA / DATASYNC_TEST_MYSQL_URL, runs
+# exports DATASYNC_TEST_PG_URL, DATASYNC_TEST_MYSQL_URL (and DATASYNC_TEST_PG_CA /
+# DATASYNC_TEST_MYSQL_CA, the CA of the servers' TLS certificates), runs
 # `cargo test -p datasync` (extra arguments are passed to cargo test), and always stops
 # the servers afterwards.
 # Usage: scripts/db/test.sh [cargo test args…]   e.g. scripts/db/test.sh --test 'source_*'
@@ -21,7 +22,7 @@ trap cleanup EXIT INT TERM
 # shellcheck disable=SC1091
 source "$tmp/env"
 export DATASYNC_TEST_PG_URL DATASYNC_TEST_MYSQL_URL
-[ -n "${DATASYNC_TEST_PG_CA:-}" ] && export DATASYNC_TEST_PG_CA
+export DATASYNC_TEST_PG_CA="${DATASYNC_TEST_PG_CA:-}" DATASYNC_TEST_MYSQL_CA="${DATASYNC_TEST_MYSQL_CA:-}"
 
 cd "$root"
 if [ $# -eq 0 ]; then

@@ -6,7 +6,7 @@ package hosttest
 // probe reports and what the in-memory server saw.
 //
 // Executable: HOST_PROBE_BIN, else <repo>/target/release/rs-probe, else go-probe
-// (refprobe/, the same contract on the Go SDK). Manifest: HOST_PROBE_MANIFEST, else
+// (refprobe/, the same contract on the Go SDK; HOST_PROBE_BIN=go-probe forces it). Manifest: HOST_PROBE_MANIFEST, else
 // <repo>/examples/probe/plugin.json.
 
 import (
@@ -67,7 +67,9 @@ func probePaths(t *testing.T) (bin string, manifest *model.Manifest) {
 		mpath = filepath.Join(root, "..", "..", "examples", "probe", "plugin.json")
 	}
 	bin = os.Getenv("HOST_PROBE_BIN")
-	if bin == "" {
+	if bin == "go-probe" { // force the Go stand-in
+		bin = ""
+	} else if bin == "" {
 		if rs := filepath.Join(root, "..", "..", "target", "release", "rs-probe"); fileExists(rs) {
 			bin = rs
 		}
@@ -428,7 +430,7 @@ func TestProbeBots(t *testing.T) {
 		t.Fatalf("PatchBot = %+v", patched)
 	}
 	var list []model.Bot
-	f.ok("GetBots", map[string]any{"options": map[string]any{"owner_id": f.id, "per_page": 10}}, &list)
+	f.ok("GetBots", map[string]any{"options": map[string]any{"OwnerId": f.id, "PerPage": 10}}, &list)
 	if len(list) != 2 {
 		t.Fatalf("GetBots = %+v", list)
 	}

@@ -2,13 +2,17 @@
 //!
 //! - `/hello <text>` posts "<Greeting>, <text>!" as the bot and answers ephemerally.
 //! - A post "hello?" from a person gets a threaded "Hello, @user!" from the bot.
-//! - HTTP: `GET /status` (activation count, version), `POST /echo` (streams the body back).
+//! - HTTP: `GET /status` (activation count, version), `POST /echo` (streams the body back),
+//!   `POST /bench?op=createpost|kvset&n=N&workers=W[&channel=ID]` (API throughput, see
+//!   tests/host/BENCH.md).
 
 use std::io::{Read, Write};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use mattermost::{
-    Api, AppError, AutocompleteData, Bot, Command, CommandArgs, CommandResponse, Context,
+    Api, ApiError, AppError, AutocompleteData, Bot, Command, CommandArgs, CommandResponse, Context,
     HttpRequest, Post, ResponseWriter,
 };
 
@@ -48,13 +52,13 @@ impl Hello {
         self.bot_id.read().map(|b| b.clone()).unwrap_or_default()
     }
 
-    fn activations(api: &Api) -> Result<u64, AppError> {
+    fn activations(api: &Api) -> Result<u64, ApiError> {
         let raw = api.kv_get(ACTIVATIONS_KEY)?.unwrap_or_default();
         let text = String::from_utf8_lossy(&raw);
         Ok(text.trim().parse().unwrap_or(0))
     }
 
-    fn register(api: &Api) -> Result<(), AppError> {
+    fn register(api: &Api) -> Result<(), ApiError> {
         let mut data = AutocompleteData::new("hello", "[text]", "Post a greeting as Hello Bot");
         data.add_text_argument("Whom or what to greet", "world", "");
         api.register_command(&Command {
@@ -71,8 +75,26 @@ impl Hello {
 
     fn status(&self, api: &Api, w: &mut ResponseWriter) -> std::io::Result<()> {
         match Self::activations(api) {
-            Ok(n) => w.send_json(200, &serde_json::json!({"activations": n, "version": VERSION})),
-            Err(e) => w.send_json(500, &serde_json::json!({"error": e.message})),
+            Ok(n) => w.send_json(
+                200,
+                &serde_json::json!({"activations": n, "version": VERSION}),
+            ),
+            Err(e) => w.send_json(500, &serde_json::json!({"error": e.to_string()})),
+        }
+    }
+
+    fn bench(&self, api: &Api, r: &HttpRequest, w: &mut ResponseWriter) -> std::io::Result<()> {
+        let (bench, channel) = match Bench::parse(r.query()) {
+            Ok(parsed) => parsed,
+            Err(msg) => return w.send(400, "text/plain", msg.as_bytes()),
+        };
+        match bench.run(api, &self.bot_id(), &channel) {
+            Ok(nanos) => w.send(200, "text/plain", nanos.to_string().as_bytes()),
+            Err(e) => w.send(
+                500,
+                "text/plain",
+                format!("bench call failed: {e}").as_bytes(),
+            ),
         }
     }
 
@@ -90,6 +112,99 @@ impl Hello {
                 return Ok(());
             }
             w.write_all(&buf[..n])?;
+        }
+    }
+}
+
+/// A parsed `/bench` request.
+struct Bench {
+    op: BenchOp,
+    n: u64,
+    workers: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BenchOp {
+    CreatePost,
+    KvSet,
+}
+
+impl Bench {
+    /// Parses `op`, `n`, `workers`, `channel` from the query; `Err` is the 400 message.
+    fn parse(query: &str) -> Result<(Bench, String), String> {
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        };
+        let op = match param("op").as_deref() {
+            Some("createpost") => BenchOp::CreatePost,
+            Some("kvset") => BenchOp::KvSet,
+            other => return Err(format!("unknown op {other:?}")),
+        };
+        let n = param("n")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("n must be an integer >= 0")?;
+        let workers = param("workers")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|w| *w >= 1)
+            .ok_or("workers must be an integer >= 1")?;
+        let channel = param("channel").unwrap_or_default();
+        if op == BenchOp::CreatePost && channel.is_empty() {
+            return Err("createpost needs channel".to_owned());
+        }
+        Ok((Bench { op, n, workers }, channel))
+    }
+
+    /// Runs the calls on `workers` threads sharing one counter; returns the elapsed time.
+    fn run(&self, api: &Api, bot_id: &str, channel: &str) -> Result<u128, ApiError> {
+        let next = AtomicU64::new(0);
+        let start = Instant::now();
+        let results: Vec<Result<(), ApiError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..self.workers)
+                .map(|_| scope.spawn(|| self.worker(api, bot_id, channel, &next)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ApiError::Rpc {
+                            method: "bench",
+                            message: "worker panicked".to_owned(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let elapsed = start.elapsed().as_nanos();
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(elapsed)
+    }
+
+    fn worker(
+        &self,
+        api: &Api,
+        bot_id: &str,
+        channel: &str,
+        next: &AtomicU64,
+    ) -> Result<(), ApiError> {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.n {
+                return Ok(());
+            }
+            match self.op {
+                BenchOp::CreatePost => {
+                    let mut post = Post::new(channel, &format!("bench {i}"));
+                    post.user_id = bot_id.to_owned();
+                    api.create_post(&post)?;
+                }
+                BenchOp::KvSet => {
+                    api.kv_set(&format!("bench_{}", i % 1000), i.to_string().as_bytes())?
+                }
+            }
         }
     }
 }
@@ -165,6 +280,7 @@ mattermost::hooks! {
             let result = match (r.method.as_str(), r.path()) {
                 ("GET", "/status") => self.status(api, w),
                 ("POST", "/echo") => Self::echo(r, w),
+                ("POST", "/bench") => self.bench(api, r, w),
                 _ => w.send(404, "text/plain; charset=utf-8", b"404 page not found\n"),
             };
             if let Err(e) = result {

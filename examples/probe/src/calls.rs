@@ -104,7 +104,9 @@ impl Args<'_> {
     fn permission(&self) -> Result<String, String> {
         match self.0.get("permission") {
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Object(m)) => Ok(m.get("id").and_then(Value::as_str).unwrap_or("").to_owned()),
+            Some(Value::Object(m)) => {
+                Ok(m.get("id").and_then(Value::as_str).unwrap_or("").to_owned())
+            }
             _ => Err("argument permission: expected a string or {\"id\": …}".to_owned()),
         }
     }
@@ -127,7 +129,8 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             let value = if raw.is_empty() {
                 json!({})
             } else {
-                serde_json::from_slice(&raw).map_err(|e| format!("configuration is not JSON: {e}"))?
+                serde_json::from_slice(&raw)
+                    .map_err(|e| format!("configuration is not JSON: {e}"))?
             };
             done(value)
         }
@@ -154,7 +157,9 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             Err(other) => Err(CallFailure::BadRequest(other.to_string())),
         },
         "CreateBot" => done(to_go_json(&api.create_bot(&a.bot()?)?)),
-        "GetBot" => done(to_go_json(&api.get_bot(&a.str("botUserId")?, a.bool("includeDeleted")?)?)),
+        "GetBot" => done(to_go_json(
+            &api.get_bot(&a.str("botUserId")?, a.bool("includeDeleted")?)?,
+        )),
         "PatchBot" => {
             let patch: BotPatch = from_go_json(&a.obj("botPatch"), "argument botPatch")?;
             done(to_go_json(&api.patch_bot(&a.str("botUserId")?, &patch)?))
@@ -163,7 +168,9 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             let options: BotGetOptions = from_go_json(&a.obj("options"), "argument options")?;
             done(list_to_go_json(&api.get_bots(&options)?))
         }
-        "UpdateBotActive" => done(to_go_json(&api.update_bot_active(&a.str("botUserId")?, a.bool("active")?)?)),
+        "UpdateBotActive" => done(to_go_json(
+            &api.update_bot_active(&a.str("botUserId")?, a.bool("active")?)?,
+        )),
         "PermanentDeleteBot" => {
             api.permanent_delete_bot(&a.str("botUserId")?)?;
             done(Value::Null)
@@ -175,8 +182,12 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
         "CreatePost" => done(to_go_json(&api.create_post(&a.post()?)?)),
         "UpdatePost" => done(to_go_json(&api.update_post(&a.post()?)?)),
         "GetPost" => done(to_go_json(&api.get_post(&a.str("postId")?)?)),
-        "SendEphemeralPost" => done(to_go_json(&api.send_ephemeral_post(&a.str("userId")?, &a.post()?)?)),
-        "UpdateEphemeralPost" => done(to_go_json(&api.update_ephemeral_post(&a.str("userId")?, &a.post()?)?)),
+        "SendEphemeralPost" => done(to_go_json(
+            &api.send_ephemeral_post(&a.str("userId")?, &a.post()?)?,
+        )),
+        "UpdateEphemeralPost" => done(to_go_json(
+            &api.update_ephemeral_post(&a.str("userId")?, &a.post()?)?,
+        )),
         "DeleteEphemeralPost" => {
             api.delete_ephemeral_post(&a.str("userId")?, &a.str("postId")?)?;
             done(Value::Null)
@@ -192,8 +203,12 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             &a.str("channelName")?,
             a.bool("includeDeleted")?,
         )?)),
-        "GetDirectChannel" => done(to_go_json(&api.get_direct_channel(&a.str("userId1")?, &a.str("userId2")?)?)),
-        "AddChannelMember" => done(to_go_json(&api.add_channel_member(&a.str("channelId")?, &a.str("userId")?)?)),
+        "GetDirectChannel" => done(to_go_json(
+            &api.get_direct_channel(&a.str("userId1")?, &a.str("userId2")?)?,
+        )),
+        "AddChannelMember" => done(to_go_json(
+            &api.add_channel_member(&a.str("channelId")?, &a.str("userId")?)?,
+        )),
         "GetUser" => done(to_go_json(&api.get_user(&a.str("userId")?)?)),
         "GetUserByEmail" => done(to_go_json(&api.get_user_by_email(&a.str("email")?)?)),
         "GetUserByUsername" => done(to_go_json(&api.get_user_by_username(&a.str("name")?)?)),
@@ -209,7 +224,11 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             &a.str("teamId")?,
             &a.permission()?,
         )?),
-        "KVGet" => done(api.kv_get(&a.str("key")?)?.map(|v| json!(b64(&v))).unwrap_or(Value::Null)),
+        "KVGet" => done(
+            api.kv_get(&a.str("key")?)?
+                .map(|v| json!(b64(&v)))
+                .unwrap_or(Value::Null),
+        ),
         "KVSet" => {
             api.kv_set(&a.str("key")?, &a.bytes("value")?)?;
             done(Value::Null)
@@ -220,7 +239,11 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             flag(api.kv_set_with_options(&a.str("key")?, value.as_deref(), &options)?)
         }
         "KVSetWithExpiry" => {
-            api.kv_set_with_expiry(&a.str("key")?, &a.bytes("value")?, a.int("expireInSeconds")?)?;
+            api.kv_set_with_expiry(
+                &a.str("key")?,
+                &a.bytes("value")?,
+                a.int("expireInSeconds")?,
+            )?;
             done(Value::Null)
         }
         "KVCompareAndSet" => {
@@ -249,12 +272,16 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
                 _ => mattermost::LogLevel::Error,
             };
             let pairs = key_value_pairs(body.get("keyValuePairs"))?;
-            let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             api.log(level, &a.str("msg")?, &refs)?;
             done(Value::Null)
         }
         "PublishWebSocketEvent" => {
-            let broadcast: WebsocketBroadcast = from_go_json(&a.obj("broadcast"), "argument broadcast")?;
+            let broadcast: WebsocketBroadcast =
+                from_go_json(&a.obj("broadcast"), "argument broadcast")?;
             api.publish_websocket_event(&a.str("event")?, &a.map("payload")?, &broadcast)?;
             done(Value::Null)
         }
@@ -265,7 +292,9 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
 /// PluginKVSetOptions has no JSON tags in Go: keys are `Atomic`, `OldValue` (base64),
 /// `ExpireInSeconds`.
 fn kv_options(value: &Value) -> Result<PluginKVSetOptions, String> {
-    let obj = value.as_object().ok_or("argument options: expected an object")?;
+    let obj = value
+        .as_object()
+        .ok_or("argument options: expected an object")?;
     for key in obj.keys() {
         if !matches!(key.as_str(), "Atomic" | "OldValue" | "ExpireInSeconds") {
             return Err(format!("argument options: unknown field {key:?}"));
@@ -274,7 +303,10 @@ fn kv_options(value: &Value) -> Result<PluginKVSetOptions, String> {
     Ok(PluginKVSetOptions {
         atomic: obj.get("Atomic").and_then(Value::as_bool).unwrap_or(false),
         old_value: mattermost::Bytes(unb64(obj.get("OldValue"), "options.OldValue")?),
-        expire_in_seconds: obj.get("ExpireInSeconds").and_then(Value::as_i64).unwrap_or(0),
+        expire_in_seconds: obj
+            .get("ExpireInSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
     })
 }
 
@@ -285,12 +317,19 @@ fn key_value_pairs(value: Option<&Value>) -> Result<Vec<(String, String)>, Strin
     };
     let strings: Vec<String> = items
         .iter()
-        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
         .collect();
-    if strings.len() % 2 != 0 {
+    if !strings.len().is_multiple_of(2) {
         return Err("argument keyValuePairs: expected an even number of entries".to_owned());
     }
-    Ok(strings.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect())
+    Ok(strings
+        .chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect())
 }
 
 /// The JSON error object of the contract.

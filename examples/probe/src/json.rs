@@ -23,7 +23,10 @@ pub fn snake(name: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -35,11 +38,9 @@ pub fn snake(name: &str) -> String {
 /// A model value as Go's `encoding/json` would show it (top-level keys renamed).
 pub fn to_go_json<T: Serialize>(value: &T) -> Value {
     match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (json_name(&k), v))
-                .collect(),
-        ),
+        Ok(Value::Object(map)) => {
+            Value::Object(map.into_iter().map(|(k, v)| (json_name(&k), v)).collect())
+        }
         Ok(other) => other,
         Err(e) => Value::String(format!("unserializable: {e}")),
     }
@@ -59,7 +60,10 @@ fn json_name(field: &str) -> String {
 }
 
 /// Reads a model value from Go-JSON keys (snake_case tags; Go field names also accepted).
-pub fn from_go_json<T: Serialize + DeserializeOwned + Default>(value: &Value, what: &str) -> Result<T, String> {
+pub fn from_go_json<T: Serialize + DeserializeOwned + Default>(
+    value: &Value,
+    what: &str,
+) -> Result<T, String> {
     let Value::Object(input) = value else {
         return Err(format!("{what}: expected a JSON object"));
     };
@@ -84,7 +88,9 @@ pub fn from_go_json<T: Serialize + DeserializeOwned + Default>(value: &Value, wh
 /// and each argument's `Data` is rebuilt as the registered Go type its `Type` names.
 pub fn command_from_json(value: &Value) -> Result<Command, String> {
     let mut plain = value.clone();
-    let autocomplete = plain.as_object_mut().and_then(|m| m.remove("autocomplete_data"));
+    let autocomplete = plain
+        .as_object_mut()
+        .and_then(|m| m.remove("autocomplete_data"));
     let mut command: Command = from_go_json(&plain, "command")?;
     if let Some(data) = autocomplete.filter(|d| !d.is_null()) {
         command.autocomplete_data = Some(autocomplete_from_json(&data)?);
@@ -93,7 +99,9 @@ pub fn command_from_json(value: &Value) -> Result<Command, String> {
 }
 
 fn autocomplete_from_json(value: &Value) -> Result<AutocompleteData, String> {
-    let obj = value.as_object().ok_or("autocomplete_data: expected an object")?;
+    let obj = value
+        .as_object()
+        .ok_or("autocomplete_data: expected an object")?;
     let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let mut data = AutocompleteData {
         trigger: text("Trigger"),
@@ -102,17 +110,29 @@ fn autocomplete_from_json(value: &Value) -> Result<AutocompleteData, String> {
         role_id: text("RoleID"),
         ..AutocompleteData::default()
     };
-    for arg in obj.get("Arguments").and_then(Value::as_array).into_iter().flatten() {
+    for arg in obj
+        .get("Arguments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         data.arguments.push(autocomplete_arg_from_json(arg)?);
     }
-    for sub in obj.get("SubCommands").and_then(Value::as_array).into_iter().flatten() {
+    for sub in obj
+        .get("SubCommands")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         data.sub_commands.push(autocomplete_from_json(sub)?);
     }
     Ok(data)
 }
 
 fn autocomplete_arg_from_json(value: &Value) -> Result<AutocompleteArg, String> {
-    let obj = value.as_object().ok_or("autocomplete argument: expected an object")?;
+    let obj = value
+        .as_object()
+        .ok_or("autocomplete argument: expected an object")?;
     let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let arg_type = text("Type");
     let raw = obj.get("Data").cloned().unwrap_or(Value::Null);
@@ -130,7 +150,10 @@ fn autocomplete_arg_from_json(value: &Value) -> Result<AutocompleteArg, String> 
         name: text("Name"),
         help_text: text("HelpText"),
         arg_type,
-        required: obj.get("Required").and_then(Value::as_bool).unwrap_or(false),
+        required: obj
+            .get("Required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         data,
     })
 }
@@ -201,7 +224,10 @@ mod tests {
 
     #[test]
     fn file_info_creator_is_user_id() {
-        let info = FileInfo { creator_id: "u".into(), ..FileInfo::default() };
+        let info = FileInfo {
+            creator_id: "u".into(),
+            ..FileInfo::default()
+        };
         assert_eq!(to_go_json(&info)["user_id"], "u");
     }
 
@@ -216,8 +242,17 @@ mod tests {
         });
         let cmd = command_from_json(&input).unwrap();
         let data = cmd.autocomplete_data.unwrap();
-        assert_eq!(data.arguments[0].data.name(), Some("*model.AutocompleteTextArg"));
-        assert_eq!(data.arguments[1].data.name(), Some("*model.AutocompleteStaticListArg"));
-        assert_eq!(data.arguments[1].data.to_json()["PossibleArguments"][0]["Item"], "a");
+        assert_eq!(
+            data.arguments[0].data.name(),
+            Some("*model.AutocompleteTextArg")
+        );
+        assert_eq!(
+            data.arguments[1].data.name(),
+            Some("*model.AutocompleteStaticListArg")
+        );
+        assert_eq!(
+            data.arguments[1].data.to_json()["PossibleArguments"][0]["Item"],
+            "a"
+        );
     }
 }

@@ -50,7 +50,13 @@ impl Probe {
         }
     }
 
-    fn handle_call(&self, api: &Api, method: &str, r: &mut HttpRequest, w: &mut ResponseWriter) -> std::io::Result<()> {
+    fn handle_call(
+        &self,
+        api: &Api,
+        method: &str,
+        r: &mut HttpRequest,
+        w: &mut ResponseWriter,
+    ) -> std::io::Result<()> {
         let body = match r.read_body(MAX_CALL_BODY) {
             Ok(b) => b,
             Err(e) => return w.send_json(400, &json!({"error": e.to_string()})),
@@ -67,10 +73,14 @@ impl Probe {
             }
         };
         match calls::call(api, method, &args) {
-            Ok(out) => w.send_json(200, &json!({"result": out.result, "ok": out.ok, "error": null})),
-            Err(calls::CallFailure::Api(e)) => {
-                w.send_json(200, &json!({"result": null, "ok": false, "error": calls::error_json(&e)}))
-            }
+            Ok(out) => w.send_json(
+                200,
+                &json!({"result": out.result, "ok": out.ok, "error": null}),
+            ),
+            Err(calls::CallFailure::Api(e)) => w.send_json(
+                200,
+                &json!({"result": null, "ok": false, "error": calls::error_json(&e)}),
+            ),
             Err(calls::CallFailure::BadRequest(msg)) => w.send_json(400, &json!({"error": msg})),
         }
     }

@@ -14,8 +14,55 @@
 use datasync::diff::{DiffOptions, Snapshot, diff};
 use datasync::row::{Cell, Row, RowSet};
 use serde_json::json;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
+
+/// Counts live heap bytes and their peak, to tell what the memory is made of.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Relaxed) + by;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            grew(new_size - layout.size());
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn heap_mb(bytes: usize) -> f64 {
+    bytes as f64 / 1048576.0
+}
 
 fn mix(mut z: u64) -> u64 {
     // splitmix64: cheap, deterministic pseudo-random values per row.
@@ -25,7 +72,9 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const WORDS: [&str; 8] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
+const WORDS: [&str; 8] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+];
 
 /// Row `id` as of `version` (a changed row differs in amount, score and updated_at).
 fn row(id: u64, version: u64) -> Row {
@@ -34,7 +83,10 @@ fn row(id: u64, version: u64) -> Row {
     let tier = WORDS[(r >> 20) as usize % WORDS.len()];
     vec![
         Cell::Int(id as i64),
-        Cell::Text(format!("customer {id} {}", WORDS[(r >> 8) as usize % WORDS.len()])),
+        Cell::Text(format!(
+            "customer {id} {}",
+            WORDS[(r >> 8) as usize % WORDS.len()]
+        )),
         Cell::Decimal(format!("{}.{:02}", amount / 100, amount % 100)),
         Cell::Timestamp(format!(
             "2026-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -46,16 +98,31 @@ fn row(id: u64, version: u64) -> Row {
         )),
         Cell::Float(((r >> 40) % 100_000) as f64 / 7.0 + version as f64),
         Cell::Bool(r & 1 == 1),
-        if r & 2 == 0 { Cell::Null } else { Cell::Text(format!("note {}", r % 9973)) },
-        Cell::Json(json!({"tier": tier, "n": (r >> 48) % 100, "tags": [WORDS[(r >> 52) as usize % 8]]})),
+        if r & 2 == 0 {
+            Cell::Null
+        } else {
+            Cell::Text(format!("note {}", r % 9973))
+        },
+        Cell::Json(
+            json!({"tier": tier, "n": (r >> 48) % 100, "tags": [WORDS[(r >> 52) as usize % 8]]}),
+        ),
     ]
 }
 
 fn columns() -> Vec<String> {
-    ["id", "name", "amount", "updated_at", "score", "active", "note", "attrs"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "id",
+        "name",
+        "amount",
+        "updated_at",
+        "score",
+        "active",
+        "note",
+        "attrs",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The first result: ids 0..n.
@@ -95,7 +162,10 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn child(n: u64) -> Result<(), String> {
-    let options = DiffOptions { key: vec!["id".into()], watched: None };
+    let options = DiffOptions {
+        key: vec!["id".into()],
+        watched: None,
+    };
     // First run: baseline.
     let a = first(n);
     let t = Instant::now();
@@ -106,42 +176,41 @@ fn child(n: u64) -> Result<(), String> {
     drop((a, snap));
     let first_peak = status_kb("VmHWM:");
 
-    // Steady state, with the peak reset: decode, read the result, diff, encode.
+    // Steady state, with both peaks reset: decode, read the result, diff, encode.
     std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("clear_refs: {e}"))?;
-    let before = status_kb("VmRSS:");
+    let base = LIVE.load(Relaxed);
+    PEAK.store(base, Relaxed);
     let t = Instant::now();
     let previous = Snapshot::decode(&stored).map_err(|e| e.to_string())?;
     let decode_ms = ms(t);
     drop(stored);
-    let rss_snapshot = status_kb("VmRSS:");
+    let after_decode = LIVE.load(Relaxed);
     let b = second(n);
-    let rss_rows = status_kb("VmRSS:");
+    let rows_heap = LIVE.load(Relaxed) - after_decode;
     let t = Instant::now();
     let (changes, next) = diff(Some(&previous), &b, &options).map_err(|e| e.to_string())?;
     let diff_ms = ms(t);
     let t = Instant::now();
     let bytes = next.encode();
     let encode_ms = ms(t);
-    let peak = status_kb("VmHWM:");
-    println!(
-        "RESULT {} {} {} {} {} {:.1} {:.1} {:.1} {:.1} {} {:.1} {:.1} {:.1} {:.1} {:.1} {}",
-        b.rows.len(),
-        changes.added.len(),
-        changes.changed.len(),
-        changes.removed.len(),
-        bytes.len(),
-        diff_ms,
-        encode_ms,
-        decode_ms,
-        first_ms,
-        0,
-        mb(peak),
-        mb(first_peak),
-        mb(rss_rows.saturating_sub(rss_snapshot)),
-        next.memory_bytes() as f64 / 1048576.0,
-        mb(rss_snapshot.saturating_sub(before)),
-        std::mem::size_of::<Cell>(),
-    );
+    let fields = [
+        b.rows.len().to_string(),
+        changes.added.len().to_string(),
+        changes.changed.len().to_string(),
+        changes.removed.len().to_string(),
+        format!("{diff_ms:.1}"),
+        format!("{encode_ms:.1}"),
+        format!("{decode_ms:.1}"),
+        format!("{first_ms:.1}"),
+        bytes.len().to_string(),
+        format!("{:.1}", bytes.len() as f64 / b.rows.len().max(1) as f64),
+        format!("{:.1}", mb(status_kb("VmHWM:"))),
+        format!("{:.1}", mb(first_peak)),
+        format!("{:.1}", heap_mb(PEAK.load(Relaxed).saturating_sub(base))),
+        format!("{:.1}", heap_mb(rows_heap)),
+        format!("{:.1}", heap_mb(next.memory_bytes())),
+    ];
+    println!("RESULT {}", fields.join(" "));
     Ok(())
 }
 
@@ -166,11 +235,21 @@ fn main() {
         eprintln!("cannot find this executable to re-run it");
         std::process::exit(1);
     };
-    println!(
-        "{:>9} {:>6} {:>6} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>11} {:>6} | {:>9} {:>9} {:>8} {:>8}",
-        "rows", "added", "chgd", "remvd", "diff ms", "enc ms", "dec ms", "1st ms",
-        "bytes", "B/row", "peak MB", "1st pk MB", "rows MB", "snap MB"
-    );
+    let widths = [9, 6, 6, 6, 8, 7, 7, 7, 10, 5, 8, 8, 8, 8, 8];
+    let header = [
+        "rows", "added", "chgd", "remvd", "diff ms", "enc ms", "dec ms", "1st ms", "bytes",
+        "B/row", "HWM MB", "1st HWM", "heap pk", "rows MB", "snap MB",
+    ];
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        println!("{}", padded.join(" "));
+    };
+    println!("size_of::<Cell>() = {} bytes", std::mem::size_of::<Cell>());
+    line(&header);
     for n in sizes {
         let out = match Command::new(&me).arg("--child").arg(n.to_string()).output() {
             Ok(out) if out.status.success() => out,
@@ -184,21 +263,14 @@ fn main() {
             }
         };
         let text = String::from_utf8_lossy(&out.stdout);
-        let Some(line) = text.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-            eprintln!("size {n}: no result line");
-            continue;
-        };
-        let f: Vec<&str> = line.split(' ').collect();
-        let get = |i: usize| f.get(i).copied().unwrap_or("?");
-        let rows: f64 = get(0).parse().unwrap_or(1.0);
-        let bytes: f64 = get(4).parse().unwrap_or(0.0);
-        println!(
-            "{:>9} {:>6} {:>6} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>11} {:>6.1} | {:>9} {:>9} {:>8} {:>8}",
-            get(0), get(1), get(2), get(3), get(5), get(6), get(7), get(8),
-            get(4), bytes / rows.max(1.0), get(10), get(11), get(12), get(13)
-        );
-        if let Some(cell) = f.get(15) {
-            eprintln!("  (size_of::<Cell>() = {cell} bytes; decoded snapshot took {} MB of RSS)", get(14));
+        match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
+            Some(result) => line(&result.split(' ').collect::<Vec<_>>()),
+            None => eprintln!("size {n}: no result line"),
         }
     }
+    println!(
+        "HWM: VmHWM of the steady-state run (decode, read, diff, encode) in its own process; \
+         1st HWM: the baseline run; heap pk: peak heap of the steady-state run; rows MB: heap \
+         of the second result (RowSet); snap MB: one in-memory snapshot."
+    );
 }

@@ -66,7 +66,11 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "{n} problem{} in the configuration:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} problem{} in the configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -110,7 +114,9 @@ impl AllowList {
     pub fn allows_channel(&self, team: &str, channel: &str) -> bool {
         self.is_open()
             || self.teams.contains(team)
-            || self.channels.contains(&(team.to_string(), channel.to_string()))
+            || self
+                .channels
+                .contains(&(team.to_string(), channel.to_string()))
     }
 }
 
@@ -119,7 +125,10 @@ impl AllowList {
 pub enum Target {
     /// A 26-character channel id.
     ChannelId(String),
-    TeamChannel { team: String, channel: String },
+    TeamChannel {
+        team: String,
+        channel: String,
+    },
     /// A direct message to this username.
     Username(String),
     /// A direct message to the user with this e-mail.
@@ -135,7 +144,9 @@ impl Target {
                 return Ok(Target::Username(user.to_string()));
             }
         } else if v.contains('@') {
-            if v.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')) {
+            if v.split_once('@')
+                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+            {
                 return Ok(Target::Email(v.to_string()));
             }
         } else if let Some((team, channel)) = v.split_once('/') {
@@ -166,7 +177,9 @@ impl fmt::Display for Target {
 }
 
 fn is_id(s: &str) -> bool {
-    s.len() == 26 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 fn is_name(s: &str) -> bool {
@@ -272,15 +285,25 @@ impl Mode {
                 header,
                 footer,
                 columns,
-            } => [opt("templates.header", header), opt("templates.footer", footer)]
-                .into_iter()
-                .flatten()
-                .chain(columns.iter().filter_map(|c| c.value.as_ref().map(|v| ("table.columns", v))))
-                .collect(),
-            Mode::Csv { filename, message } => [Some(("csv.filename", filename)), opt("templates.message", message)]
-                .into_iter()
-                .flatten()
-                .collect(),
+            } => [
+                opt("templates.header", header),
+                opt("templates.footer", footer),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(
+                columns
+                    .iter()
+                    .filter_map(|c| c.value.as_ref().map(|v| ("table.columns", v))),
+            )
+            .collect(),
+            Mode::Csv { filename, message } => [
+                Some(("csv.filename", filename)),
+                opt("templates.message", message),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
     }
 }
@@ -617,7 +640,13 @@ impl<'t, 'i> Fields<'t, 'i> {
         known: &'static [&'static str],
     ) -> Option<Fields<'t, 'i>> {
         let (t, span) = self.table(cx, name)?;
-        Some(Fields::new(t, span, self.owner.clone(), &self.path(name), known))
+        Some(Fields::new(
+            t,
+            span,
+            self.owner.clone(),
+            &self.path(name),
+            known,
+        ))
     }
 
     fn template(&self, cx: &mut Cx<'_>, name: &str) -> Option<Template> {
@@ -630,7 +659,12 @@ fn compile_at(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, s: &Str) -> Optio
     match render::compile(&s.value) {
         Ok(t) => Some(t),
         Err(e) => {
-            f.err(cx, name, Some(s.span.clone()), format!("template does not parse: {e}"));
+            f.err(
+                cx,
+                name,
+                Some(s.span.clone()),
+                format!("template does not parse: {e}"),
+            );
             None
         }
     }
@@ -643,10 +677,8 @@ fn resolve_env(cx: &Cx<'_>, raw: &str, span: Range<usize>) -> Result<Str, String
         .strip_prefix("${env:")
         .and_then(|r| r.strip_suffix('}'))
     {
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
             return Err(format!("{trimmed:?} is not a valid environment reference"));
         }
@@ -733,7 +765,9 @@ const SYNC_FIELDS: &[&str] = &[
     "max_bytes",
     "enabled",
 ];
-const TEMPLATE_FIELDS: &[&str] = &["added", "changed", "removed", "header", "row", "footer", "message"];
+const TEMPLATE_FIELDS: &[&str] = &[
+    "added", "changed", "removed", "header", "row", "footer", "message",
+];
 const TABLE_FIELDS: &[&str] = &["columns"];
 const COLUMN_FIELDS: &[&str] = &["title", "value", "column"];
 const CSV_FIELDS: &[&str] = &["filename"];
@@ -758,16 +792,29 @@ fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> Plan {
     let dry_run_users = read_dry_run(cx, &top);
 
     let mut connections = BTreeMap::new();
+    let mut broken = BTreeMap::new();
     if let Some((table, _)) = top.table(cx, "connections") {
         for (name, item) in sorted(table) {
             let owner = format!("connection {name:?}");
             let DeValue::Table(t) = item.get_ref() else {
-                cx.error(&owner, "", Some(item.span()), "expected a table".to_string());
+                cx.error(
+                    &owner,
+                    "",
+                    Some(item.span()),
+                    "expected a table".to_string(),
+                );
                 continue;
             };
             let f = Fields::new(t, item.span(), owner, "", CONNECTION_FIELDS);
-            if let Some(c) = read_connection(cx, &f, name) {
-                connections.insert(name.to_string(), Arc::new(c));
+            let before = cx.errors.len();
+            match read_connection(cx, &f, name) {
+                Some(c) if cx.errors.len() == before => {
+                    connections.insert(name.to_string(), Arc::new(c));
+                }
+                // Already reported; syncs using it should not add "no such connection".
+                _ => {
+                    broken.insert(name.to_string(), peek_kind(t));
+                }
             }
         }
     }
@@ -778,11 +825,16 @@ fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> Plan {
             for (name, item) in sorted(table) {
                 let owner = format!("sync {name:?}");
                 let DeValue::Table(t) = item.get_ref() else {
-                    cx.error(&owner, "", Some(item.span()), "expected a table".to_string());
+                    cx.error(
+                        &owner,
+                        "",
+                        Some(item.span()),
+                        "expected a table".to_string(),
+                    );
                     continue;
                 };
                 let f = Fields::new(t, item.span(), owner, "", SYNC_FIELDS);
-                if let Some(s) = read_sync(cx, &f, name, &connections, &allow) {
+                if let Some(s) = read_sync(cx, &f, name, &connections, &broken, &allow) {
                     syncs.push(s);
                 }
             }
@@ -802,7 +854,10 @@ fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> Plan {
 
 /// Table entries in document order (the map itself is sorted by key).
 fn sorted<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t str, Item<'t, 'i>)> {
-    let mut v: Vec<_> = table.iter().map(|(k, v)| (k.get_ref().as_ref(), v)).collect();
+    let mut v: Vec<_> = table
+        .iter()
+        .map(|(k, v)| (k.get_ref().as_ref(), v))
+        .collect();
     v.sort_by_key(|(_, v)| v.span().start);
     v
 }
@@ -854,11 +909,28 @@ fn read_dry_run(cx: &mut Cx<'_>, top: &Fields<'_, '_>) -> BTreeMap<String, Strin
                 DeValue::String(u) => {
                     users.insert(email.to_lowercase(), u.trim_start_matches('@').to_string());
                 }
-                _ => f.err(cx, email, Some(item.span()), "expected a username".to_string()),
+                _ => f.err(
+                    cx,
+                    email,
+                    Some(item.span()),
+                    "expected a username".to_string(),
+                ),
             }
         }
     }
     users
+}
+
+/// The kind of a connection that failed validation, if it says one.
+fn peek_kind(t: &DeTable<'_>) -> Option<ConnectionKind> {
+    let (_, v) = t.iter().find(|(k, _)| k.get_ref().as_ref() == "kind")?;
+    match v.get_ref().as_str()? {
+        "postgres" | "postgresql" => Some(ConnectionKind::Postgres),
+        "mysql" | "mariadb" => Some(ConnectionKind::Mysql),
+        "sqlite" => Some(ConnectionKind::Sqlite),
+        "http" | "https" => Some(ConnectionKind::Http),
+        _ => None,
+    }
 }
 
 fn read_connection(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Connection> {
@@ -883,7 +955,12 @@ fn read_connection(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Co
     let mut headers = Vec::new();
     if let Some(h) = f.sub(cx, "headers", &[]) {
         if !is_http {
-            f.err(cx, "headers", Some(h.span.clone()), "only http connections take headers".into());
+            f.err(
+                cx,
+                "headers",
+                Some(h.span.clone()),
+                "only http connections take headers".into(),
+            );
         }
         for (hname, item) in sorted(h.table) {
             if let Some(v) = h.as_string(cx, hname, item) {
@@ -894,7 +971,12 @@ fn read_connection(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Co
     let auth = f.sub(cx, "auth", AUTH_FIELDS).and_then(|a| {
         a.finish(cx);
         if !is_http {
-            f.err(cx, "auth", Some(a.span.clone()), "only http connections take auth".into());
+            f.err(
+                cx,
+                "auth",
+                Some(a.span.clone()),
+                "only http connections take auth".into(),
+            );
         }
         read_auth(cx, &a)
     });
@@ -927,7 +1009,12 @@ fn check_url(cx: &mut Cx<'_>, f: &Fields<'_, '_>, kind: ConnectionKind, url: &St
             ConnectionKind::Sqlite => "a path to a SQLite file",
             ConnectionKind::Http => "an http:// or https:// URL",
         };
-        f.err(cx, "url", Some(url.span.clone()), format!("expected {expected}"));
+        f.err(
+            cx,
+            "url",
+            Some(url.span.clone()),
+            format!("expected {expected}"),
+        );
     }
 }
 
@@ -954,14 +1041,22 @@ fn read_sync(
     f: &Fields<'_, '_>,
     name: &str,
     connections: &BTreeMap<String, Arc<Connection>>,
+    broken: &BTreeMap<String, Option<ConnectionKind>>,
     allow: &AllowList,
 ) -> Option<SyncPlan> {
     f.finish(cx);
     let before = cx.errors.len();
-    let connection = read_sync_connection(cx, f, connections);
-    let query = connection
-        .as_ref()
-        .map(|c| read_query(cx, f, name, c.kind));
+    let connection = read_sync_connection(cx, f, connections, broken);
+    // A broken connection was reported already; still check the query fields if its
+    // kind is known, so fixing the connection does not reveal a second round of errors.
+    let kind = match &connection {
+        Some(c) => Some(c.kind),
+        None => f
+            .get("connection")
+            .and_then(|c| c.get_ref().as_str())
+            .and_then(|c| broken.get(c).copied().flatten()),
+    };
+    let query = kind.map(|k| read_query(cx, f, name, k));
     let key: Vec<String> = f
         .string_list(cx, "key")
         .unwrap_or_default()
@@ -1026,16 +1121,22 @@ fn read_sync_connection(
     cx: &mut Cx<'_>,
     f: &Fields<'_, '_>,
     connections: &BTreeMap<String, Arc<Connection>>,
+    broken: &BTreeMap<String, Option<ConnectionKind>>,
 ) -> Option<Arc<Connection>> {
     let c = f.required_string(cx, "connection")?;
     match connections.get(&c.value) {
         Some(conn) => Some(conn.clone()),
+        None if broken.contains_key(&c.value) => None,
         None => {
             let known: Vec<&str> = connections.keys().map(String::as_str).collect();
             let msg = format!(
                 "no connection named {} (defined: {})",
                 c.shown,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
             f.err(cx, "connection", Some(c.span), msg);
             None
@@ -1050,17 +1151,31 @@ fn read_query(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, kind: ConnectionK
     let format = f.string(cx, "format");
     if kind == ConnectionKind::Http {
         if let Some(s) = &sql {
-            f.err(cx, "sql", Some(s.span.clone()), "http connections take path, not sql".into());
+            f.err(
+                cx,
+                "sql",
+                Some(s.span.clone()),
+                "http connections take path, not sql".into(),
+            );
         }
     } else {
         match &sql {
-            None => f.err(cx, "sql", Some(f.span.clone()), "is required for database connections".into()),
+            None => f.err(
+                cx,
+                "sql",
+                Some(f.span.clone()),
+                "is required for database connections".into(),
+            ),
             Some(s) if s.value.trim().is_empty() => {
                 f.err(cx, "sql", Some(s.span.clone()), "must not be empty".into())
             }
             Some(_) => {}
         }
-        for (field, v) in [("path", &path), ("json_pointer", &pointer), ("format", &format)] {
+        for (field, v) in [
+            ("path", &path),
+            ("json_pointer", &pointer),
+            ("format", &format),
+        ] {
             if let Some(v) = v {
                 let msg = "only http connections take this field".to_string();
                 f.err(cx, field, Some(v.span.clone()), msg);
@@ -1070,7 +1185,10 @@ fn read_query(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, kind: ConnectionK
     if let Some(p) = &pointer
         && !(p.value.is_empty() || p.value.starts_with('/'))
     {
-        let msg = format!("{} is not a JSON pointer (\"\" or starting with \"/\")", p.shown);
+        let msg = format!(
+            "{} is not a JSON pointer (\"\" or starting with \"/\")",
+            p.shown
+        );
         f.err(cx, "json_pointer", Some(p.span.clone()), msg);
     }
     let format = match format.as_ref().map(|s| s.value.as_str()) {
@@ -1160,7 +1278,8 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
     if let Some(t) = &templates {
         for (k, _) in t.table.iter() {
             let k_str = k.get_ref().as_ref();
-            if TEMPLATE_FIELDS.contains(&k_str) && !allowed.contains(&k_str) && !allowed.is_empty() {
+            if TEMPLATE_FIELDS.contains(&k_str) && !allowed.contains(&k_str) && !allowed.is_empty()
+            {
                 let msg = format!(
                     "{mode} mode does not use this template (it uses: {})",
                     allowed.join(", ")
@@ -1182,7 +1301,8 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
     misplaced(cx, "csv", "csv");
     match mode {
         "changes" => {
-            let (added, changed, removed) = (tpl(cx, "added"), tpl(cx, "changed"), tpl(cx, "removed"));
+            let (added, changed, removed) =
+                (tpl(cx, "added"), tpl(cx, "changed"), tpl(cx, "removed"));
             let any = ["added", "changed", "removed"]
                 .iter()
                 .any(|k| templates.as_ref().is_some_and(|t| t.get(k).is_some()));
@@ -1190,7 +1310,11 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
                 let msg = "changes mode needs at least one of added, changed, removed".into();
                 f.err(cx, "templates", Some(f.span.clone()), msg);
             }
-            Some(Mode::Changes { added, changed, removed })
+            Some(Mode::Changes {
+                added,
+                changed,
+                removed,
+            })
         }
         "batch" => {
             let batch_size = f
@@ -1202,11 +1326,20 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
                 f.err(cx, "templates.row", Some(f.span.clone()), msg);
             }
             let (header, row, footer) = (tpl(cx, "header"), tpl(cx, "row"), tpl(cx, "footer"));
-            Some(Mode::Batch { header, row: row?, footer, batch_size })
+            Some(Mode::Batch {
+                header,
+                row: row?,
+                footer,
+                batch_size,
+            })
         }
         "table" => {
             let columns = read_table_columns(cx, f);
-            Some(Mode::Table { header: tpl(cx, "header"), footer: tpl(cx, "footer"), columns })
+            Some(Mode::Table {
+                header: tpl(cx, "header"),
+                footer: tpl(cx, "footer"),
+                columns,
+            })
         }
         "csv" => {
             let filename = match f.sub(cx, "csv", CSV_FIELDS) {
@@ -1220,7 +1353,10 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
                 Some(t) => t,
                 None => render::compile(&format!("{name}.csv")).ok()?,
             };
-            Some(Mode::Csv { filename, message: tpl(cx, "message") })
+            Some(Mode::Csv {
+                filename,
+                message: tpl(cx, "message"),
+            })
         }
         other => {
             if let Some(s) = &mode_str {
@@ -1253,7 +1389,13 @@ fn read_table_columns(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Vec<TableColumn> {
                 column: Some(s.to_string()),
             }),
             DeValue::Table(ct) => {
-                let c = Fields::new(ct, i.span(), t.owner.clone(), "table.columns", COLUMN_FIELDS);
+                let c = Fields::new(
+                    ct,
+                    i.span(),
+                    t.owner.clone(),
+                    "table.columns",
+                    COLUMN_FIELDS,
+                );
                 c.finish(cx);
                 let title = c.required_string(cx, "title").map(|s| s.value);
                 let value = c.template(cx, "value");
@@ -1263,11 +1405,18 @@ fn read_table_columns(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Vec<TableColumn> {
                     c.err(cx, "", Some(i.span()), msg);
                 }
                 if let Some(title) = title {
-                    out.push(TableColumn { title, value, column });
+                    out.push(TableColumn {
+                        title,
+                        value,
+                        column,
+                    });
                 }
             }
             other => {
-                let msg = format!("expected a column name or a table, found {}", other.type_str());
+                let msg = format!(
+                    "expected a column name or a table, found {}",
+                    other.type_str()
+                );
                 t.err(cx, "columns", Some(i.span()), msg);
             }
         }
@@ -1290,7 +1439,11 @@ fn read_routing(
                 Some(Routing::Fixed(target))
             }
             Err(m) => {
-                let m = if c.from_env { format!("{} is not a channel", c.shown) } else { m };
+                let m = if c.from_env {
+                    format!("{} is not a channel", c.shown)
+                } else {
+                    m
+                };
                 f.err(cx, "channel", Some(c.span), m);
                 None
             }
@@ -1309,11 +1462,17 @@ fn read_routing(
             Some(Routing::Column(col.value))
         }
         (Some(c), Some(_)) => {
-            f.err(cx, "channel", Some(c.span), "give channel or channel_column, not both".into());
+            f.err(
+                cx,
+                "channel",
+                Some(c.span),
+                "give channel or channel_column, not both".into(),
+            );
             None
         }
         (None, None) => {
-            let msg = "is required (a channel id or \"team/channel\"), or give channel_column".into();
+            let msg =
+                "is required (a channel id or \"team/channel\"), or give channel_column".into();
             f.err(cx, "channel", Some(f.span.clone()), msg);
             None
         }
@@ -1358,10 +1517,21 @@ fn read_attachments(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Attachments> 
             DeValue::Array(items) => {
                 for i in items {
                     let DeValue::Table(t) = i.get_ref() else {
-                        a.err(cx, "fields", Some(i.span()), "expected a table {title, value}".into());
+                        a.err(
+                            cx,
+                            "fields",
+                            Some(i.span()),
+                            "expected a table {title, value}".into(),
+                        );
                         continue;
                     };
-                    let ff = Fields::new(t, i.span(), a.owner.clone(), "attachments.fields", ATTACHMENT_FIELD_FIELDS);
+                    let ff = Fields::new(
+                        t,
+                        i.span(),
+                        a.owner.clone(),
+                        "attachments.fields",
+                        ATTACHMENT_FIELD_FIELDS,
+                    );
                     ff.finish(cx);
                     let title = ff.required_string(cx, "title");
                     let value = if ff.get("value").is_some() {
@@ -1372,11 +1542,20 @@ fn read_attachments(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Attachments> 
                     };
                     let short = ff.bool(cx, "short", false);
                     if let (Some(title), Some(value)) = (title, value) {
-                        fields.push(AttachmentField { title: title.value, value, short });
+                        fields.push(AttachmentField {
+                            title: title.value,
+                            value,
+                            short,
+                        });
                     }
                 }
             }
-            _ => a.err(cx, "fields", Some(item.span()), "expected an array of tables".into()),
+            _ => a.err(
+                cx,
+                "fields",
+                Some(item.span()),
+                "expected an array of tables".into(),
+            ),
         }
     }
     Some(Attachments {
@@ -1392,9 +1571,7 @@ fn read_attachments(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Attachments> 
 
 fn is_color(s: &str) -> bool {
     matches!(s, "good" | "warning" | "danger")
-        || (s.len() == 7
-            && s.starts_with('#')
-            && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit()))
+        || (s.len() == 7 && s.starts_with('#') && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit()))
 }
 
 fn read_sender(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Sender {
@@ -1406,11 +1583,18 @@ fn read_sender(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Sender {
         if u.value.starts_with("https://") || u.value.starts_with("http://") {
             Some(u.value)
         } else {
-            s.err(cx, "icon_url", Some(u.span), format!("{} is not an http(s) URL", u.shown));
+            s.err(
+                cx,
+                "icon_url",
+                Some(u.span),
+                format!("{} is not an http(s) URL", u.shown),
+            );
             None
         }
     });
-    let icon_emoji = s.string(cx, "icon_emoji").map(|e| e.value.trim_matches(':').to_string());
+    let icon_emoji = s
+        .string(cx, "icon_emoji")
+        .map(|e| e.value.trim_matches(':').to_string());
     Sender {
         display_name: s.string(cx, "display_name").map(|d| d.value),
         icon_url,

@@ -77,8 +77,7 @@ pub trait Port: Send + Sync {
         props: &Map<String, Value>,
     ) -> Result<(), PortError>;
     /// Uploads a file into a channel; returns the file id to attach to a post.
-    fn upload_file(&self, channel_id: &str, name: &str, bytes: &[u8])
-    -> Result<String, PortError>;
+    fn upload_file(&self, channel_id: &str, name: &str, bytes: &[u8]) -> Result<String, PortError>;
     /// Users with these e-mail addresses (unknown ones are simply absent). One call per batch.
     fn users_by_emails(&self, emails: &[String]) -> Result<Vec<User>, PortError>;
     /// Users with these usernames (unknown ones are simply absent). One call per batch.
@@ -293,12 +292,7 @@ impl Port for MemoryPort {
         Ok(())
     }
 
-    fn upload_file(
-        &self,
-        channel_id: &str,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<String, PortError> {
+    fn upload_file(&self, channel_id: &str, name: &str, bytes: &[u8]) -> Result<String, PortError> {
         let mut s = self.lock();
         s.calls.upload_file += 1;
         if !s.channels.iter().any(|c| c.id == channel_id) {
@@ -326,16 +320,28 @@ impl Port for MemoryPort {
         s.calls.users_by_usernames += 1;
         if s.auto_create {
             for name in usernames {
-                if !s.users.iter().any(|u| u.username.eq_ignore_ascii_case(name)) {
+                if !s
+                    .users
+                    .iter()
+                    .any(|u| u.username.eq_ignore_ascii_case(name))
+                {
                     s.next_id += 1;
                     let id = make_id('u', s.next_id);
-                    s.users.push(User { id, username: name.clone(), email: String::new() });
+                    s.users.push(User {
+                        id,
+                        username: name.clone(),
+                        email: String::new(),
+                    });
                 }
             }
         }
         Ok(s.users
             .iter()
-            .filter(|u| usernames.iter().any(|n| n.eq_ignore_ascii_case(&u.username)))
+            .filter(|u| {
+                usernames
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&u.username))
+            })
             .cloned()
             .collect())
     }
@@ -350,7 +356,11 @@ impl Port for MemoryPort {
             return Ok(None);
         }
         // A dry run cannot know which team an id belongs to.
-        let c = Channel { id: id.to_string(), team: "(unknown team)".into(), name: id.to_string() };
+        let c = Channel {
+            id: id.to_string(),
+            team: "(unknown team)".into(),
+            name: id.to_string(),
+        };
         s.channels.push(c.clone());
         Ok(Some(c))
     }
@@ -365,7 +375,11 @@ impl Port for MemoryPort {
             return Ok(None);
         }
         s.next_id += 1;
-        let c = Channel { id: make_id('c', s.next_id), team: team.to_string(), name: name.to_string() };
+        let c = Channel {
+            id: make_id('c', s.next_id),
+            team: team.to_string(),
+            name: name.to_string(),
+        };
         s.channels.push(c.clone());
         Ok(Some(c))
     }
@@ -380,7 +394,11 @@ impl Port for MemoryPort {
             .cloned()
             .ok_or_else(|| PortError::new("GetDirectChannel", "user not found"))?;
         let name = format!("@{}", user.username);
-        if let Some(c) = s.channels.iter().find(|c| c.team.is_empty() && c.name == name) {
+        if let Some(c) = s
+            .channels
+            .iter()
+            .find(|c| c.team.is_empty() && c.name == name)
+        {
             return Ok(c.id.clone());
         }
         s.next_id += 1;

@@ -198,7 +198,8 @@ fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
         let target = match route(sync, columns, row) {
             Ok(t) => t,
             Err(e) => {
-                plan.errors.push(format!("sync {:?}, row {key}: {e}", sync.name));
+                plan.errors
+                    .push(format!("sync {:?}, row {key}: {e}", sync.name));
                 return;
             }
         };
@@ -250,7 +251,12 @@ fn render_message(
     }
 }
 
-fn attachment(a: &Attachments, text: String, cx: &Context, vars: &Vars<'_>) -> Result<Value, RenderError> {
+fn attachment(
+    a: &Attachments,
+    text: String,
+    cx: &Context,
+    vars: &Vars<'_>,
+) -> Result<Value, RenderError> {
     let color = match vars.kind {
         Some(Kind::Added) => &a.color_added,
         Some(Kind::Changed) => &a.color_changed,
@@ -261,7 +267,10 @@ fn attachment(a: &Attachments, text: String, cx: &Context, vars: &Vars<'_>) -> R
     att.insert("fallback".into(), Value::String(text.clone()));
     att.insert("color".into(), Value::String(color.clone()));
     if let Some(t) = &a.title {
-        att.insert("title".into(), Value::String(render::render(t, cx, vars, "attachments.title")?));
+        att.insert(
+            "title".into(),
+            Value::String(render::render(t, cx, vars, "attachments.title")?),
+        );
     }
     if let Some(t) = &a.title_link {
         let link = render::render(t, cx, vars, "attachments.title_link")?;
@@ -340,7 +349,10 @@ fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
         let mut b = liquid::model::Object::new();
         b.insert("number".into(), liquid::model::Value::scalar(n as i64 + 1));
         b.insert("count".into(), liquid::model::Value::scalar(count as i64));
-        b.insert("size".into(), liquid::model::Value::scalar(chunk.len() as i64));
+        b.insert(
+            "size".into(),
+            liquid::model::Value::scalar(chunk.len() as i64),
+        );
         extra.insert("batch".into(), liquid::model::Value::Object(b));
         let outer = Vars {
             extra: Some(&extra),
@@ -435,7 +447,10 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
         t.as_ref()
             .map_or(Ok(String::new()), |t| render::render(t, cx, &outer, field))
     };
-    let (head_text, foot_text) = match (render_opt(header, "templates.header"), render_opt(footer, "templates.footer")) {
+    let (head_text, foot_text) = match (
+        render_opt(header, "templates.header"),
+        render_opt(footer, "templates.footer"),
+    ) {
         (Ok(h), Ok(f)) => (h, f),
         (Err(e), _) | (_, Err(e)) => {
             plan.errors.push(e.to_string());
@@ -449,7 +464,11 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     };
     let head_row = format!(
         "| {} |\n|{}|",
-        titles.iter().map(|t| table_cell(t)).collect::<Vec<_>>().join(" | "),
+        titles
+            .iter()
+            .map(|t| table_cell(t))
+            .collect::<Vec<_>>()
+            .join(" | "),
         titles.iter().map(|_| " --- ").collect::<Vec<_>>().join("|")
     );
     let mut lines = Vec::with_capacity(rows.rows.len());
@@ -459,7 +478,14 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             Err(e) => plan.errors.push(e.to_string()),
         }
     }
-    for text in split_table(&head_text, &head_row, &lines, &foot_text, &mut plan.errors, &sync.name) {
+    for text in split_table(
+        &head_text,
+        &head_row,
+        &lines,
+        &foot_text,
+        &mut plan.errors,
+        &sync.name,
+    ) {
         plan.messages.push(Message {
             kind: Kind::Other,
             target: target.clone(),
@@ -480,7 +506,9 @@ fn table_line(
     cx: &Context,
 ) -> Result<String, RenderError> {
     let cells: Vec<String> = if columns.is_empty() {
-        r.iter().map(|c| table_cell(&render::cell_text(c))).collect()
+        r.iter()
+            .map(|c| table_cell(&render::cell_text(c)))
+            .collect()
     } else {
         let obj = LaxObject::from_row(&rows.columns, r);
         let vars = Vars {
@@ -587,7 +615,10 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             return plan;
         }
     };
-    let text = match message.as_ref().map(|m| render::render(m, cx, &vars, "templates.message")) {
+    let text = match message
+        .as_ref()
+        .map(|m| render::render(m, cx, &vars, "templates.message"))
+    {
         None => String::new(),
         Some(Ok(t)) => t,
         Some(Err(e)) => {
@@ -605,7 +636,9 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             thread: None,
             row_key: None,
         }),
-        Err(e) => plan.errors.push(format!("sync {:?}: writing the CSV file: {e}", sync.name)),
+        Err(e) => plan
+            .errors
+            .push(format!("sync {:?}: writing the CSV file: {e}", sync.name)),
     }
     plan
 }
@@ -624,7 +657,13 @@ fn sanitize_filename(name: &str, sync: &str) -> String {
     let cleaned: String = name
         .trim()
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     if cleaned.is_empty() || cleaned.starts_with('.') {
         format!("{sync}.csv")
@@ -665,18 +704,22 @@ fn truncate_runes(s: &str, max: usize) -> String {
     format!("{}{TRUNCATED}", &s[..end])
 }
 
-/// Mattermost has no post prop that turns link previews off (server/public `model/post.go`
-/// has none), and it unfurls the first bare link of a post. Wrapping bare URLs in angle
-/// brackets... does not stop that, so we do what Hightouch documents: put bare URLs in
-/// backticks. Markdown links `[text](url)` are left alone.
+/// Mattermost has no post prop that turns link previews off (`model/post.go` in
+/// server/public v0.3.0 defines only `previewed_post`, for permalinks), so we do what
+/// Hightouch documents for Mattermost: put bare URLs in backticks, which the server does not
+/// unfurl. Markdown links `[text](url)` are left alone.
 pub fn suppress_previews(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let mut rest = s;
     while let Some(i) = find_bare_url(rest) {
         out.push_str(&rest[..i]);
-        let url_end = rest[i..]
+        let mut url_end = rest[i..]
             .find(|c: char| c.is_whitespace() || c == ')' || c == '>' || c == '`')
             .map_or(rest.len(), |e| i + e);
+        // Markdown emphasis and sentence punctuation right after a URL are not part of it.
+        while url_end > i && rest[..url_end].ends_with(['_', '*', '.', ',', ';', ':', '!', '?']) {
+            url_end -= 1;
+        }
         out.push('`');
         out.push_str(&rest[i..url_end]);
         out.push('`');
@@ -689,7 +732,11 @@ pub fn suppress_previews(s: &str) -> String {
 fn find_bare_url(s: &str) -> Option<usize> {
     let mut from = 0;
     loop {
-        let i = ["https://", "http://"].iter().filter_map(|p| s[from..].find(p)).min()? + from;
+        let i = ["https://", "http://"]
+            .iter()
+            .filter_map(|p| s[from..].find(p))
+            .min()?
+            + from;
         let before = s[..i].chars().next_back();
         // Skip links inside Markdown `(…)`, `<…>` or code.
         if matches!(before, Some('(') | Some('<') | Some('`')) {
@@ -752,8 +799,8 @@ mod tests {
     #[test]
     fn previews_are_suppressed_for_bare_urls_only() {
         assert_eq!(
-            suppress_previews("see https://x.io/a and [b](https://y.io)"),
-            "see `https://x.io/a` and [b](https://y.io)"
+            suppress_previews("see https://x.io/a and [b](https://y.io) _https://z.io/c_."),
+            "see `https://x.io/a` and [b](https://y.io) _`https://z.io/c`_."
         );
     }
 

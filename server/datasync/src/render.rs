@@ -41,8 +41,17 @@ pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// Names the renderer provides; anything else bare is a column (or left as written).
 const GLOBALS: &[&str] = &[
-    "row", "previous", "changed", "kind", "sync", "run", "rows", "batch", "forloop",
-    "tablerowloop", "__ds_has",
+    "row",
+    "previous",
+    "changed",
+    "kind",
+    "sync",
+    "run",
+    "rows",
+    "batch",
+    "forloop",
+    "tablerowloop",
+    "__ds_has",
 ];
 const KEYWORDS: &[&str] = &["true", "false", "nil", "null", "empty", "blank"];
 
@@ -57,7 +66,9 @@ pub struct Template {
 
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Template").field("source", &self.source).finish()
+        f.debug_struct("Template")
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -98,6 +109,7 @@ static PARSER: LazyLock<Result<liquid::Parser, String>> = LazyLock::new(|| {
         .filter(DateTz)
         .filter(NumberWithDelimiter)
         .filter(Decimals)
+        .filter(Sum)
         .build()
         .map_err(|e| e.to_string())
 });
@@ -106,9 +118,16 @@ static PARSER: LazyLock<Result<liquid::Parser, String>> = LazyLock::new(|| {
 pub fn compile(source: &str) -> Result<Template, String> {
     let parser = PARSER.as_ref().map_err(Clone::clone)?;
     let scan = scan(source);
-    let compiled = parser
-        .parse(&scan.rewritten)
-        .map_err(|e| first_line(&e.to_string()))?;
+    // liquid-core 0.26 panics on a few malformed inputs (e.g. an unclosed `{% raw %}` in
+    // some positions: "File shouldn't end before EOI"); a typo must not take the plugin down.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parser.parse(&scan.rewritten)
+    }))
+    .map_err(|_| {
+        "the template could not be parsed (is a {% raw %} or {% comment %} block unclosed?)"
+            .to_string()
+    })?;
+    let compiled = parsed.map_err(|e| first_line(&e.to_string()))?;
     Ok(Template {
         source: source.into(),
         compiled: Arc::new(compiled),
@@ -148,7 +167,10 @@ fn pieces(src: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut rest = src;
     while !rest.is_empty() {
-        let next = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min();
+        let next = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(start) = next else {
             out.push(Piece::Text(rest));
             break;
@@ -189,7 +211,8 @@ fn find_tag(s: &str, word: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = s[from..].find("{%") {
         let at = from + i;
-        let end = s[at..].find("%}")? + at + 2;
+        // Search after the opening `{%`, so `{%}` is not mistaken for a whole tag.
+        let end = s[at + 2..].find("%}")? + at + 4;
         let inner = s[at + 2..end - 2].trim_matches('-').trim();
         if inner == word {
             return Some(end);
@@ -242,7 +265,10 @@ fn scan(src: &str) -> Scan {
                     !GLOBALS.contains(r) && !KEYWORDS.contains(r) && !locals.contains(*r)
                 });
                 // `default` exists to handle missing values: let it see nil.
-                let has_default = inner.split('|').skip(1).any(|f| f.trim().starts_with("default"));
+                let has_default = inner
+                    .split('|')
+                    .skip(1)
+                    .any(|f| f.trim().starts_with("default"));
                 match root {
                     Some(root) if !whole.contains("endraw") && !has_default => {
                         refs.insert(root.to_string());
@@ -496,8 +522,14 @@ impl Context {
         s.insert("name".into(), Value::scalar(sync.to_string()));
         s.insert("mode".into(), Value::scalar(mode.to_string()));
         let mut r = Object::new();
-        r.insert("time".into(), Value::scalar(run.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
-        r.insert("date".into(), Value::scalar(run.time.format("%Y-%m-%d").to_string()));
+        r.insert(
+            "time".into(),
+            Value::scalar(run.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        r.insert(
+            "date".into(),
+            Value::scalar(run.time.format("%Y-%m-%d").to_string()),
+        );
         for (k, v) in [
             ("added", run.added),
             ("changed", run.changed),
@@ -626,7 +658,11 @@ impl ObjectView for Globals<'_> {
         if let Some(v) = self.extra.and_then(|e| e.get(index)) {
             return Some(v);
         }
-        self.row.0.get(index).map(|v| v as &dyn ValueView).or(Some(&NIL))
+        self.row
+            .0
+            .get(index)
+            .map(|v| v as &dyn ValueView)
+            .or(Some(&NIL))
     }
 }
 
@@ -673,12 +709,22 @@ impl Write for Capped {
     }
 }
 
-fn render_raw(t: &Template, cx: &Context, vars: &Vars<'_>, field: &str) -> Result<String, RenderError> {
+fn render_raw(
+    t: &Template,
+    cx: &Context,
+    vars: &Vars<'_>,
+    field: &str,
+) -> Result<String, RenderError> {
     let globals = Globals {
         cx,
         row: vars.row.unwrap_or(&EMPTY),
         previous: vars.previous.unwrap_or(&EMPTY),
-        changed: Value::Array(vars.changed.iter().map(|c| Value::scalar(c.clone())).collect()),
+        changed: Value::Array(
+            vars.changed
+                .iter()
+                .map(|c| Value::scalar(c.clone()))
+                .collect(),
+        ),
         kind: Value::scalar(vars.kind.unwrap_or(Kind::Other).as_str()),
         extra: vars.extra,
     };
@@ -687,7 +733,17 @@ fn render_raw(t: &Template, cx: &Context, vars: &Vars<'_>, field: &str) -> Resul
         limit: cx.max_output,
         overflow: false,
     };
-    match t.compiled.render_to(&mut out, &globals) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.compiled.render_to(&mut out, &globals)
+    }));
+    let Ok(result) = result else {
+        return Err(RenderError::Liquid {
+            sync: cx.sync.clone(),
+            field: field.to_string(),
+            message: "the template engine failed on this row (internal error)".to_string(),
+        });
+    };
+    match result {
         Ok(()) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
         Err(_) if out.overflow => Err(RenderError::TooLarge {
             sync: cx.sync.clone(),
@@ -703,9 +759,17 @@ fn render_raw(t: &Template, cx: &Context, vars: &Vars<'_>, field: &str) -> Resul
 }
 
 /// Renders a template; `<@name>` mentions become `@name`.
-pub fn render(t: &Template, cx: &Context, vars: &Vars<'_>, field: &str) -> Result<String, RenderError> {
+pub fn render(
+    t: &Template,
+    cx: &Context,
+    vars: &Vars<'_>,
+    field: &str,
+) -> Result<String, RenderError> {
     let out = if t.uses_lookup {
-        with_lookup(LookupMode::Resolve(cx.users.clone()), || render_raw(t, cx, vars, field)).0?
+        with_lookup(LookupMode::Resolve(cx.users.clone()), || {
+            render_raw(t, cx, vars, field)
+        })
+        .0?
     } else {
         render_raw(t, cx, vars, field)?
     };
@@ -713,12 +777,7 @@ pub fn render(t: &Template, cx: &Context, vars: &Vars<'_>, field: &str) -> Resul
 }
 
 /// Renders a template only to learn which values pass through `mattermost_user_lookup`.
-pub fn collect_lookups(
-    t: &Template,
-    cx: &Context,
-    vars: &Vars<'_>,
-    into: &mut BTreeSet<String>,
-) {
+pub fn collect_lookups(t: &Template, cx: &Context, vars: &Vars<'_>, into: &mut BTreeSet<String>) {
     if !t.uses_lookup {
         return;
     }
@@ -743,7 +802,8 @@ pub fn convert_mentions(s: &str) -> String {
         let end = after.find('>');
         let name = end.map(|e| &after[..e]).filter(|n| {
             !n.is_empty()
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-@+".contains(c))
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-@+".contains(c))
         });
         match (name, end) {
             (Some(n), Some(e)) => {
@@ -808,7 +868,10 @@ impl Filter for UserLookupFilter {
 struct DateTzArgs {
     #[parameter(description = "strftime format.", arg_type = "str")]
     format: Expression,
-    #[parameter(description = "IANA time zone, e.g. Europe/Berlin (default UTC).", arg_type = "str")]
+    #[parameter(
+        description = "IANA time zone, e.g. Europe/Berlin (default UTC).",
+        arg_type = "str"
+    )]
     zone: Option<Expression>,
 }
 
@@ -862,7 +925,11 @@ fn parse_time(input: &dyn ValueView) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc());
         }
@@ -940,7 +1007,7 @@ fn split_number(s: &str) -> Option<(&str, &str, Option<&str>)> {
 fn group(int: &str, delim: &str) -> String {
     let mut out = String::with_capacity(int.len() + int.len() / 3);
     for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
             out.push_str(delim);
         }
         out.push(c);
@@ -989,8 +1056,57 @@ impl Filter for DecimalsFilter {
             }
             return Ok(Value::scalar(out));
         }
-        let f: f64 = text.trim().parse().map_err(|_| LiquidError::with_msg("decimals: not a number"))?;
+        let f: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| LiquidError::with_msg("decimals: not a number"))?;
         Ok(Value::scalar(format!("{f:.places$}")))
+    }
+}
+
+#[derive(Clone, ParseFilter, FilterReflection)]
+#[filter(
+    name = "sum",
+    description = "Sum of an array of numbers (Shopify's `sum`, missing from liquid-rust).",
+    parsed(SumFilter)
+)]
+pub struct Sum;
+
+#[derive(Debug, Default, Display_filter)]
+#[name = "sum"]
+struct SumFilter;
+
+impl Filter for SumFilter {
+    fn evaluate(&self, input: &dyn ValueView, _runtime: &dyn Runtime) -> LiquidResult<Value> {
+        let Some(arr) = input.as_array() else {
+            return Err(LiquidError::with_msg("sum: input is not an array"));
+        };
+        let (mut int, mut float, mut is_float) = (0i64, 0f64, false);
+        for v in arr.values() {
+            let Some(s) = v.as_scalar() else { continue };
+            match (s.to_integer(), s.to_float()) {
+                (Some(i), _) if !is_float => match int.checked_add(i) {
+                    Some(n) => int = n,
+                    None => {
+                        is_float = true;
+                        float = int as f64 + i as f64;
+                    }
+                },
+                (_, Some(f)) => {
+                    if !is_float {
+                        is_float = true;
+                        float = int as f64;
+                    }
+                    float += f;
+                }
+                _ => {}
+            }
+        }
+        Ok(if is_float {
+            Value::scalar(float)
+        } else {
+            Value::scalar(int)
+        })
     }
 }
 
@@ -1006,13 +1122,55 @@ mod tests {
     fn rewrite_keeps_unknown_bare_names() {
         let t = compile("Hi {{ name }} {{unknown}} {{ row.x }}!").unwrap();
         let row = LaxObject::from_row(&["name".into()], &[Cell::Text("Ann".into())]);
-        let v = Vars { row: Some(&row), ..Vars::default() };
+        let v = Vars {
+            row: Some(&row),
+            ..Vars::default()
+        };
         assert_eq!(render(&t, &cx(), &v, "t").unwrap(), "Hi Ann {{unknown}} !");
     }
 
     #[test]
+    fn odd_sources_never_panic() {
+        // Silence the expected panic messages from inside liquid.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let pieces = [
+            "{{",
+            "}}",
+            "{%",
+            "%}",
+            "{%}",
+            "{% raw %}",
+            "{% endraw %}",
+            "{% comment %}",
+            "x",
+            "é",
+            "-",
+            "name",
+            " ",
+            "|",
+            "\"",
+            "row.",
+            "[",
+            "'",
+        ];
+        // Every sequence of up to three pieces: compile may fail, but must not panic.
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let _ = compile(&format!("{a}{b}{c}"));
+                }
+            }
+        }
+        std::panic::set_hook(hook);
+    }
+
+    #[test]
     fn mentions() {
-        assert_eq!(convert_mentions("hi <@bob> and <@@ann>"), "hi @bob and @ann");
+        assert_eq!(
+            convert_mentions("hi <@bob> and <@@ann>"),
+            "hi @bob and @ann"
+        );
         assert_eq!(convert_mentions("<@a@b.com> <@ x>"), "a@b.com <@ x>");
     }
 

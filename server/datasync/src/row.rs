@@ -46,7 +46,10 @@ pub struct RowSet {
 
 impl RowSet {
     pub fn new(columns: Vec<String>, rows: Vec<Row>) -> Self {
-        RowSet { columns: columns.into(), rows }
+        RowSet {
+            columns: columns.into(),
+            rows,
+        }
     }
 
     /// Position of a column by exact name.

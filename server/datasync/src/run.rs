@@ -57,6 +57,8 @@ pub struct RunReport {
     pub record: HistoryRecord,
     pub delivered: Vec<Delivered>,
     pub plan: MessagePlan,
+    /// The result's columns (empty if the source failed), for template checks.
+    pub columns: Vec<String>,
 }
 
 /// One line of a sync's run history (stored as JSON in the KV store).
@@ -110,6 +112,7 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunRepor
         record: record.clone(),
         delivered: Vec::new(),
         plan: MessagePlan::default(),
+        columns: Vec::new(),
     };
     let outcome = run_inner(engine, sync, mode, &mut record, &mut report);
     if let Err(e) = outcome {
@@ -123,7 +126,11 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunRepor
             record.errors.push(e.to_string());
         }
         if !record.ok {
-            let msg = format!("sync {:?} run failed: {}", sync.name, record.errors.join("; "));
+            let msg = format!(
+                "sync {:?} run failed: {}",
+                sync.name,
+                record.errors.join("; ")
+            );
             engine.port.log(LogLevel::Warn, &msg);
         }
     }
@@ -140,6 +147,7 @@ fn run_inner(
 ) -> Result<(), String> {
     let rows = (engine.fetch)(&sync.connection, &sync.query).map_err(|e| e.to_string())?;
     record.rows = rows.rows.len();
+    report.columns = rows.columns.to_vec();
     let is_changes = matches!(sync.mode, Mode::Changes { .. });
     let mut diffed: Option<(Changes, Snapshot)> = None;
     if is_changes {
@@ -179,7 +187,11 @@ fn run_inner(
     report.plan = plan.clone();
     let delivered = deliver(engine.port, sync, plan.messages, &routes, mode, record);
     report.delivered = delivered?;
-    record.messages = report.delivered.iter().filter(|d| d.post_id.is_some()).count();
+    record.messages = report
+        .delivered
+        .iter()
+        .filter(|d| d.post_id.is_some())
+        .count();
     if let (RunMode::Deliver, Some((_, snapshot))) = (mode, &diffed) {
         store_snapshot(engine.port, &sync.name, snapshot).map_err(|e| e.to_string())?;
     }
@@ -260,12 +272,16 @@ fn resolve_one(
     match t {
         Target::Email(key) | Target::Username(key) => {
             if !allow.direct_messages {
-                return Err(format!("direct messages are not allowed (allow_direct_messages = false): {t}"));
+                return Err(format!(
+                    "direct messages are not allowed (allow_direct_messages = false): {t}"
+                ));
             }
-            let user = users.get(&key.to_lowercase()).ok_or_else(|| match lookup_error {
-                Some(e) => format!("looking up {t}: {e}"),
-                None => format!("no Mattermost user {t}"),
-            })?;
+            let user = users
+                .get(&key.to_lowercase())
+                .ok_or_else(|| match lookup_error {
+                    Some(e) => format!("looking up {t}: {e}"),
+                    None => format!("no Mattermost user {t}"),
+                })?;
             port.direct_channel(&user.id).map_err(|e| e.to_string())
         }
         Target::ChannelId(id) => {
@@ -274,7 +290,10 @@ fn resolve_one(
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no channel with id {id}"))?;
             if !allow.allows_channel(&c.team, &c.name) {
-                return Err(format!("channel {}/{} is not in allowed_channels", c.team, c.name));
+                return Err(format!(
+                    "channel {}/{} is not in allowed_channels",
+                    c.team, c.name
+                ));
             }
             Ok(c.id)
         }
@@ -285,7 +304,11 @@ fn resolve_one(
             port.channel_by_name(team, channel)
                 .map_err(|e| e.to_string())?
                 .map(|c| c.id)
-                .ok_or_else(|| format!("no channel {t} (is the team/channel name right, and is the bot a member?)"))
+                .ok_or_else(|| {
+                    format!(
+                        "no channel {t} (is the team/channel name right, and is the bot a member?)"
+                    )
+                })
         }
     }
 }
@@ -305,20 +328,31 @@ fn deliver(
         let channel_id = match routes.get(&m.target) {
             Some(Ok(id)) => id.clone(),
             Some(Err(e)) => {
-                let row = m.row_key.as_deref().map(|k| format!(", row {k}")).unwrap_or_default();
-                record.errors.push(format!("sync {:?}{row}: {e}; not posted", sync.name));
+                let row = m
+                    .row_key
+                    .as_deref()
+                    .map(|k| format!(", row {k}"))
+                    .unwrap_or_default();
+                record
+                    .errors
+                    .push(format!("sync {:?}{row}: {e}; not posted", sync.name));
                 continue;
             }
             None => continue,
         };
         let root_id = match &m.thread {
-            Some(t) if t.role == ThreadRole::Reply => {
-                thread_root(port, &t.key).map_err(|e| e.to_string())?.and_then(|(post, ch)| (ch == channel_id).then_some(post))
-            }
+            Some(t) if t.role == ThreadRole::Reply => thread_root(port, &t.key)
+                .map_err(|e| e.to_string())?
+                .and_then(|(post, ch)| (ch == channel_id).then_some(post)),
             _ => None,
         };
         if mode == RunMode::Preview {
-            out.push(Delivered { message: m, channel_id, post_id: None, root_id });
+            out.push(Delivered {
+                message: m,
+                channel_id,
+                post_id: None,
+                root_id,
+            });
             continue;
         }
         let mut file_ids = Vec::new();
@@ -343,7 +377,12 @@ fn deliver(
         {
             remember_thread(port, &t.key, &post_id, &channel_id).map_err(|e| e.to_string())?;
         }
-        out.push(Delivered { message: m, channel_id, post_id: Some(post_id), root_id });
+        out.push(Delivered {
+            message: m,
+            channel_id,
+            post_id: Some(post_id),
+            root_id,
+        });
     }
     Ok(out)
 }
@@ -358,13 +397,19 @@ pub fn stable_hash(s: &str) -> String {
     let mut b: u64 = 0x6c62_272e_07bb_0142;
     for byte in s.bytes() {
         a = (a ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
+        b = (b ^ u64::from(byte))
+            .wrapping_mul(0x0000_0100_0000_01b3)
+            .rotate_left(5);
     }
     format!("{a:016x}{b:016x}")
 }
 
 fn sync_key(sync: &str) -> String {
-    if sync.len() <= 64 && sync.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if sync.len() <= 64
+        && sync
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         sync.to_string()
     } else {
         stable_hash(sync)
@@ -402,9 +447,15 @@ pub fn load_snapshot(port: &dyn Port, sync: &str) -> Result<Option<Snapshot>, St
         bytes.extend_from_slice(&chunk);
     }
     if bytes.len() != meta.bytes {
-        return Err(format!("sync {sync:?}: stored snapshot has {} bytes, expected {}", bytes.len(), meta.bytes));
+        return Err(format!(
+            "sync {sync:?}: stored snapshot has {} bytes, expected {}",
+            bytes.len(),
+            meta.bytes
+        ));
     }
-    Snapshot::decode(&bytes).map(Some).map_err(|e| format!("sync {sync:?}: {e}"))
+    Snapshot::decode(&bytes)
+        .map(Some)
+        .map_err(|e| format!("sync {sync:?}: {e}"))
 }
 
 /// Writes the chunks of a new generation, then switches the index to it (the commit
@@ -415,11 +466,19 @@ pub fn store_snapshot(port: &dyn Port, sync: &str, snapshot: &Snapshot) -> Resul
         .kv_get(&meta_key(sync))?
         .and_then(|m| serde_json::from_slice(&m).ok());
     let generation = old.as_ref().map_or(1, |m| m.generation + 1);
-    let chunks: Vec<&[u8]> = if bytes.is_empty() { Vec::new() } else { bytes.chunks(SNAPSHOT_CHUNK_BYTES).collect() };
+    let chunks: Vec<&[u8]> = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        bytes.chunks(SNAPSHOT_CHUNK_BYTES).collect()
+    };
     for (i, c) in chunks.iter().enumerate() {
         port.kv_set(&chunk_key(sync, generation, i), c)?;
     }
-    let meta = SnapshotMeta { generation, chunks: chunks.len(), bytes: bytes.len() };
+    let meta = SnapshotMeta {
+        generation,
+        chunks: chunks.len(),
+        bytes: bytes.len(),
+    };
     let meta = serde_json::to_vec(&meta).map_err(|e| PortError::new("KVSet", e.to_string()))?;
     port.kv_set(&meta_key(sync), &meta)?;
     if let Some(old) = old {
@@ -446,7 +505,12 @@ fn thread_key(key: &str) -> String {
     format!("ds:thread:{}", stable_hash(key))
 }
 
-fn remember_thread(port: &dyn Port, key: &str, post_id: &str, channel_id: &str) -> Result<(), PortError> {
+fn remember_thread(
+    port: &dyn Port,
+    key: &str,
+    post_id: &str,
+    channel_id: &str,
+) -> Result<(), PortError> {
     let v = serde_json::json!({"post": post_id, "channel": channel_id}).to_string();
     port.kv_set(&thread_key(key), v.as_bytes())
 }

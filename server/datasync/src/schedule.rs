@@ -81,7 +81,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     if total < 10 {
-        return Err(format!("{text:?} is too short: the shortest interval is 10s"));
+        return Err(format!(
+            "{text:?} is too short: the shortest interval is 10s"
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -125,7 +127,10 @@ mod tests {
         assert!(parse_interval("5m").is_err());
         assert!(parse_interval("every 5").is_err());
         assert!(parse_interval("every 1s").is_err());
-        assert_eq!(Schedule::Every(Duration::from_secs(5400)).describe(), "every 1h30m");
+        assert_eq!(
+            Schedule::Every(Duration::from_secs(5400)).describe(),
+            "every 1h30m"
+        );
     }
 
     #[test]

@@ -84,7 +84,11 @@ fn play(name: &str, options: &DiffOptions, runs: Vec<(RowSet, Expect)>) -> Vec<C
         let (changes, next) = diff(previous.as_ref(), &result, options)
             .unwrap_or_else(|e| panic!("{name} run {n}: {e}"));
         assert_eq!(summarize(&changes, options), want, "{name}, run {n}");
-        assert_eq!(next.len(), result.rows.len(), "{name}, run {n}: snapshot size");
+        assert_eq!(
+            next.len(),
+            result.rows.len(),
+            "{name}, run {n}: snapshot size"
+        );
         stored = Some(next.encode());
         all.push(changes);
     }
@@ -106,10 +110,22 @@ fn single_key_across_runs() {
         "single key",
         &opts(&["id"], None),
         vec![
-            (table(&cols, vec![r(1, "a", 10), r(2, "b", 20), r(3, "c", 30)]), expect(true, &["1", "2", "3"], &[], &[], 3)),
-            (table(&cols, vec![r(1, "a", 10), r(2, "b", 21), r(4, "d", 40)]), expect(false, &["4"], &[("2", &["score"])], &["3"], 3)),
-            (table(&cols, vec![r(4, "D", 41), r(1, "a", 10)]), expect(false, &[], &[("4", &["name", "score"])], &["2"], 2)),
-            (table(&cols, vec![r(4, "D", 41), r(1, "a", 10)]), expect(false, &[], &[], &[], 2)),
+            (
+                table(&cols, vec![r(1, "a", 10), r(2, "b", 20), r(3, "c", 30)]),
+                expect(true, &["1", "2", "3"], &[], &[], 3),
+            ),
+            (
+                table(&cols, vec![r(1, "a", 10), r(2, "b", 21), r(4, "d", 40)]),
+                expect(false, &["4"], &[("2", &["score"])], &["3"], 3),
+            ),
+            (
+                table(&cols, vec![r(4, "D", 41), r(1, "a", 10)]),
+                expect(false, &[], &[("4", &["name", "score"])], &["2"], 2),
+            ),
+            (
+                table(&cols, vec![r(4, "D", 41), r(1, "a", 10)]),
+                expect(false, &[], &[], &[], 2),
+            ),
         ],
     );
 }
@@ -122,10 +138,25 @@ fn composite_keys() {
         "composite",
         &opts(&["region", "id"], None),
         vec![
-            (table(&cols, vec![r("eu", 1, "ok"), r("us", 1, "ok")]), expect(true, &["(region=eu, id=1)", "(region=us, id=1)"], &[], &[], 2)),
+            (
+                table(&cols, vec![r("eu", 1, "ok"), r("us", 1, "ok")]),
+                expect(
+                    true,
+                    &["(region=eu, id=1)", "(region=us, id=1)"],
+                    &[],
+                    &[],
+                    2,
+                ),
+            ),
             (
                 table(&cols, vec![r("eu", 1, "down"), r("eu", 2, "ok")]),
-                expect(false, &["(region=eu, id=2)"], &[("(region=eu, id=1)", &["status"])], &["(region=us, id=1)"], 2),
+                expect(
+                    false,
+                    &["(region=eu, id=2)"],
+                    &[("(region=eu, id=1)", &["status"])],
+                    &["(region=us, id=1)"],
+                    2,
+                ),
             ),
         ],
     );
@@ -134,15 +165,26 @@ fn composite_keys() {
 #[test]
 fn watched_columns_limit_what_counts() {
     let cols = ["id", "status", "seen_at"];
-    let r = |id, status: &str, seen: &str| vec![Cell::Int(id), text(status), Cell::Timestamp(seen.into())];
+    let r = |id, status: &str, seen: &str| {
+        vec![Cell::Int(id), text(status), Cell::Timestamp(seen.into())]
+    };
     let runs = play(
         "watched",
         &opts(&["id"], Some(&["status"])),
         vec![
-            (table(&cols, vec![r(1, "up", "t1"), r(2, "up", "t1")]), expect(true, &["1", "2"], &[], &[], 2)),
+            (
+                table(&cols, vec![r(1, "up", "t1"), r(2, "up", "t1")]),
+                expect(true, &["1", "2"], &[], &[], 2),
+            ),
             // Only the unwatched timestamp moves: nothing changed.
-            (table(&cols, vec![r(1, "up", "t2"), r(2, "up", "t2")]), expect(false, &[], &[], &[], 2)),
-            (table(&cols, vec![r(1, "up", "t3"), r(2, "down", "t3")]), expect(false, &[], &[("2", &["status"])], &[], 2)),
+            (
+                table(&cols, vec![r(1, "up", "t2"), r(2, "up", "t2")]),
+                expect(false, &[], &[], &[], 2),
+            ),
+            (
+                table(&cols, vec![r(1, "up", "t3"), r(2, "down", "t3")]),
+                expect(false, &[], &[("2", &["status"])], &[], 2),
+            ),
         ],
     );
     // `previous` is the whole previous row, including the unwatched column.
@@ -157,33 +199,71 @@ fn watched_column_set_changed_by_config() {
     let (_, snap) = diff(None, &first, &opts(&["id"], Some(&["a"]))).unwrap();
     let second = table(&cols, vec![r(1, 1, 9), r(2, 3, 2)]);
     let (changes, _) = diff(Some(&snap), &second, &opts(&["id"], Some(&["b"]))).unwrap();
-    let changed: Vec<_> = changes.changed.iter().map(|c| (c.row.clone(), c.changed_columns.clone())).collect();
+    let changed: Vec<_> = changes
+        .changed
+        .iter()
+        .map(|c| (c.row.clone(), c.changed_columns.clone()))
+        .collect();
     assert_eq!(changed, vec![(r(1, 1, 9), vec!["b".to_string()])]);
 }
 
 #[test]
 fn duplicate_keys_name_the_key() {
-    let single = table(&["id", "v"], vec![vec![Cell::Int(7), text("a")], vec![Cell::Int(8), text("b")], vec![Cell::Int(7), text("c")]]);
+    let single = table(
+        &["id", "v"],
+        vec![
+            vec![Cell::Int(7), text("a")],
+            vec![Cell::Int(8), text("b")],
+            vec![Cell::Int(7), text("c")],
+        ],
+    );
     let e = err(None, &single, &opts(&["id"], None));
     assert_eq!(e, DiffError::DuplicateKey { key: "7".into() });
     assert_eq!(e.to_string(), "duplicate key 7 in the result");
 
-    let composite = table(&["region", "id"], vec![vec![text("eu"), Cell::Int(42)], vec![text("eu"), Cell::Int(42)]]);
+    let composite = table(
+        &["region", "id"],
+        vec![
+            vec![text("eu"), Cell::Int(42)],
+            vec![text("eu"), Cell::Int(42)],
+        ],
+    );
     let e = err(None, &composite, &opts(&["region", "id"], None));
-    assert_eq!(e.to_string(), "duplicate key (region=eu, id=42) in the result");
+    assert_eq!(
+        e.to_string(),
+        "duplicate key (region=eu, id=42) in the result"
+    );
 }
 
 #[test]
 fn missing_key_and_watched_columns_are_named() {
     let result = table(&["id", "name"], vec![vec![Cell::Int(1), text("a")]]);
     let e = err(None, &result, &opts(&["ID"], None));
-    assert_eq!(e, DiffError::MissingKeyColumn { column: "ID".into(), available: "\"id\", \"name\"".into() });
-    assert_eq!(e.to_string(), "key column \"ID\" is not in the result (columns: \"id\", \"name\")");
+    assert_eq!(
+        e,
+        DiffError::MissingKeyColumn {
+            column: "ID".into(),
+            available: "\"id\", \"name\"".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "key column \"ID\" is not in the result (columns: \"id\", \"name\")"
+    );
 
     let e = err(None, &result, &opts(&["id"], Some(&["name", "status"])));
-    assert_eq!(e, DiffError::MissingWatchedColumn { column: "status".into(), available: "\"id\", \"name\"".into() });
+    assert_eq!(
+        e,
+        DiffError::MissingWatchedColumn {
+            column: "status".into(),
+            available: "\"id\", \"name\"".into()
+        }
+    );
 
-    assert_eq!(err(None, &result, &opts(&[], None)), DiffError::NoKeyColumns);
+    assert_eq!(
+        err(None, &result, &opts(&[], None)),
+        DiffError::NoKeyColumns
+    );
     let empty = table(&[], vec![]);
     assert_eq!(
         err(None, &empty, &opts(&["id"], None)).to_string(),
@@ -198,13 +278,43 @@ fn null_keys_are_values_distinct_from_the_text_null() {
         "null keys",
         &opts(&["k"], None),
         vec![
-            (table(&cols, vec![vec![Cell::Null, Cell::Int(1)], vec![text("null"), Cell::Int(2)]]), expect(true, &["NULL", "\"null\""], &[], &[], 2)),
-            (table(&cols, vec![vec![text("null"), Cell::Int(2)], vec![Cell::Null, Cell::Int(3)]]), expect(false, &[], &[("NULL", &["v"])], &[], 2)),
-            (table(&cols, vec![vec![Cell::Null, Cell::Int(3)]]), expect(false, &[], &[], &["\"null\""], 1)),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![Cell::Null, Cell::Int(1)],
+                        vec![text("null"), Cell::Int(2)],
+                    ],
+                ),
+                expect(true, &["NULL", "\"null\""], &[], &[], 2),
+            ),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![text("null"), Cell::Int(2)],
+                        vec![Cell::Null, Cell::Int(3)],
+                    ],
+                ),
+                expect(false, &[], &[("NULL", &["v"])], &[], 2),
+            ),
+            (
+                table(&cols, vec![vec![Cell::Null, Cell::Int(3)]]),
+                expect(false, &[], &[], &["\"null\""], 1),
+            ),
         ],
     );
-    let two_nulls = table(&cols, vec![vec![Cell::Null, Cell::Int(1)], vec![Cell::Null, Cell::Int(2)]]);
-    assert_eq!(err(None, &two_nulls, &opts(&["k"], None)), DiffError::DuplicateKey { key: "NULL".into() });
+    let two_nulls = table(
+        &cols,
+        vec![
+            vec![Cell::Null, Cell::Int(1)],
+            vec![Cell::Null, Cell::Int(2)],
+        ],
+    );
+    assert_eq!(
+        err(None, &two_nulls, &opts(&["k"], None)),
+        DiffError::DuplicateKey { key: "NULL".into() }
+    );
 }
 
 #[test]
@@ -214,8 +324,14 @@ fn typed_keys_do_not_mix() {
         "typed keys",
         &opts(&["k"], None),
         vec![
-            (table(&["k"], vec![vec![Cell::Int(1)], vec![text("1")]]), expect(true, &["1", "1"], &[], &[], 2)),
-            (table(&["k"], vec![vec![text("1")]]), expect(false, &[], &[], &["1"], 1)),
+            (
+                table(&["k"], vec![vec![Cell::Int(1)], vec![text("1")]]),
+                expect(true, &["1", "1"], &[], &[], 2),
+            ),
+            (
+                table(&["k"], vec![vec![text("1")]]),
+                expect(false, &[], &[], &["1"], 1),
+            ),
         ],
     );
     assert_eq!(runs[1].removed, vec![vec![Cell::Int(1)]]);
@@ -223,14 +339,28 @@ fn typed_keys_do_not_mix() {
 
 #[test]
 fn column_set_changes_are_reported_not_counted() {
-    let v1 = table(&["id", "old", "v"], vec![vec![Cell::Int(1), text("x"), Cell::Int(1)], vec![Cell::Int(2), text("y"), Cell::Int(2)]]);
+    let v1 = table(
+        &["id", "old", "v"],
+        vec![
+            vec![Cell::Int(1), text("x"), Cell::Int(1)],
+            vec![Cell::Int(2), text("y"), Cell::Int(2)],
+        ],
+    );
     let v2 = table(
         &["v", "id", "new"],
-        vec![vec![Cell::Int(1), Cell::Int(1), text("n")], vec![Cell::Int(5), Cell::Int(2), text("n")], vec![Cell::Int(3), Cell::Int(3), text("n")]],
+        vec![
+            vec![Cell::Int(1), Cell::Int(1), text("n")],
+            vec![Cell::Int(5), Cell::Int(2), text("n")],
+            vec![Cell::Int(3), Cell::Int(3), text("n")],
+        ],
     );
     let v3 = table(
         &["v", "id", "new"],
-        vec![vec![Cell::Int(1), Cell::Int(1), text("n")], vec![Cell::Int(5), Cell::Int(2), text("m")], vec![Cell::Int(3), Cell::Int(3), text("n")]],
+        vec![
+            vec![Cell::Int(1), Cell::Int(1), text("n")],
+            vec![Cell::Int(5), Cell::Int(2), text("m")],
+            vec![Cell::Int(3), Cell::Int(3), text("n")],
+        ],
     );
     let runs = play(
         "column set",
@@ -244,18 +374,30 @@ fn column_set_changes_are_reported_not_counted() {
     assert_eq!(runs[1].columns_added, vec!["new".to_string()]);
     assert_eq!(runs[1].columns_removed, vec!["old".to_string()]);
     // Previous values are aligned to the current columns; the new column was NULL.
-    assert_eq!(runs[1].changed[0].previous, vec![Cell::Int(2), Cell::Int(2), Cell::Null]);
+    assert_eq!(
+        runs[1].changed[0].previous,
+        vec![Cell::Int(2), Cell::Int(2), Cell::Null]
+    );
     assert!(runs[2].columns_added.is_empty() && runs[2].columns_removed.is_empty());
 }
 
 #[test]
 fn removed_rows_lose_dropped_columns_and_get_null_for_new_ones() {
-    let v1 = table(&["id", "a"], vec![vec![Cell::Int(1), text("keep")], vec![Cell::Int(2), text("gone")]]);
+    let v1 = table(
+        &["id", "a"],
+        vec![
+            vec![Cell::Int(1), text("keep")],
+            vec![Cell::Int(2), text("gone")],
+        ],
+    );
     let v2 = table(&["b", "id"], vec![vec![text("b1"), Cell::Int(1)]]);
     let runs = play(
         "removed alignment",
         &opts(&["id"], None),
-        vec![(v1, expect(true, &["1", "2"], &[], &[], 2)), (v2, expect(false, &[], &[], &["2"], 1))],
+        vec![
+            (v1, expect(true, &["1", "2"], &[], &[], 2)),
+            (v2, expect(false, &[], &[], &["2"], 1)),
+        ],
     );
     assert_eq!(runs[1].removed, vec![vec![Cell::Null, Cell::Int(2)]]);
 }
@@ -267,11 +409,32 @@ fn type_changes_count_as_changes() {
         "types",
         &opts(&["id"], None),
         vec![
-            (table(&cols, vec![vec![Cell::Int(1), Cell::Int(5)], vec![Cell::Int(2), Cell::Decimal("1.0".into())]]), expect(true, &["1", "2"], &[], &[], 2)),
-            (table(&cols, vec![vec![Cell::Int(1), text("5")], vec![Cell::Int(2), Cell::Decimal("1.00".into())]]), expect(false, &[], &[("1", &["v"]), ("2", &["v"])], &[], 2)),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![Cell::Int(1), Cell::Int(5)],
+                        vec![Cell::Int(2), Cell::Decimal("1.0".into())],
+                    ],
+                ),
+                expect(true, &["1", "2"], &[], &[], 2),
+            ),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![Cell::Int(1), text("5")],
+                        vec![Cell::Int(2), Cell::Decimal("1.00".into())],
+                    ],
+                ),
+                expect(false, &[], &[("1", &["v"]), ("2", &["v"])], &[], 2),
+            ),
         ],
     );
-    assert_eq!(runs[1].changed[0].previous, vec![Cell::Int(1), Cell::Int(5)]);
+    assert_eq!(
+        runs[1].changed[0].previous,
+        vec![Cell::Int(1), Cell::Int(5)]
+    );
 }
 
 #[test]
@@ -283,16 +446,37 @@ fn equality_rules_for_floats_and_json() {
         &opts(&["id"], None),
         vec![
             (
-                table(&cols, vec![r(1, 0.0, json!({"a": 1, "b": [1, 2]})), r(2, 1.5, json!({"n": 1})), r(3, f64::NAN, json!(null))]),
+                table(
+                    &cols,
+                    vec![
+                        r(1, 0.0, json!({"a": 1, "b": [1, 2]})),
+                        r(2, 1.5, json!({"n": 1})),
+                        r(3, f64::NAN, json!(null)),
+                    ],
+                ),
                 expect(true, &["1", "2", "3"], &[], &[], 3),
             ),
             // -0.0 == 0.0, object key order is irrelevant, NaN equals itself; 1 vs 1.0 differ.
             (
-                table(&cols, vec![r(1, -0.0, json!({"b": [1, 2], "a": 1})), r(2, 1.5, serde_json::from_str(r#"{"n": 1.0}"#).unwrap()), r(3, f64::NAN, json!(null))]),
+                table(
+                    &cols,
+                    vec![
+                        r(1, -0.0, json!({"b": [1, 2], "a": 1})),
+                        r(2, 1.5, serde_json::from_str(r#"{"n": 1.0}"#).unwrap()),
+                        r(3, f64::NAN, json!(null)),
+                    ],
+                ),
                 expect(false, &[], &[("2", &["j"])], &[], 3),
             ),
             (
-                table(&cols, vec![r(1, -0.0, json!({"b": [2, 1], "a": 1})), r(2, 1.5000001, serde_json::from_str(r#"{"n": 1.0}"#).unwrap()), r(3, f64::NAN, json!(null))]),
+                table(
+                    &cols,
+                    vec![
+                        r(1, -0.0, json!({"b": [2, 1], "a": 1})),
+                        r(2, 1.5000001, serde_json::from_str(r#"{"n": 1.0}"#).unwrap()),
+                        r(3, f64::NAN, json!(null)),
+                    ],
+                ),
                 expect(false, &[], &[("1", &["j"]), ("2", &["f"])], &[], 3),
             ),
         ],
@@ -306,8 +490,26 @@ fn unicode_keys_and_values() {
         "unicode",
         &opts(&["name"], None),
         vec![
-            (table(&cols, vec![vec![text("Zoë"), text("Köln")], vec![text("日本"), text("東京")]]), expect(true, &["Zoë", "日本"], &[], &[], 2)),
-            (table(&cols, vec![vec![text("日本"), text("大阪 🏯")], vec![text("Zoe"), text("Köln")]]), expect(false, &["Zoe"], &[("日本", &["städte"])], &["Zoë"], 2)),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![text("Zoë"), text("Köln")],
+                        vec![text("日本"), text("東京")],
+                    ],
+                ),
+                expect(true, &["Zoë", "日本"], &[], &[], 2),
+            ),
+            (
+                table(
+                    &cols,
+                    vec![
+                        vec![text("日本"), text("大阪 🏯")],
+                        vec![text("Zoe"), text("Köln")],
+                    ],
+                ),
+                expect(false, &["Zoe"], &[("日本", &["städte"])], &["Zoë"], 2),
+            ),
         ],
     );
 }
@@ -320,8 +522,14 @@ fn empty_results() {
         &opts(&["id"], None),
         vec![
             (table(&cols, vec![]), expect(true, &[], &[], &[], 0)),
-            (table(&cols, vec![vec![Cell::Int(1)], vec![Cell::Int(2)]]), expect(false, &["1", "2"], &[], &[], 2)),
-            (table(&cols, vec![]), expect(false, &[], &[], &["1", "2"], 0)),
+            (
+                table(&cols, vec![vec![Cell::Int(1)], vec![Cell::Int(2)]]),
+                expect(false, &["1", "2"], &[], &[], 2),
+            ),
+            (
+                table(&cols, vec![]),
+                expect(false, &[], &[], &["1", "2"], 0),
+            ),
             (table(&cols, vec![]), expect(false, &[], &[], &[], 0)),
         ],
     );
@@ -330,14 +538,36 @@ fn empty_results() {
 #[test]
 fn removed_rows_keep_their_last_values_in_snapshot_order() {
     let cols = ["id", "host", "state", "meta"];
-    let r = |id, host: &str, state: &str| vec![Cell::Int(id), text(host), text(state), Cell::Json(json!({"dc": host, "n": id}))];
+    let r = |id, host: &str, state: &str| {
+        vec![
+            Cell::Int(id),
+            text(host),
+            text(state),
+            Cell::Json(json!({"dc": host, "n": id})),
+        ]
+    };
     let runs = play(
         "removed values",
         &opts(&["id"], None),
         vec![
-            (table(&cols, vec![r(3, "c", "up"), r(1, "a", "up"), r(2, "b", "up")]), expect(true, &["3", "1", "2"], &[], &[], 3)),
-            (table(&cols, vec![r(3, "c", "up"), r(1, "a", "down"), r(2, "b", "up")]), expect(false, &[], &[("1", &["state"])], &[], 3)),
-            (table(&cols, vec![r(2, "b", "up")]), expect(false, &[], &[], &["3", "1"], 1)),
+            (
+                table(
+                    &cols,
+                    vec![r(3, "c", "up"), r(1, "a", "up"), r(2, "b", "up")],
+                ),
+                expect(true, &["3", "1", "2"], &[], &[], 3),
+            ),
+            (
+                table(
+                    &cols,
+                    vec![r(3, "c", "up"), r(1, "a", "down"), r(2, "b", "up")],
+                ),
+                expect(false, &[], &[("1", &["state"])], &[], 3),
+            ),
+            (
+                table(&cols, vec![r(2, "b", "up")]),
+                expect(false, &[], &[], &["3", "1"], 1),
+            ),
         ],
     );
     assert_eq!(runs[2].removed, vec![r(3, "c", "up"), r(1, "a", "down")]);
@@ -346,7 +576,10 @@ fn removed_rows_keep_their_last_values_in_snapshot_order() {
 #[test]
 fn first_run_lists_every_row_and_key_change_rebaselines() {
     let cols = ["id", "email", "v"];
-    let rows = vec![vec![Cell::Int(1), text("a@x"), Cell::Int(1)], vec![Cell::Int(2), text("b@x"), Cell::Int(2)]];
+    let rows = vec![
+        vec![Cell::Int(1), text("a@x"), Cell::Int(1)],
+        vec![Cell::Int(2), text("b@x"), Cell::Int(2)],
+    ];
     let result = table(&cols, rows.clone());
     let (first, snap) = diff(None, &result, &opts(&["id"], None)).unwrap();
     assert!(first.first_run && !first.key_changed);
@@ -364,8 +597,18 @@ fn first_run_lists_every_row_and_key_change_rebaselines() {
 
 #[test]
 fn malformed_rows_are_errors_not_panics() {
-    let result = table(&["id", "v"], vec![vec![Cell::Int(1), Cell::Int(1)], vec![Cell::Int(2)]]);
-    assert_eq!(err(None, &result, &opts(&["id"], None)), DiffError::RowWidth { row: 1, expected: 2, found: 1 });
+    let result = table(
+        &["id", "v"],
+        vec![vec![Cell::Int(1), Cell::Int(1)], vec![Cell::Int(2)]],
+    );
+    assert_eq!(
+        err(None, &result, &opts(&["id"], None)),
+        DiffError::RowWidth {
+            row: 1,
+            expected: 2,
+            found: 1
+        }
+    );
 }
 
 #[test]
@@ -377,7 +620,10 @@ fn deep_json_is_refused_with_the_column() {
     let result = table(&["id", "doc"], vec![vec![Cell::Int(1), Cell::Json(deep)]]);
     assert_eq!(
         err(None, &result, &opts(&["id"], None)),
-        DiffError::JsonTooDeep { column: "doc".into(), limit: 256 }
+        DiffError::JsonTooDeep {
+            column: "doc".into(),
+            limit: 256
+        }
     );
 }
 
@@ -388,8 +634,14 @@ fn repeated_column_names_match_by_occurrence() {
         "repeated names",
         &opts(&["id"], None),
         vec![
-            (table(&cols, vec![vec![Cell::Int(1), Cell::Int(1), Cell::Int(2)]]), expect(true, &["1"], &[], &[], 1)),
-            (table(&cols, vec![vec![Cell::Int(1), Cell::Int(1), Cell::Int(3)]]), expect(false, &[], &[("1", &["x"])], &[], 1)),
+            (
+                table(&cols, vec![vec![Cell::Int(1), Cell::Int(1), Cell::Int(2)]]),
+                expect(true, &["1"], &[], &[], 1),
+            ),
+            (
+                table(&cols, vec![vec![Cell::Int(1), Cell::Int(1), Cell::Int(3)]]),
+                expect(false, &[], &[("1", &["x"])], &[], 1),
+            ),
         ],
     );
 }
@@ -397,12 +649,24 @@ fn repeated_column_names_match_by_occurrence() {
 #[test]
 fn snapshot_index_finds_previous_rows() {
     let cols = ["region", "id", "v"];
-    let result = table(&cols, vec![vec![text("eu"), Cell::Int(1), text("a")], vec![Cell::Null, Cell::Int(1), text("b")]]);
+    let result = table(
+        &cols,
+        vec![
+            vec![text("eu"), Cell::Int(1), text("a")],
+            vec![Cell::Null, Cell::Int(1), text("b")],
+        ],
+    );
     let (_, snap) = diff(None, &result, &opts(&["id", "region"], None)).unwrap();
     let snap = Snapshot::decode(&snap.encode()).unwrap();
     assert_eq!(snap.key_columns(), vec!["id", "region"]);
     let index = snap.index();
-    assert_eq!(index.get(&[Cell::Int(1), Cell::Null]).unwrap(), Some(vec![Cell::Null, Cell::Int(1), text("b")]));
-    assert_eq!(index.get(&[Cell::Int(1), text("eu")]).unwrap(), Some(vec![text("eu"), Cell::Int(1), text("a")]));
+    assert_eq!(
+        index.get(&[Cell::Int(1), Cell::Null]).unwrap(),
+        Some(vec![Cell::Null, Cell::Int(1), text("b")])
+    );
+    assert_eq!(
+        index.get(&[Cell::Int(1), text("eu")]).unwrap(),
+        Some(vec![text("eu"), Cell::Int(1), text("a")])
+    );
     assert_eq!(index.get(&[Cell::Int(1), text("us")]).unwrap(), None);
 }

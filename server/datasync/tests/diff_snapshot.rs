@@ -76,7 +76,9 @@ fn same_bits(a: &Cell, b: &Cell) -> bool {
 
 fn same_rows(a: &[Row], b: &[Row]) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_bits(p, q)))
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_bits(p, q)))
 }
 
 fn sample() -> (RowSet, Vec<u8>) {
@@ -87,11 +89,24 @@ fn sample() -> (RowSet, Vec<u8>) {
                 Cell::Text(format!("name {i} ü")),
                 Cell::Float(i as f64 / 3.0),
                 Cell::Json(json!({"i": i, "tags": ["a", {"b": null}]})),
-                if i % 3 == 0 { Cell::Null } else { Cell::Decimal(format!("{i}.50")) },
+                if i % 3 == 0 {
+                    Cell::Null
+                } else {
+                    Cell::Decimal(format!("{i}.50"))
+                },
             ]
         })
         .collect();
-    let set = RowSet::new(vec!["id".into(), "name".into(), "f".into(), "doc".into(), "d".into()], rows);
+    let set = RowSet::new(
+        vec![
+            "id".into(),
+            "name".into(),
+            "f".into(),
+            "doc".into(),
+            "d".into(),
+        ],
+        rows,
+    );
     let (_, snap) = diff(None, &set, &key_id()).unwrap();
     let bytes = snap.encode();
     (set, bytes)
@@ -120,8 +135,13 @@ fn forge(meta: &[u8], rows: &[u8]) -> Vec<u8> {
 fn payloads(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
     let (meta_lz, rows_lz) = (word(22), word(38));
-    let meta = lz4_flex::block::decompress(&bytes[HEADER_LEN..HEADER_LEN + meta_lz], word(14)).unwrap();
-    let rows = lz4_flex::block::decompress(&bytes[HEADER_LEN + meta_lz..HEADER_LEN + meta_lz + rows_lz], word(30)).unwrap();
+    let meta =
+        lz4_flex::block::decompress(&bytes[HEADER_LEN..HEADER_LEN + meta_lz], word(14)).unwrap();
+    let rows = lz4_flex::block::decompress(
+        &bytes[HEADER_LEN + meta_lz..HEADER_LEN + meta_lz + rows_lz],
+        word(30),
+    )
+    .unwrap();
     (meta, rows)
 }
 
@@ -141,7 +161,10 @@ fn every_prefix_is_rejected() {
     let (_, bytes) = sample();
     for len in 0..bytes.len() {
         assert!(
-            matches!(Snapshot::decode(&bytes[..len]), Err(DiffError::BadSnapshot(_))),
+            matches!(
+                Snapshot::decode(&bytes[..len]),
+                Err(DiffError::BadSnapshot(_))
+            ),
             "prefix of {len} bytes was accepted"
         );
     }
@@ -154,7 +177,10 @@ fn every_single_bit_flip_is_rejected() {
         for bit in 0..8 {
             let mut damaged = bytes.clone();
             damaged[at] ^= 1 << bit;
-            assert!(Snapshot::decode(&damaged).is_err(), "flip at {at} bit {bit} accepted");
+            assert!(
+                Snapshot::decode(&damaged).is_err(),
+                "flip at {at} bit {bit} accepted"
+            );
         }
     }
 }
@@ -166,8 +192,18 @@ fn other_versions_get_a_clear_error() {
         let mut other = bytes.clone();
         other[4] = version;
         let e = Snapshot::decode(&other).unwrap_err();
-        assert_eq!(e, DiffError::UnsupportedSnapshotVersion { found: version, supported: 1 });
-        assert!(e.to_string().contains(&format!("version {version} is not supported")), "{e}");
+        assert_eq!(
+            e,
+            DiffError::UnsupportedSnapshotVersion {
+                found: version,
+                supported: 1
+            }
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("version {version} is not supported")),
+            "{e}"
+        );
     }
     let e = Snapshot::decode(b"{\"rows\": []}").unwrap_err();
     assert!(e.to_string().contains("wrong magic"), "{e}");
@@ -187,14 +223,20 @@ fn lengths_claiming_too_much_are_refused_before_allocating() {
     let (mut meta, rows) = payloads(&bytes);
     meta.truncate(meta.len() - 1);
     meta.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
-    assert!(matches!(Snapshot::decode(&forge(&meta, &rows)), Err(DiffError::BadSnapshot(_))));
+    assert!(matches!(
+        Snapshot::decode(&forge(&meta, &rows)),
+        Err(DiffError::BadSnapshot(_))
+    ));
 }
 
 #[test]
 fn damaged_payloads_with_valid_checksums_never_panic() {
     let (_, bytes) = sample();
     let (meta, rows) = payloads(&bytes);
-    assert_eq!(Snapshot::decode(&forge(&meta, &rows)).unwrap(), Snapshot::decode(&bytes).unwrap());
+    assert_eq!(
+        Snapshot::decode(&forge(&meta, &rows)).unwrap(),
+        Snapshot::decode(&bytes).unwrap()
+    );
     let mut rejected = 0;
     for at in 0..rows.len() {
         for value in [0x00, 0x07, 0x80, 0xff] {
@@ -211,9 +253,15 @@ fn damaged_payloads_with_valid_checksums_never_panic() {
             }
         }
         let truncated = Snapshot::decode(&forge(&meta, &rows[..at]));
-        assert!(matches!(truncated, Err(DiffError::BadSnapshot(_))), "rows cut at {at}");
+        assert!(
+            matches!(truncated, Err(DiffError::BadSnapshot(_))),
+            "rows cut at {at}"
+        );
     }
-    assert!(rejected > rows.len(), "most damage must be detected ({rejected})");
+    assert!(
+        rejected > rows.len(),
+        "most damage must be detected ({rejected})"
+    );
     for at in 0..meta.len() {
         let mut bad = meta.clone();
         bad[at] ^= 0x55;
@@ -240,19 +288,38 @@ fn model(prev: &RowSet, cur: &RowSet) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
     };
     let before: HashMap<i64, &Row> = prev.rows.iter().map(|r| (id(r), r)).collect();
     let now: HashMap<i64, &Row> = cur.rows.iter().map(|r| (id(r), r)).collect();
-    let added = cur.rows.iter().filter(|r| !before.contains_key(&id(r))).map(id).collect();
+    let added = cur
+        .rows
+        .iter()
+        .filter(|r| !before.contains_key(&id(r)))
+        .map(id)
+        .collect();
     let changed = cur
         .rows
         .iter()
-        .filter(|r| before.get(&id(r)).is_some_and(|p| !p.iter().zip(r.iter()).all(|(a, b)| cells_equal(a, b))))
+        .filter(|r| {
+            before
+                .get(&id(r))
+                .is_some_and(|p| !p.iter().zip(r.iter()).all(|(a, b)| cells_equal(a, b)))
+        })
         .map(id)
         .collect();
-    let removed = prev.rows.iter().filter(|r| !now.contains_key(&id(r))).map(id).collect();
+    let removed = prev
+        .rows
+        .iter()
+        .filter(|r| !now.contains_key(&id(r)))
+        .map(id)
+        .collect();
     (added, changed, removed)
 }
 
 fn ids(rows: &[Row]) -> Vec<i64> {
-    rows.iter().filter_map(|r| match r.first() { Some(Cell::Int(n)) => Some(*n), _ => None }).collect()
+    rows.iter()
+        .filter_map(|r| match r.first() {
+            Some(Cell::Int(n)) => Some(*n),
+            _ => None,
+        })
+        .collect()
 }
 
 proptest! {

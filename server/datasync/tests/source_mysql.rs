@@ -31,7 +31,9 @@ fn run(url: &str, sql: &str) -> Result<datasync::row::RowSet, SourceError> {
 
 #[test]
 fn column_types_map_to_cells() {
-    let Some(url) = server_url(VAR, "column_types_map_to_cells") else { return };
+    let Some(url) = server_url(VAR, "column_types_map_to_cells") else {
+        return;
+    };
     let t = unique("my_types");
     setup(
         &url,
@@ -52,9 +54,7 @@ fn column_types_map_to_cells() {
                  '2026-11-21 09:30:00.123456', '2026-11-21 09:30:00', '2026-11-21',
                  '-12:30:05', 2026, 'b', '{{\"a\": [1, 2.50]}}')"
             ),
-            format!(
-                "INSERT INTO {t} (id) VALUES (2)"
-            ),
+            format!("INSERT INTO {t} (id) VALUES (2)"),
         ],
     );
     let rows = run(&url, &format!("SELECT * FROM {t} ORDER BY id")).expect("fetch");
@@ -98,7 +98,9 @@ fn column_types_map_to_cells() {
 
 #[test]
 fn expressions_keep_precision() {
-    let Some(url) = server_url(VAR, "expressions_keep_precision") else { return };
+    let Some(url) = server_url(VAR, "expressions_keep_precision") else {
+        return;
+    };
     let rows = run(
         &url,
         "SELECT CAST('-0.000000000000000000000000000001' AS DECIMAL(65,30)) AS tiny,
@@ -117,12 +119,17 @@ fn expressions_keep_precision() {
             text("x"),
         ]
     );
-    assert_eq!(rows.columns.to_vec(), vec!["tiny", "zero", "umax", "t", "n", "n"]);
+    assert_eq!(
+        rows.columns.to_vec(),
+        vec!["tiny", "zero", "umax", "t", "n", "n"]
+    );
 }
 
 #[test]
 fn writes_are_rejected_and_nothing_changes() {
-    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else { return };
+    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else {
+        return;
+    };
     let t = unique("my_ro");
     setup(
         &url,
@@ -148,35 +155,56 @@ fn writes_are_rejected_and_nothing_changes() {
     .expect_err("multi");
     assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
     let mut conn = admin(&url);
-    let n: Option<i64> = conn.query_first(format!("SELECT COUNT(*) FROM {t}")).expect("count");
+    let n: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {t}"))
+        .expect("count");
     assert_eq!(n, Some(1));
 }
 
 #[test]
 fn statement_timeout_is_reported_as_timeout() {
-    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else { return };
+    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else {
+        return;
+    };
     let t = unique("my_slow");
-    setup(&url, &[format!("CREATE TABLE {t} (id INT)"), format!("INSERT INTO {t} VALUES (1),(2),(3)")]);
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (id INT)"),
+            format!("INSERT INTO {t} VALUES (1),(2),(3)"),
+        ],
+    );
     // SLEEP per row in a table scan: MariaDB's max_statement_time and MySQL's
     // max_execution_time both interrupt it.
     let mut query = sql_query(&format!("SELECT id, SLEEP(3) FROM {t}"));
     query.statement_timeout = Duration::from_secs(1);
     let started = std::time::Instant::now();
     let err = fetch(&connection(ConnectionKind::Mysql, &url), &query).expect_err("timeout");
-    assert!(matches!(err, SourceError::Timeout { seconds: 1, .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
+    assert!(
+        matches!(err, SourceError::Timeout { seconds: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn row_limit_stops_early() {
-    let Some(url) = server_url(VAR, "row_limit_stops_early") else { return };
+    let Some(url) = server_url(VAR, "row_limit_stops_early") else {
+        return;
+    };
     let conn = connection(ConnectionKind::Mysql, &url);
-    let mut query = sql_query("SELECT seq FROM seq_1_to_100000");
     let sql = "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 500) SELECT n FROM s";
-    query.sql = Some(sql.into());
+    let mut query = sql_query(sql);
     query.max_rows = 10;
     let err = fetch(&conn, &query).expect_err("too many");
-    assert!(matches!(err, SourceError::TooManyRows { limit: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, SourceError::TooManyRows { limit: 10, .. }),
+        "{err:?}"
+    );
     // An explicit LIMIT above the limit is caught too (sql_select_limit does not apply).
     query.sql = Some(format!("{sql} LIMIT 100"));
     let err = fetch(&conn, &query).expect_err("too many with LIMIT");
@@ -189,7 +217,9 @@ fn row_limit_stops_early() {
 
 #[test]
 fn unreachable_servers_fail_fast_and_clearly() {
-    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else { return };
+    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else {
+        return;
+    };
     let password = password_of(&url);
     let refused = with_host(&url, &format!("127.0.0.1:{}", closed_port()));
     let err = run(&refused, "SELECT 1").expect_err("refused");
@@ -197,7 +227,10 @@ fn unreachable_servers_fail_fast_and_clearly() {
     assert_error(&err, &["refused", "testconn"], &[&password]);
 
     let hole = black_hole();
-    let mut conn = connection(ConnectionKind::Mysql, &with_host(&url, &hole.addr.to_string()));
+    let mut conn = connection(
+        ConnectionKind::Mysql,
+        &with_host(&url, &hole.addr.to_string()),
+    );
     conn.connect_timeout = Duration::from_secs(1);
     let err = fetch(&conn, &sql_query("SELECT 1")).expect_err("black hole");
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
@@ -206,16 +239,24 @@ fn unreachable_servers_fail_fast_and_clearly() {
 
 #[test]
 fn bad_credentials_do_not_leak_the_password() {
-    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else { return };
+    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else {
+        return;
+    };
     let wrong = "Wr0ng-s3cret-pass";
     let err = run(&with_password(&url, wrong), "SELECT 1").expect_err("bad password");
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
-    assert_error(&err, &["authentication failed"], &[wrong, &password_of(&url)]);
+    assert_error(
+        &err,
+        &["authentication failed"],
+        &[wrong, &password_of(&url)],
+    );
 }
 
 #[test]
 fn bad_sql_is_a_query_error() {
-    let Some(url) = server_url(VAR, "bad_sql_is_a_query_error") else { return };
+    let Some(url) = server_url(VAR, "bad_sql_is_a_query_error") else {
+        return;
+    };
     let err = run(&url, "SELEC 1").expect_err("syntax");
     assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
     assert_error(&err, &["syntax", "1064"], &[&password_of(&url)]);
@@ -223,4 +264,58 @@ fn bad_sql_is_a_query_error() {
     assert_error(&err, &["no_such_table_here"], &[]);
     let err = run(&url, "SELECT ?").expect_err("parameter");
     assert_error(&err, &["parameter"], &[]);
+}
+
+#[test]
+fn tls_modes() {
+    let Some(url) = server_url(VAR, "tls_modes") else {
+        return;
+    };
+    let Some(ca) = server_url("DATASYNC_TEST_MYSQL_CA", "tls_modes") else {
+        return;
+    };
+    let sql = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+               WHERE VARIABLE_NAME = 'Ssl_cipher'";
+    let cipher = |u: String| {
+        run(&u, sql).map(|rows| match rows.rows[0][0].clone() {
+            Cell::Text(s) => s,
+            other => panic!("cipher: {other:?}"),
+        })
+    };
+    assert!(
+        !cipher(format!("{url}?ssl-mode=required"))
+            .expect("required")
+            .is_empty()
+    );
+    assert!(
+        cipher(format!("{url}?ssl-mode=disabled"))
+            .expect("disabled")
+            .is_empty()
+    );
+    // Public roots do not know the test CA.
+    let err = cipher(format!("{url}?ssl-mode=verify_identity")).expect_err("untrusted");
+    assert_error(&err, &["TLS"], &[&password_of(&url)]);
+    let local = url.replacen("@127.0.0.1:", "@localhost:", 1);
+    let full = format!("{local}?ssl-mode=verify_identity&sslrootcert={ca}");
+    assert!(!cipher(full).expect("verify_identity").is_empty());
+    let ca_only = format!("{url}?sslmode=verify-ca&sslrootcert={ca}");
+    assert!(!cipher(ca_only).expect("verify-ca").is_empty());
+    let err = cipher(format!("{url}?ssl-mode=sometimes")).expect_err("bad mode");
+    assert_error(&err, &["ssl-mode"], &[]);
+}
+
+#[test]
+fn test_connection_reports_the_server() {
+    let Some(url) = server_url(VAR, "test_connection_reports_the_server") else {
+        return;
+    };
+    let conn = connection(ConnectionKind::Mysql, &url);
+    let version = datasync::source::test_connection(&conn, Duration::from_secs(10)).expect("ok");
+    assert!(
+        version.contains("MariaDB") || version.starts_with('8'),
+        "{version}"
+    );
+    let bad = connection(ConnectionKind::Mysql, &with_password(&url, "nope-nope"));
+    let err = datasync::source::test_connection(&bad, Duration::from_secs(10)).expect_err("bad");
+    assert_error(&err, &["authentication failed", "testconn"], &["nope-nope"]);
 }

@@ -31,7 +31,9 @@ fn run(url: &str, sql: &str) -> Result<datasync::row::RowSet, SourceError> {
 
 #[test]
 fn scalar_types_map_to_cells() {
-    let Some(url) = server_url(VAR, "scalar_types_map_to_cells") else { return };
+    let Some(url) = server_url(VAR, "scalar_types_map_to_cells") else {
+        return;
+    };
     let t = unique("pg_types");
     setup(
         &url,
@@ -82,9 +84,13 @@ fn scalar_types_map_to_cells() {
         assert_eq!(cell(&rows, 0, column), expected, "column {column}");
     }
     // json keeps the document (key order, exact numbers); jsonb normalises but stays exact.
-    let Cell::Json(j) = cell(&rows, 0, "j") else { panic!("json column") };
+    let Cell::Json(j) = cell(&rows, 0, "j") else {
+        panic!("json column")
+    };
     assert_eq!(j.to_string(), r#"{"a":1.50,"b":[true,null]}"#);
-    let Cell::Json(jb) = cell(&rows, 0, "jb") else { panic!("jsonb column") };
+    let Cell::Json(jb) = cell(&rows, 0, "jb") else {
+        panic!("jsonb column")
+    };
     assert_eq!(jb.to_string(), r#"{"z":12345678901234567890.5}"#);
     // Every type's NULL is Null.
     for (i, value) in rows.rows[1].iter().enumerate().skip(1) {
@@ -94,7 +100,9 @@ fn scalar_types_map_to_cells() {
 
 #[test]
 fn numeric_keeps_every_digit() {
-    let Some(url) = server_url(VAR, "numeric_keeps_every_digit") else { return };
+    let Some(url) = server_url(VAR, "numeric_keeps_every_digit") else {
+        return;
+    };
     let rows = run(
         &url,
         "SELECT '9999999999999999999999999999.9999999999'::numeric(38,10) AS big,
@@ -109,8 +117,14 @@ fn numeric_keeps_every_digit() {
     assert_eq!(
         row,
         vec![
-            ("big".into(), decimal("9999999999999999999999999999.9999999999")),
-            ("neg".into(), decimal("-1234567890123456789012345678.0000000001")),
+            (
+                "big".into(),
+                decimal("9999999999999999999999999999.9999999999")
+            ),
+            (
+                "neg".into(),
+                decimal("-1234567890123456789012345678.0000000001")
+            ),
             ("zero".into(), decimal("0.0000000000")),
             ("nan".into(), text("NaN")),
             ("tiny".into(), decimal("0.000000000000000000000000000001")),
@@ -123,7 +137,9 @@ fn numeric_keeps_every_digit() {
 
 #[test]
 fn floats_nan_and_infinity_become_text() {
-    let Some(url) = server_url(VAR, "floats_nan_and_infinity_become_text") else { return };
+    let Some(url) = server_url(VAR, "floats_nan_and_infinity_become_text") else {
+        return;
+    };
     let rows = run(
         &url,
         "SELECT 'NaN'::float8 AS a, '-Infinity'::float4 AS b, 0.1::float4 AS c",
@@ -136,7 +152,9 @@ fn floats_nan_and_infinity_become_text() {
 
 #[test]
 fn timestamptz_from_any_zone_is_utc() {
-    let Some(url) = server_url(VAR, "timestamptz_from_any_zone_is_utc") else { return };
+    let Some(url) = server_url(VAR, "timestamptz_from_any_zone_is_utc") else {
+        return;
+    };
     // The session zone must not matter: values travel as UTC microseconds.
     let rows = run(
         &url,
@@ -146,7 +164,10 @@ fn timestamptz_from_any_zone_is_utc() {
                 '24:00'::time AS midnight",
     )
     .expect("fetch");
-    assert_eq!(cell(&rows, 0, "berlin"), &Cell::Timestamp("2026-03-29T00:30:00Z".into()));
+    assert_eq!(
+        cell(&rows, 0, "berlin"),
+        &Cell::Timestamp("2026-03-29T00:30:00Z".into())
+    );
     assert_eq!(
         cell(&rows, 0, "pst"),
         &Cell::Timestamp("2026-11-22T07:59:59.123456Z".into())
@@ -158,7 +179,9 @@ fn timestamptz_from_any_zone_is_utc() {
 
 #[test]
 fn arrays_become_json_arrays() {
-    let Some(url) = server_url(VAR, "arrays_become_json_arrays") else { return };
+    let Some(url) = server_url(VAR, "arrays_become_json_arrays") else {
+        return;
+    };
     let rows = run(
         &url,
         "SELECT ARRAY[1, NULL, 3]::int[] AS ints,
@@ -176,7 +199,9 @@ fn arrays_become_json_arrays() {
         cell(&rows, 0, "texts"),
         &Cell::Json(json!(["a", null, "NULL", "👋 مرحبا"]))
     );
-    let Cell::Json(grid) = cell(&rows, 0, "grid") else { panic!("grid") };
+    let Cell::Json(grid) = cell(&rows, 0, "grid") else {
+        panic!("grid")
+    };
     assert_eq!(grid.to_string(), "[[1.5,2.25],[null,4]]");
     assert_eq!(cell(&rows, 0, "empty"), &Cell::Json(json!([])));
     assert_eq!(cell(&rows, 0, "dates"), &Cell::Json(json!(["2026-01-02"])));
@@ -187,7 +212,9 @@ fn arrays_become_json_arrays() {
 
 #[test]
 fn other_types_arrive_as_their_text() {
-    let Some(url) = server_url(VAR, "other_types_arrive_as_their_text") else { return };
+    let Some(url) = server_url(VAR, "other_types_arrive_as_their_text") else {
+        return;
+    };
     let ty = unique("mood");
     setup(&url, &format!("CREATE TYPE {ty} AS ENUM ('sad', 'happy');"));
     let rows = run(
@@ -221,9 +248,14 @@ fn other_types_arrive_as_their_text() {
 
 #[test]
 fn writes_are_rejected_and_nothing_changes() {
-    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else { return };
+    let Some(url) = server_url(VAR, "writes_are_rejected_and_nothing_changes") else {
+        return;
+    };
     let t = unique("pg_ro");
-    setup(&url, &format!("CREATE TABLE {t} (id int); INSERT INTO {t} VALUES (1);"));
+    setup(
+        &url,
+        &format!("CREATE TABLE {t} (id int); INSERT INTO {t} VALUES (1);"),
+    );
     for sql in [
         format!("INSERT INTO {t} VALUES (2) RETURNING id"),
         format!("UPDATE {t} SET id = 3 RETURNING id"),
@@ -241,24 +273,38 @@ fn writes_are_rejected_and_nothing_changes() {
 
 #[test]
 fn statement_timeout_is_reported_as_timeout() {
-    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else { return };
+    let Some(url) = server_url(VAR, "statement_timeout_is_reported_as_timeout") else {
+        return;
+    };
     let mut query = sql_query("SELECT pg_sleep(5)");
     query.statement_timeout = Duration::from_secs(1);
     let started = std::time::Instant::now();
     let err = fetch(&connection(ConnectionKind::Postgres, &url), &query).expect_err("timeout");
-    assert!(matches!(err, SourceError::Timeout { seconds: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, SourceError::Timeout { seconds: 1, .. }),
+        "{err:?}"
+    );
     // Generous bound: only proves the query was cancelled, not waited out.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn row_limit_stops_early() {
-    let Some(url) = server_url(VAR, "row_limit_stops_early") else { return };
+    let Some(url) = server_url(VAR, "row_limit_stops_early") else {
+        return;
+    };
     let conn = connection(ConnectionKind::Postgres, &url);
     let mut query = sql_query("SELECT g FROM generate_series(1, 1000000) g");
     query.max_rows = 10;
     let err = fetch(&conn, &query).expect_err("too many");
-    assert!(matches!(err, SourceError::TooManyRows { limit: 10, .. }), "{err:?}");
+    assert!(
+        matches!(err, SourceError::TooManyRows { limit: 10, .. }),
+        "{err:?}"
+    );
     query.sql = Some("SELECT g FROM generate_series(1, 10) g".into());
     let rows = fetch(&conn, &query).expect("exactly at the limit");
     assert_eq!(rows.rows.len(), 10);
@@ -267,7 +313,9 @@ fn row_limit_stops_early() {
 
 #[test]
 fn unreachable_servers_fail_fast_and_clearly() {
-    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else { return };
+    let Some(url) = server_url(VAR, "unreachable_servers_fail_fast_and_clearly") else {
+        return;
+    };
     let password = password_of(&url);
     let refused = with_host(&url, &format!("127.0.0.1:{}", closed_port()));
     let err = run(&refused, "SELECT 1").expect_err("refused");
@@ -275,7 +323,10 @@ fn unreachable_servers_fail_fast_and_clearly() {
     assert_error(&err, &["refused", "testconn", "testsync"], &[&password]);
 
     let hole = black_hole();
-    let mut conn = connection(ConnectionKind::Postgres, &with_host(&url, &hole.addr.to_string()));
+    let mut conn = connection(
+        ConnectionKind::Postgres,
+        &with_host(&url, &hole.addr.to_string()),
+    );
     conn.connect_timeout = Duration::from_secs(1);
     let err = fetch(&conn, &sql_query("SELECT 1")).expect_err("black hole");
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
@@ -284,16 +335,24 @@ fn unreachable_servers_fail_fast_and_clearly() {
 
 #[test]
 fn bad_credentials_do_not_leak_the_password() {
-    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else { return };
+    let Some(url) = server_url(VAR, "bad_credentials_do_not_leak_the_password") else {
+        return;
+    };
     let wrong = "Wr0ng-s3cret-pass";
     let err = run(&with_password(&url, wrong), "SELECT 1").expect_err("bad password");
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
-    assert_error(&err, &["authentication failed"], &[wrong, &password_of(&url)]);
+    assert_error(
+        &err,
+        &["authentication failed"],
+        &[wrong, &password_of(&url)],
+    );
 }
 
 #[test]
 fn bad_sql_and_parameters_are_query_errors() {
-    let Some(url) = server_url(VAR, "bad_sql_and_parameters_are_query_errors") else { return };
+    let Some(url) = server_url(VAR, "bad_sql_and_parameters_are_query_errors") else {
+        return;
+    };
     let err = run(&url, "SELEC 1").expect_err("syntax");
     assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
     assert_error(&err, &["syntax error", "42601"], &[&password_of(&url)]);
@@ -301,16 +360,46 @@ fn bad_sql_and_parameters_are_query_errors() {
     assert_error(&err, &["no_such_table_here", "does not exist"], &[]);
     let err = run(&url, "SELECT $1::int").expect_err("parameter");
     assert_error(&err, &["parameters"], &[]);
+    // A trailing comment must not swallow the text-cast wrapping.
+    let rows = run(&url, "SELECT '1 day'::interval AS iv; -- the end").expect("comment");
+    assert_eq!(rows.rows[0], vec![text("1 day")]);
+}
+
+#[test]
+fn bad_connection_settings_are_connect_errors() {
+    let Some(url) = server_url(VAR, "bad_connection_settings_are_connect_errors") else {
+        return;
+    };
+    let err = run(&format!("{url}?sslmode=sometimes"), "SELECT 1").expect_err("sslmode");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["sslmode", "sometimes"], &[&password_of(&url)]);
+    let other_db = url.replacen("/datasync_test", "/no_such_database", 1);
+    let err = run(&other_db, "SELECT 1").expect_err("database");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["does not exist"], &[&password_of(&url)]);
+    let err = run(&with_host(&url, "no-such-host.invalid:5432"), "SELECT 1").expect_err("dns");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_error(&err, &["no-such-host.invalid"], &[&password_of(&url)]);
 }
 
 #[test]
 fn tls_modes() {
-    let Some(url) = server_url(VAR, "tls_modes") else { return };
-    let Some(ca) = server_url("DATASYNC_TEST_PG_CA", "tls_modes") else { return };
+    let Some(url) = server_url(VAR, "tls_modes") else {
+        return;
+    };
+    let Some(ca) = server_url("DATASYNC_TEST_PG_CA", "tls_modes") else {
+        return;
+    };
     let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
     let encrypted = |u: String| run(&u, sql).map(|rows| rows.rows[0][0].clone());
-    assert_eq!(encrypted(format!("{url}?sslmode=require")).expect("require"), Cell::Bool(true));
-    assert_eq!(encrypted(format!("{url}?sslmode=disable")).expect("disable"), Cell::Bool(false));
+    assert_eq!(
+        encrypted(format!("{url}?sslmode=require")).expect("require"),
+        Cell::Bool(true)
+    );
+    assert_eq!(
+        encrypted(format!("{url}?sslmode=disable")).expect("disable"),
+        Cell::Bool(false)
+    );
     // A self-signed certificate is not trusted by the public roots…
     let err = encrypted(format!("{url}?sslmode=verify-full")).expect_err("untrusted");
     assert_error(&err, &["TLS"], &[&password_of(&url)]);
@@ -323,4 +412,17 @@ fn tls_modes() {
     assert_error(&err, &["TLS"], &[]);
     let ca_only = format!("{url}?sslmode=verify-ca&sslrootcert={ca}");
     assert_eq!(encrypted(ca_only).expect("verify-ca"), Cell::Bool(true));
+}
+
+#[test]
+fn test_connection_reports_the_server() {
+    let Some(url) = server_url(VAR, "test_connection_reports_the_server") else {
+        return;
+    };
+    let conn = connection(ConnectionKind::Postgres, &url);
+    let version = datasync::source::test_connection(&conn, Duration::from_secs(10)).expect("ok");
+    assert!(version.starts_with("PostgreSQL"), "{version}");
+    let bad = connection(ConnectionKind::Postgres, &with_password(&url, "nope-nope"));
+    let err = datasync::source::test_connection(&bad, Duration::from_secs(10)).expect_err("bad");
+    assert_error(&err, &["authentication failed", "testconn"], &["nope-nope"]);
 }

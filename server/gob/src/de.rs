@@ -60,7 +60,9 @@ impl<'de> de::Deserializer<'de> for De {
             Value::Int(i) => visitor.visit_i64(i),
             Value::Uint(u) => visitor.visit_u64(u),
             Value::Float(f) => visitor.visit_f64(f),
-            Value::Complex(re, im) => visitor.visit_seq(Seq(vec![Value::Float(re), Value::Float(im)].into_iter())),
+            Value::Complex(re, im) => {
+                visitor.visit_seq(Seq(vec![Value::Float(re), Value::Float(im)].into_iter()))
+            }
             Value::Bytes(b) | Value::Marshaled(b) => visitor.visit_byte_buf(b),
             Value::String(s) => visitor.visit_string(s),
             Value::Slice(items) | Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
@@ -83,12 +85,17 @@ impl<'de> de::Deserializer<'de> for De {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         if name == ANY_TOKEN {
             let iv = match self.0 {
                 Value::Interface(iv) => iv.map(|b| *b),
-                other => InterfaceValue::infer(&other)
-                    .ok_or_else(|| Error::mismatch(format!("{} cannot be held in an interface", kind(&other))))?,
+                other => InterfaceValue::infer(&other).ok_or_else(|| {
+                    Error::mismatch(format!("{} cannot be held in an interface", kind(&other)))
+                })?,
             };
             ANY_SLOT.with(|slot| *slot.borrow_mut() = Some(iv));
             return visitor.visit_unit();
@@ -141,16 +148,24 @@ impl<'de> de::Deserializer<'de> for De {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.concrete() {
             Value::Slice(items) | Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
-            Value::Bytes(b) | Value::Marshaled(b) => {
-                visitor.visit_seq(Seq(b.into_iter().map(|x| Value::Uint(x.into())).collect::<Vec<_>>().into_iter()))
-            }
+            Value::Bytes(b) | Value::Marshaled(b) => visitor.visit_seq(Seq(b
+                .into_iter()
+                .map(|x| Value::Uint(x.into()))
+                .collect::<Vec<_>>()
+                .into_iter())),
             Value::Interface(None) => visitor.visit_seq(Seq(Vec::new().into_iter())),
-            Value::Complex(re, im) => visitor.visit_seq(Seq(vec![Value::Float(re), Value::Float(im)].into_iter())),
+            Value::Complex(re, im) => {
+                visitor.visit_seq(Seq(vec![Value::Float(re), Value::Float(im)].into_iter()))
+            }
             other => Err(unexpected(&other, "a slice")),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -187,7 +202,11 @@ impl<'de> de::Deserializer<'de> for De {
         visitor.visit_unit()
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         visitor.visit_unit()
     }
 
@@ -204,7 +223,9 @@ impl<'de> de::Deserializer<'de> for De {
         match self.concrete() {
             Value::String(s) => visitor.visit_enum(s.into_deserializer()),
             Value::Map(mut entries) if entries.len() == 1 => match entries.pop() {
-                Some((Value::String(variant), payload)) => visitor.visit_enum(Enum { variant, payload }),
+                Some((Value::String(variant), payload)) => {
+                    visitor.visit_enum(Enum { variant, payload })
+                }
                 _ => Err(Error::mismatch("enum map must have one string key")),
             },
             other => Err(unexpected(&other, "an enum (string)")),
@@ -220,7 +241,10 @@ struct Seq(std::vec::IntoIter<Value>);
 
 impl<'de> de::SeqAccess<'de> for Seq {
     type Error = Error;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         self.0.next().map(|v| seed.deserialize(De(v))).transpose()
     }
     fn size_hint(&self) -> Option<usize> {
@@ -235,7 +259,10 @@ struct MapAcc {
 
 impl<'de> de::MapAccess<'de> for MapAcc {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.iter.next() {
             None => Ok(None),
             Some((k, v)) => {
@@ -263,7 +290,10 @@ struct StructAcc {
 
 impl<'de> de::MapAccess<'de> for StructAcc {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.iter.next() {
             None => Ok(None),
             Some((k, v)) => {
@@ -278,7 +308,8 @@ impl<'de> de::MapAccess<'de> for StructAcc {
             .pending
             .take()
             .ok_or_else(|| Error::Custom("field value requested before its name".into()))?;
-        seed.deserialize(De(v)).map_err(|e| e.context(&format!("field {name}")))
+        seed.deserialize(De(v))
+            .map_err(|e| e.context(&format!("field {name}")))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.iter.len())
@@ -310,7 +341,11 @@ impl<'de> de::VariantAccess<'de> for De {
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_seq(self, visitor)
     }
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_map(self, visitor)
     }
 }

@@ -41,10 +41,21 @@ impl Default for Limits {
 /// A received `wireType`.
 #[derive(Debug)]
 enum WireType {
-    Array { elem: i64, len: usize },
-    Slice { elem: i64 },
-    Struct { name: String, fields: Vec<(String, i64)> },
-    Map { key: i64, elem: i64 },
+    Array {
+        elem: i64,
+        len: usize,
+    },
+    Slice {
+        elem: i64,
+    },
+    Struct {
+        name: String,
+        fields: Vec<(String, i64)>,
+    },
+    Map {
+        key: i64,
+        elem: i64,
+    },
     Marshaler(MarshalerKind),
 }
 
@@ -93,7 +104,7 @@ impl Decoder {
         self.buf = Buf::default();
         let id = self.type_sequence(r, false)?;
         let value = self.top(r, id, 0)?;
-        let ty = self.to_type(id, &mut HashSet::new(), 0)?;
+        let ty = self.type_of(id, &mut HashSet::new(), 0)?;
         Ok((ty, value))
     }
 
@@ -145,7 +156,9 @@ impl Decoder {
             self.recv_type(def)?;
             if !self.buf.is_empty() {
                 if !is_interface {
-                    return Err(Error::malformed("extra data in buffer after type definition"));
+                    return Err(Error::malformed(
+                        "extra data in buffer after type definition",
+                    ));
                 }
                 // Inside an interface the byte count of the value may follow.
                 self.buf.uint()?;
@@ -156,12 +169,17 @@ impl Decoder {
 
     fn recv_type(&mut self, id: i64) -> Result<(), Error> {
         if id < FIRST_USER_ID || self.types.contains_key(&id) {
-            return Err(Error::malformed(format!("duplicate type received (id {id})")));
+            return Err(Error::malformed(format!(
+                "duplicate type received (id {id})"
+            )));
         }
         if self.types.len() >= MAX_TYPES {
-            return Err(Error::Limit(format!("more than {MAX_TYPES} type definitions")));
+            return Err(Error::Limit(format!(
+                "more than {MAX_TYPES} type definitions"
+            )));
         }
-        let wire = read_wire_type(&mut self.buf).map_err(|e| e.context(&format!("definition of type id {id}")))?;
+        let wire = read_wire_type(&mut self.buf)
+            .map_err(|e| e.context(&format!("definition of type id {id}")))?;
         self.types.insert(id, Arc::new(wire));
         Ok(())
     }
@@ -175,14 +193,19 @@ impl Decoder {
         }
         let delta = self.buf.uint()?;
         if delta != 0 {
-            return Err(Error::malformed(format!("non-zero delta {delta} for singleton of type id {id}")));
+            return Err(Error::malformed(format!(
+                "non-zero delta {delta} for singleton of type id {id}"
+            )));
         }
         self.value(r, id, depth)
     }
 
     fn value<R: Read>(&mut self, r: &mut R, id: i64, depth: usize) -> Result<Value, Error> {
         if depth > self.limits.max_depth {
-            return Err(Error::Limit(format!("nesting deeper than {}", self.limits.max_depth)));
+            return Err(Error::Limit(format!(
+                "nesting deeper than {}",
+                self.limits.max_depth
+            )));
         }
         Ok(match id {
             1 => Value::Bool(self.buf.uint()? != 0),
@@ -208,7 +231,12 @@ impl Decoder {
         })
     }
 
-    fn composite<R: Read>(&mut self, r: &mut R, wire: &WireType, depth: usize) -> Result<Value, Error> {
+    fn composite<R: Read>(
+        &mut self,
+        r: &mut R,
+        wire: &WireType,
+        depth: usize,
+    ) -> Result<Value, Error> {
         Ok(match wire {
             WireType::Struct { fields, .. } => {
                 let mut out = Vec::new();
@@ -225,7 +253,9 @@ impl Decoder {
                     let (name, fid) = usize::try_from(field)
                         .ok()
                         .and_then(|i| fields.get(i))
-                        .ok_or_else(|| Error::malformed(format!("field number {field} out of range")))?;
+                        .ok_or_else(|| {
+                            Error::malformed(format!("field number {field} out of range"))
+                        })?;
                     let v = self
                         .value(r, *fid, depth + 1)
                         .map_err(|e| e.context(&format!("field {name}")))?;
@@ -240,7 +270,9 @@ impl Decoder {
             WireType::Array { elem, len } => {
                 let n = self.count("array")?;
                 if n != *len {
-                    return Err(Error::malformed(format!("array length {n}, type says {len}")));
+                    return Err(Error::malformed(format!(
+                        "array length {n}, type says {len}"
+                    )));
                 }
                 Value::Array(self.elements(r, *elem, n, depth)?)
             }
@@ -263,12 +295,20 @@ impl Decoder {
     fn count(&mut self, what: &str) -> Result<usize, Error> {
         let n = self.buf.uint()?;
         if n > self.buf.remaining() as u64 {
-            return Err(Error::malformed(format!("{what} of {n} elements exceeds the message")));
+            return Err(Error::malformed(format!(
+                "{what} of {n} elements exceeds the message"
+            )));
         }
         Ok(n as usize)
     }
 
-    fn elements<R: Read>(&mut self, r: &mut R, elem: i64, n: usize, depth: usize) -> Result<Vec<Value>, Error> {
+    fn elements<R: Read>(
+        &mut self,
+        r: &mut R,
+        elem: i64,
+        n: usize,
+        depth: usize,
+    ) -> Result<Vec<Value>, Error> {
         let mut items = Vec::with_capacity(n);
         for i in 0..n {
             items.push(
@@ -284,7 +324,9 @@ impl Decoder {
     fn interface<R: Read>(&mut self, r: &mut R, depth: usize) -> Result<Value, Error> {
         let len = self.buf.uint()?;
         if len > MAX_NAME_LEN as u64 || len > self.buf.remaining() as u64 {
-            return Err(Error::malformed(format!("invalid interface type name length {len}")));
+            return Err(Error::malformed(format!(
+                "invalid interface type name length {len}"
+            )));
         }
         if len == 0 {
             return Ok(Value::Interface(None));
@@ -295,12 +337,21 @@ impl Decoder {
         let value = self
             .top(r, id, depth + 1)
             .map_err(|e| e.context(&format!("interface value {name}")))?;
-        let ty = self.to_type(id, &mut HashSet::new(), 0)?;
-        Ok(Value::Interface(Some(Box::new(InterfaceValue { name, ty, value }))))
+        let ty = self.type_of(id, &mut HashSet::new(), 0)?;
+        Ok(Value::Interface(Some(Box::new(InterfaceValue {
+            name,
+            ty,
+            value,
+        }))))
     }
 
     /// The [`Type`] for a received id (structs shared, so recursion is fine).
-    fn to_type(&mut self, id: i64, visiting: &mut HashSet<i64>, depth: usize) -> Result<Type, Error> {
+    fn type_of(
+        &mut self,
+        id: i64,
+        visiting: &mut HashSet<i64>,
+        depth: usize,
+    ) -> Result<Type, Error> {
         if let Some(t) = builtin_type(id) {
             return Ok(t);
         }
@@ -308,10 +359,15 @@ impl Decoder {
             return Ok(t.clone());
         }
         if depth > self.limits.max_depth {
-            return Err(Error::Limit(format!("type nesting deeper than {}", self.limits.max_depth)));
+            return Err(Error::Limit(format!(
+                "type nesting deeper than {}",
+                self.limits.max_depth
+            )));
         }
         if !visiting.insert(id) {
-            return Err(Error::Unsupported(format!("recursive non-struct type id {id}")));
+            return Err(Error::Unsupported(format!(
+                "recursive non-struct type id {id}"
+            )));
         }
         let wire = self
             .types
@@ -324,16 +380,20 @@ impl Decoder {
                 self.converted.insert(id, Type::Struct(st.clone()));
                 let mut list = Vec::with_capacity(fields.len());
                 for (fname, fid) in fields {
-                    list.push((fname.clone(), self.to_type(*fid, visiting, depth + 1)?));
+                    list.push((fname.clone(), self.type_of(*fid, visiting, depth + 1)?));
                 }
                 st.set_fields(list);
                 Type::Struct(st)
             }
-            WireType::Slice { elem } => Type::Slice(Box::new(self.to_type(*elem, visiting, depth + 1)?)),
-            WireType::Array { elem, len } => Type::Array(Box::new(self.to_type(*elem, visiting, depth + 1)?), *len),
+            WireType::Slice { elem } => {
+                Type::Slice(Box::new(self.type_of(*elem, visiting, depth + 1)?))
+            }
+            WireType::Array { elem, len } => {
+                Type::Array(Box::new(self.type_of(*elem, visiting, depth + 1)?), *len)
+            }
             WireType::Map { key, elem } => Type::Map(
-                Box::new(self.to_type(*key, visiting, depth + 1)?),
-                Box::new(self.to_type(*elem, visiting, depth + 1)?),
+                Box::new(self.type_of(*key, visiting, depth + 1)?),
+                Box::new(self.type_of(*elem, visiting, depth + 1)?),
             ),
             WireType::Marshaler(k) => Type::Marshaler(*k),
         };
@@ -375,15 +435,25 @@ fn read_uint<R: Read>(r: &mut R) -> Result<Option<u64>, Error> {
     }
     let n = usize::from(b.wrapping_neg());
     if n > 8 {
-        return Err(Error::malformed(format!("invalid message length byte {b:#04x}")));
+        return Err(Error::malformed(format!(
+            "invalid message length byte {b:#04x}"
+        )));
     }
     let mut bytes = [0u8; 8];
     r.read_exact(&mut bytes[..n])?;
-    Ok(Some(bytes[..n].iter().fold(0u64, |x, &d| (x << 8) | u64::from(d))))
+    Ok(Some(
+        bytes[..n]
+            .iter()
+            .fold(0u64, |x, &d| (x << 8) | u64::from(d)),
+    ))
 }
 
 /// Walk the fields of a built-in struct: calls `f(field_number)` per field.
-fn fields(buf: &mut Buf, max: i64, mut f: impl FnMut(&mut Buf, i64) -> Result<(), Error>) -> Result<(), Error> {
+fn fields(
+    buf: &mut Buf,
+    max: i64,
+    mut f: impl FnMut(&mut Buf, i64) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut field: i64 = -1;
     loop {
         let delta = buf.uint()?;
@@ -391,11 +461,15 @@ fn fields(buf: &mut Buf, max: i64, mut f: impl FnMut(&mut Buf, i64) -> Result<()
             return Ok(());
         }
         if delta > max as u64 + 1 {
-            return Err(Error::malformed(format!("field delta {delta} out of range")));
+            return Err(Error::malformed(format!(
+                "field delta {delta} out of range"
+            )));
         }
         field += delta as i64;
         if field > max {
-            return Err(Error::malformed(format!("field number {field} out of range")));
+            return Err(Error::malformed(format!(
+                "field number {field} out of range"
+            )));
         }
         f(buf, field)?;
     }
@@ -433,7 +507,8 @@ fn read_wire_type(buf: &mut Buf) -> Result<WireType, Error> {
                     }
                     Ok(())
                 })?;
-                let len = usize::try_from(len).map_err(|_| Error::malformed(format!("negative array length {len}")))?;
+                let len = usize::try_from(len)
+                    .map_err(|_| Error::malformed(format!("negative array length {len}")))?;
                 WireType::Array {
                     elem: elem.ok_or_else(|| Error::malformed("array without element type"))?,
                     len,
@@ -496,7 +571,9 @@ fn read_wire_type(buf: &mut Buf) -> Result<WireType, Error> {
 fn read_field_list(buf: &mut Buf) -> Result<Vec<(String, i64)>, Error> {
     let n = buf.uint()?;
     if n > buf.remaining() as u64 {
-        return Err(Error::malformed(format!("field list of {n} exceeds the message")));
+        return Err(Error::malformed(format!(
+            "field list of {n} exceeds the message"
+        )));
     }
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {

@@ -55,7 +55,11 @@ impl Encoder {
 
     /// Append type-definition messages for types not yet sent on this stream,
     /// then the value message.
-    pub fn encode<T: Serialize + GobType + ?Sized>(&mut self, v: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn encode<T: Serialize + GobType + ?Sized>(
+        &mut self,
+        v: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let value = to_value(v)?;
         self.encode_value(&T::gob_type(), &value, out)
     }
@@ -109,7 +113,13 @@ impl Encoder {
     }
 
     /// Encode Go's `wireType` struct for `ty` (see protocol.md §4.3).
-    fn wire_type(&mut self, ty: &Type, id: i64, w: &mut Vec<u8>, defs: &mut Vec<u8>) -> Result<(), Error> {
+    fn wire_type(
+        &mut self,
+        ty: &Type,
+        id: i64,
+        w: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         match ty {
             Type::Array(elem, len) => {
                 let elem = self.type_id(elem, defs)?;
@@ -175,7 +185,11 @@ impl Encoder {
                 common(w, "", id);
                 w.push(0);
             }
-            _ => return Err(Error::Unsupported(format!("no definition for built-in {ty:?}"))),
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "no definition for built-in {ty:?}"
+                )));
+            }
         }
         w.push(0); // end of wireType
         Ok(())
@@ -183,7 +197,14 @@ impl Encoder {
 
     /// A complete value as Go's `encode` writes it: structs as their field
     /// list, everything else as a singleton (`00` then the value).
-    fn top(&mut self, ty: &Type, v: &Value, out: &mut Vec<u8>, defs: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    fn top(
+        &mut self,
+        ty: &Type,
+        v: &Value,
+        out: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Error> {
         if let Type::Struct(st) = ty {
             return self.structure(st, v, out, defs, depth);
         }
@@ -191,9 +212,18 @@ impl Encoder {
         self.value(ty, v, out, defs, depth)
     }
 
-    fn value(&mut self, ty: &Type, v: &Value, out: &mut Vec<u8>, defs: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    fn value(
+        &mut self,
+        ty: &Type,
+        v: &Value,
+        out: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Error> {
         if depth > MAX_ENCODE_DEPTH {
-            return Err(Error::Limit(format!("value nested deeper than {MAX_ENCODE_DEPTH}")));
+            return Err(Error::Limit(format!(
+                "value nested deeper than {MAX_ENCODE_DEPTH}"
+            )));
         }
         let v = match (ty, v) {
             // A typed slot holding an interface wrapper: encode what is inside.
@@ -238,7 +268,9 @@ impl Encoder {
                 },
             },
             Type::Slice(elem) => match v {
-                Value::Slice(items) | Value::Array(items) => self.elements(elem, items, out, defs, depth)?,
+                Value::Slice(items) | Value::Array(items) => {
+                    self.elements(elem, items, out, defs, depth)?
+                }
                 Value::Bytes(b) | Value::Marshaled(b) => {
                     let items: Vec<Value> = b.iter().map(|&x| Value::Uint(x.into())).collect();
                     self.elements(elem, &items, out, defs, depth)?
@@ -249,7 +281,11 @@ impl Encoder {
                 Value::Slice(items) | Value::Array(items) if items.len() == *len => {
                     self.elements(elem, items, out, defs, depth)?
                 }
-                _ => return Err(Error::mismatch(format!("array of length {len} needs as many elements"))),
+                _ => {
+                    return Err(Error::mismatch(format!(
+                        "array of length {len} needs as many elements"
+                    )));
+                }
             },
             Type::Map(kt, vt) => match v {
                 Value::Map(entries) => {
@@ -273,7 +309,14 @@ impl Encoder {
         Ok(())
     }
 
-    fn elements(&mut self, elem: &Type, items: &[Value], out: &mut Vec<u8>, defs: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    fn elements(
+        &mut self,
+        elem: &Type,
+        items: &[Value],
+        out: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Error> {
         put_uint(out, items.len() as u64);
         for item in items {
             self.value(elem, item, out, defs, depth + 1)?;
@@ -282,7 +325,14 @@ impl Encoder {
     }
 
     /// Fields as (delta, value) in definition order, zero values omitted, `00` end.
-    fn structure(&mut self, st: &StructType, v: &Value, out: &mut Vec<u8>, defs: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    fn structure(
+        &mut self,
+        st: &StructType,
+        v: &Value,
+        out: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Error> {
         let owned;
         let values: &[(String, Value)] = match v {
             Value::Struct(fields) => fields,
@@ -292,12 +342,21 @@ impl Encoder {
                     .iter()
                     .map(|(k, e)| match k {
                         Value::String(s) => Ok((s.clone(), e.clone())),
-                        _ => Err(Error::mismatch(format!("struct {} from a map needs string keys", st.name()))),
+                        _ => Err(Error::mismatch(format!(
+                            "struct {} from a map needs string keys",
+                            st.name()
+                        ))),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 &owned
             }
-            _ => return Err(Error::mismatch(format!("struct {} from {}", st.name(), kind(v)))),
+            _ => {
+                return Err(Error::mismatch(format!(
+                    "struct {} from {}",
+                    st.name(),
+                    kind(v)
+                )));
+            }
         };
         let mut last: i64 = -1;
         let mut cursor = 0;
@@ -325,9 +384,17 @@ impl Encoder {
 
     /// Go's `encodeInterface`: name, type id, byte count, value. Any needed
     /// definitions go to `defs`, i.e. before the whole value (no split message).
-    fn interface(&mut self, iv: &InterfaceValue, out: &mut Vec<u8>, defs: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
+    fn interface(
+        &mut self,
+        iv: &InterfaceValue,
+        out: &mut Vec<u8>,
+        defs: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), Error> {
         if iv.name.is_empty() {
-            return Err(Error::mismatch("non-nil interface value needs a Go registration name"));
+            return Err(Error::mismatch(
+                "non-nil interface value needs a Go registration name",
+            ));
         }
         put_bytes(out, iv.name.as_bytes());
         let id = self.type_id(&iv.ty, defs)?;

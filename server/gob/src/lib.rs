@@ -14,6 +14,18 @@
 //! Typical use: one [`Encoder`] and one [`Decoder`] per stream direction;
 //! `#[derive(Serialize, Deserialize, GobType)]` on model structs with
 //! `#[serde(rename_all = "PascalCase", default)]` so field names are Go's.
+//!
+//! Things to know (all follow from gob itself):
+//! - Zero values are not sent, so decoded structs rely on serde defaults; an
+//!   empty `HashMap`/`Vec` is omitted like Go's nil (Go sends a non-nil empty
+//!   map; Rust cannot tell the two apart).
+//! - `Vec<u8>` is Go `[]byte` (wire id 5); `Bytes` says so explicitly.
+//! - `Option<T>`/`Box<T>` are Go pointers: `None` omits the field; `None` in a
+//!   slice or map is an error (Go cannot encode nil pointers there either).
+//! - Interface values need a Go registration name ([`Any::new`]); the decoder
+//!   keeps the sender's type so a decoded [`Any`] can be sent on unchanged.
+//!   `Any`/`InterfaceValue` equality compares struct types by identity.
+//! - Test vectors from Go live in `tests/data` (regenerate: `make gob-golden`).
 
 mod de;
 mod decode;

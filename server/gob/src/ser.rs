@@ -112,7 +112,9 @@ impl ser::Serializer for Ser {
             let iv = ANY_SLOT.with(|slot| slot.borrow_mut().take());
             return match iv {
                 Some(iv) => Ok(Some(Value::Interface(iv.map(Box::new)))),
-                None => Err(Error::Custom("gob: Any serialized without its value".into())),
+                None => Err(Error::Custom(
+                    "gob: Any serialized without its value".into(),
+                )),
             };
         }
         v.serialize(Ser)
@@ -125,7 +127,10 @@ impl ser::Serializer for Ser {
         v: &T,
     ) -> R {
         let inner = required(v.serialize(Ser)?, "enum payload")?;
-        Ok(Some(Value::Map(vec![(Value::String(variant.to_string()), inner)])))
+        Ok(Some(Value::Map(vec![(
+            Value::String(variant.to_string()),
+            inner,
+        )])))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSer, Error> {
         Ok(SeqSer {
@@ -149,7 +154,9 @@ impl ser::Serializer for Ser {
         variant: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error::Unsupported(format!("tuple variant {name}::{variant} has no Go form")))
+        Err(Error::Unsupported(format!(
+            "tuple variant {name}::{variant} has no Go form"
+        )))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSer, Error> {
         Ok(MapSer {
@@ -169,7 +176,9 @@ impl ser::Serializer for Ser {
         variant: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error::Unsupported(format!("struct variant {name}::{variant} has no Go form")))
+        Err(Error::Unsupported(format!(
+            "struct variant {name}::{variant} has no Go form"
+        )))
     }
 }
 
@@ -177,7 +186,8 @@ impl ser::SerializeSeq for SeqSer {
     type Ok = Option<Value>;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.items.push(required(v.serialize(Ser)?, "element in a slice")?);
+        self.items
+            .push(required(v.serialize(Ser)?, "element in a slice")?);
         Ok(())
     }
     fn end(self) -> R {
@@ -235,9 +245,16 @@ impl ser::SerializeMap for MapSer {
 impl ser::SerializeStruct for StructSer {
     type Ok = Option<Value>;
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
         // None = Go nil pointer: the field is simply not sent.
-        if let Some(value) = v.serialize(Ser).map_err(|e| e.context(&format!("field {name}")))? {
+        if let Some(value) = v
+            .serialize(Ser)
+            .map_err(|e| e.context(&format!("field {name}")))?
+        {
             self.fields.push((name.to_string(), value));
         }
         Ok(())

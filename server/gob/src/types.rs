@@ -144,6 +144,16 @@ impl fmt::Debug for StructType {
 /// A Rust type with a known Go (gob) type. Derive it with `#[derive(GobType)]`.
 pub trait GobType {
     fn gob_type() -> Type;
+
+    /// The Go type of a slice of `Self`. Only `u8` overrides it: Go's
+    /// `[]uint8` is `[]byte` (wire id 5), so `Vec<u8>` must be sent as bytes.
+    #[doc(hidden)]
+    fn gob_slice_type() -> Type
+    where
+        Self: Sized,
+    {
+        Type::Slice(Box::new(Self::gob_type()))
+    }
 }
 
 macro_rules! simple {
@@ -153,7 +163,16 @@ macro_rules! simple {
 }
 simple!(Bool: bool);
 simple!(Int: i8, i16, i32, i64, isize);
-simple!(Uint: u8, u16, u32, u64, usize);
+simple!(Uint: u16, u32, u64, usize);
+
+impl GobType for u8 {
+    fn gob_type() -> Type {
+        Type::Uint
+    }
+    fn gob_slice_type() -> Type {
+        Type::Bytes
+    }
+}
 simple!(Float: f32, f64);
 simple!(String: String, str, char);
 
@@ -164,12 +183,12 @@ impl<T: GobType + ?Sized> GobType for &T {
 }
 impl<T: GobType> GobType for Vec<T> {
     fn gob_type() -> Type {
-        Type::Slice(Box::new(T::gob_type()))
+        T::gob_slice_type()
     }
 }
 impl<T: GobType> GobType for [T] {
     fn gob_type() -> Type {
-        Type::Slice(Box::new(T::gob_type()))
+        T::gob_slice_type()
     }
 }
 impl<T: GobType, const N: usize> GobType for [T; N] {
@@ -212,5 +231,22 @@ impl GobType for serde_json::Value {
 impl GobType for serde_json::Map<String, serde_json::Value> {
     fn gob_type() -> Type {
         Type::Map(Box::new(Type::String), Box::new(Type::Interface))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_vectors_are_go_byte_slices() {
+        assert_eq!(<Vec<u8>>::gob_type(), Type::Bytes);
+        assert_eq!(<[u8]>::gob_type(), Type::Bytes);
+        assert_eq!(<Vec<u16>>::gob_type(), Type::Slice(Box::new(Type::Uint)));
+        assert_eq!(<[u8; 4]>::gob_type(), Type::Array(Box::new(Type::Uint), 4));
+        assert_eq!(
+            <Option<Box<Vec<String>>>>::gob_type(),
+            Type::Slice(Box::new(Type::String))
+        );
     }
 }

@@ -63,21 +63,31 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Uint(u) => J::from(*u),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::Complex(re, im) => J::Array(vec![Value::Float(*re).to_json(), Value::Float(*im).to_json()]),
+            Value::Complex(re, im) => J::Array(vec![
+                Value::Float(*re).to_json(),
+                Value::Float(*im).to_json(),
+            ]),
             Value::Bytes(b) => J::String(base64(b)),
             Value::Marshaled(b) => match std::str::from_utf8(b) {
                 Ok(s) => J::String(s.to_string()),
                 Err(_) => J::String(base64(b)),
             },
             Value::String(s) => J::String(s.clone()),
-            Value::Slice(items) | Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Slice(items) | Value::Array(items) => {
+                J::Array(items.iter().map(Value::to_json).collect())
+            }
             Value::Map(entries) => J::Object(
                 entries
                     .iter()
                     .map(|(k, v)| (json_key(k), v.to_json()))
                     .collect(),
             ),
-            Value::Struct(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Struct(fields) => J::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
             Value::Interface(None) => J::Null,
             Value::Interface(Some(iv)) => iv.value.to_json(),
         }
@@ -96,7 +106,11 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -292,21 +306,35 @@ impl Any {
                 } else if let Some(u) = n.as_u64() {
                     ("uint64", Type::Uint, Value::Uint(u))
                 } else {
-                    ("float64", Type::Float, Value::Float(n.as_f64().unwrap_or(f64::NAN)))
+                    (
+                        "float64",
+                        Type::Float,
+                        Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+                    )
                 }
             }
             J::String(s) => ("string", Type::String, Value::String(s.clone())),
             J::Array(items) => (
                 "[]interface {}",
                 Type::Slice(Box::new(Type::Interface)),
-                Value::Slice(items.iter().map(|e| Value::Interface(Any::from_json(e).0.map(Box::new))).collect()),
+                Value::Slice(
+                    items
+                        .iter()
+                        .map(|e| Value::Interface(Any::from_json(e).0.map(Box::new)))
+                        .collect(),
+                ),
             ),
             J::Object(map) => (
                 "map[string]interface {}",
                 string_any_map(),
                 Value::Map(
                     map.iter()
-                        .map(|(k, e)| (Value::String(k.clone()), Value::Interface(Any::from_json(e).0.map(Box::new))))
+                        .map(|(k, e)| {
+                            (
+                                Value::String(k.clone()),
+                                Value::Interface(Any::from_json(e).0.map(Box::new)),
+                            )
+                        })
                         .collect(),
                 ),
             ),
@@ -372,7 +400,9 @@ impl<'de> Deserialize<'de> for Any {
             }
             // The gob deserializer parks the value in ANY_SLOT and calls visit_unit.
             fn visit_unit<E: de::Error>(self) -> Result<Any, E> {
-                Ok(Any(ANY_SLOT.with(|slot| slot.borrow_mut().take()).flatten()))
+                Ok(Any(ANY_SLOT
+                    .with(|slot| slot.borrow_mut().take())
+                    .flatten()))
             }
             fn visit_none<E: de::Error>(self) -> Result<Any, E> {
                 Ok(Any(None))
@@ -406,7 +436,10 @@ mod tests {
         assert_eq!(any.name(), Some("map[string]interface {}"));
         assert_eq!(any.to_json(), j);
         assert_eq!(Any::from_json(&serde_json::json!(-2)).name(), Some("int64"));
-        assert_eq!(Any::from_json(&serde_json::json!(u64::MAX)).name(), Some("uint64"));
+        assert_eq!(
+            Any::from_json(&serde_json::json!(u64::MAX)).name(),
+            Some("uint64")
+        );
         assert!(Any::from_json(&serde_json::Value::Null).is_nil());
     }
 }

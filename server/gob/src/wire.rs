@@ -89,7 +89,9 @@ impl Buf {
         }
         let n = usize::from(b.wrapping_neg());
         if n > 8 {
-            return Err(Error::malformed(format!("invalid uint length byte {b:#04x}")));
+            return Err(Error::malformed(format!(
+                "invalid uint length byte {b:#04x}"
+            )));
         }
         let mut x = 0u64;
         for &d in self.take(n)? {

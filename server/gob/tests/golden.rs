@@ -24,7 +24,10 @@ fn decode_every_golden_file() {
                 panic!("{name} value {i} differs: {e}\nvalue: {v:?}");
             }
         }
-        assert!(matches!(dec.decode_value(&mut r), Err(Error::Eof)), "{name}: trailing data");
+        assert!(
+            matches!(dec.decode_value(&mut r), Err(Error::Eof)),
+            "{name}: trailing data"
+        );
     }
 }
 
@@ -46,8 +49,12 @@ fn reencoded_golden_values_decode_in_go() {
             // Our own decoder must read back the same value.
             let mut check = Decoder::new();
             let mut single = Vec::new();
-            Encoder::new().encode_value(&ty, &v, &mut single).expect("encode");
-            let back = check.decode_value(&mut single.as_slice()).expect("decode own");
+            Encoder::new()
+                .encode_value(&ty, &v, &mut single)
+                .expect("encode");
+            let back = check
+                .decode_value(&mut single.as_slice())
+                .expect("decode own");
             // (Empty maps are omitted by design, so compare leniently.)
             if let Err(e) = common::check(&name, &back.to_json(), &v.to_json()) {
                 panic!("{name} value {i} round trip: {e}");

@@ -313,17 +313,29 @@ fn autocomplete() -> AutocompleteData {
         hint: hint.into(),
         help_text: help.into(),
     };
-    let text = Any::new("*model.AutocompleteTextArg", &TextArg { hint: "[name]".into(), pattern: String::new() }).expect("any");
+    let text = Any::new(
+        "*model.AutocompleteTextArg",
+        &TextArg {
+            hint: "[name]".into(),
+            pattern: String::new(),
+        },
+    )
+    .expect("any");
     let list = Any::new(
         "*model.AutocompleteStaticListArg",
         &StaticListArg {
-            possible_arguments: vec![item("full", "", "Full refresh"), item("incremental", "inc", "Only changes")],
+            possible_arguments: vec![
+                item("full", "", "Full refresh"),
+                item("incremental", "inc", "Only changes"),
+            ],
         },
     )
     .expect("any");
     let dynamic = Any::new(
         "*model.AutocompleteDynamicListArg",
-        &DynamicListArg { fetch_url: "/plugins/datasync/autocomplete/syncs".into() },
+        &DynamicListArg {
+            fetch_url: "/plugins/datasync/autocomplete/syncs".into(),
+        },
     )
     .expect("any");
     AutocompleteData {
@@ -345,10 +357,18 @@ fn autocomplete() -> AutocompleteData {
                     ],
                 )
             },
-            AutocompleteData { role_id: "system_user".into(), ..sub("list", "", "List syncs", vec![]) },
             AutocompleteData {
                 role_id: "system_user".into(),
-                ..sub("status", "", "Show status", vec![arg("", "Sync", "DynamicList", true, dynamic)])
+                ..sub("list", "", "List syncs", vec![])
+            },
+            AutocompleteData {
+                role_id: "system_user".into(),
+                ..sub(
+                    "status",
+                    "",
+                    "Show status",
+                    vec![arg("", "Sync", "DynamicList", true, dynamic)],
+                )
             },
         ],
     }
@@ -361,18 +381,25 @@ fn decode_case<T: serde::de::DeserializeOwned>(name: &str, index: usize) -> T {
     for _ in 0..index {
         dec.decode_value(&mut r).expect("skip");
     }
-    dec.decode(&mut r).unwrap_or_else(|e| panic!("{name}[{index}]: {e}"))
+    dec.decode(&mut r)
+        .unwrap_or_else(|e| panic!("{name}[{index}]: {e}"))
 }
 
 #[test]
 fn decode_golden_into_rust_types() {
     let args: ExecuteCommandArgs = decode_case("mm_execute_command_args", 0);
     let ctx = args.a.expect("context");
-    assert_eq!((ctx.session_id.as_str(), ctx.ip_address.as_str()), ("s1", "10.0.0.1"));
+    assert_eq!(
+        (ctx.session_id.as_str(), ctx.ip_address.as_str()),
+        ("s1", "10.0.0.1")
+    );
     let cmd = args.b.expect("args");
     assert_eq!(cmd.command, "/datasync run orders");
     assert_eq!(cmd.site_url, "http://localhost:8065");
-    assert_eq!(cmd.user_mentions.get("alice").map(String::as_str), Some("uid-a"));
+    assert_eq!(
+        cmd.user_mentions.get("alice").map(String::as_str),
+        Some("uid-a")
+    );
 
     let ret: ErrorReturns = decode_case("mm_on_activate", 1);
     assert_eq!(ret.a.name(), Some("*model.AppError"));
@@ -380,14 +407,24 @@ fn decode_golden_into_rust_types() {
     let ok: ErrorReturns = decode_case("mm_on_activate", 2);
     assert!(ok.a.is_nil());
     let args: OnActivateArgs = decode_case("mm_on_activate", 0);
-    assert_eq!(args, OnActivateArgs { api_mux_id: 1, driver_mux_id: 2 });
+    assert_eq!(
+        args,
+        OnActivateArgs {
+            api_mux_id: 1,
+            driver_mux_id: 2
+        }
+    );
 
     let created: CreatePostArgs = decode_case("mm_create_post", 0);
     let mut want = post();
     want.local_only = 0;
     let mut got = created.a.expect("post");
     // Go map order is random: compare props as JSON, the rest exactly.
-    let props_json = |p: &HashMap<String, Any>| p.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<HashMap<_, _>>();
+    let props_json = |p: &HashMap<String, Any>| {
+        p.iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect::<HashMap<_, _>>()
+    };
     assert_eq!(props_json(&got.props), props_json(&want.props));
     assert_eq!(got.props["rows"].name(), Some("int64"));
     assert_eq!(got.props["attachments"].name(), Some("[]interface {}"));
@@ -399,15 +436,28 @@ fn decode_golden_into_rust_types() {
     let data = reg.a.expect("command").autocomplete_data.expect("data");
     // Decoded interface types are the sender's (not our derived ones): compare as JSON + names.
     let as_json = |d: &AutocompleteData| serde_json::to_value(d).expect("json");
-    common::check("autocomplete", &as_json(&data), &as_json(&autocomplete())).expect("autocomplete data");
-    assert_eq!(data.sub_commands[0].arguments[1].data.name(), Some("*model.AutocompleteStaticListArg"));
-    let dynamic: DynamicListArg = data.sub_commands[2].arguments[0].data.decode().expect("dyn");
+    common::check("autocomplete", &as_json(&data), &as_json(&autocomplete()))
+        .expect("autocomplete data");
+    assert_eq!(
+        data.sub_commands[0].arguments[1].data.name(),
+        Some("*model.AutocompleteStaticListArg")
+    );
+    let dynamic: DynamicListArg = data.sub_commands[2].arguments[0]
+        .data
+        .decode()
+        .expect("dyn");
     assert_eq!(dynamic.fetch_url, "/plugins/datasync/autocomplete/syncs");
 
     let kv: KvSetWithOptionsArgs = decode_case("mm_kv_set_with_options", 0);
-    assert_eq!((kv.b.0.as_slice(), kv.c.atomic, kv.c.expire_in_seconds), (&[1u8][..], true, 15));
+    assert_eq!(
+        (kv.b.0.as_slice(), kv.c.atomic, kv.c.expire_in_seconds),
+        (&[1u8][..], true, 15)
+    );
     let implemented: Vec<String> = decode_case("mm_implemented", 1);
-    assert_eq!(implemented, ["OnActivate", "OnDeactivate", "ExecuteCommand", "ServeHTTP"]);
+    assert_eq!(
+        implemented,
+        ["OnActivate", "OnDeactivate", "ExecuteCommand", "ServeHTTP"]
+    );
     let bot: EnsureBotReturns = decode_case("error_string", 0);
     assert_eq!(bot.b.name(), Some("*plugin.ErrorString"));
     assert_eq!(bot.b.to_json(), json!({"Err": "username taken"}));
@@ -443,7 +493,13 @@ fn rust_encoded_mattermost_values_decode_in_go() {
         ..Default::default()
     };
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("mm_execute_command_args", stream(&[&ExecuteCommandArgs { a: Some(ctx), b: Some(cmd) }])),
+        (
+            "mm_execute_command_args",
+            stream(&[&ExecuteCommandArgs {
+                a: Some(ctx),
+                b: Some(cmd),
+            }]),
+        ),
         (
             "mm_execute_command_returns",
             stream(&[
@@ -451,19 +507,33 @@ fn rust_encoded_mattermost_values_decode_in_go() {
                     a: Some(CommandResponse {
                         response_type: "ephemeral".into(),
                         text: "Started **orders**".into(),
-                        props: HashMap::from([("from_plugin".to_string(), Any::from_json(&json!("true")))]),
+                        props: HashMap::from([(
+                            "from_plugin".to_string(),
+                            Any::from_json(&json!("true")),
+                        )]),
                     }),
                     b: None,
                 },
-                &ExecuteCommandReturns { a: Some(CommandResponse::default()), b: None },
-                &ExecuteCommandReturns { a: None, b: Some(app_error()) },
+                &ExecuteCommandReturns {
+                    a: Some(CommandResponse::default()),
+                    b: None,
+                },
+                &ExecuteCommandReturns {
+                    a: None,
+                    b: Some(app_error()),
+                },
             ]),
         ),
         (
             "mm_on_activate",
             stream(&[
-                &OnActivateArgs { api_mux_id: 1, driver_mux_id: 2 },
-                &ErrorReturns { a: Any::new("*model.AppError", &app_error()).expect("any") },
+                &OnActivateArgs {
+                    api_mux_id: 1,
+                    driver_mux_id: 2,
+                },
+                &ErrorReturns {
+                    a: Any::new("*model.AppError", &app_error()).expect("any"),
+                },
                 &ErrorReturns { a: Any::nil() },
             ]),
         ),
@@ -471,8 +541,14 @@ fn rust_encoded_mattermost_values_decode_in_go() {
             "mm_create_post",
             stream(&[
                 &CreatePostArgs { a: Some(post()) },
-                &CreatePostReturns { a: Some(post()), b: None },
-                &CreatePostReturns { a: None, b: Some(app_error()) },
+                &CreatePostReturns {
+                    a: Some(post()),
+                    b: None,
+                },
+                &CreatePostReturns {
+                    a: None,
+                    b: Some(app_error()),
+                },
             ]),
         ),
         (
@@ -481,12 +557,19 @@ fn rust_encoded_mattermost_values_decode_in_go() {
                 &KvSetWithOptionsArgs {
                     a: "mutex_mmi_bot_ensure".into(),
                     b: Bytes(vec![1]),
-                    c: KvSetOptions { atomic: true, old_value: Bytes(vec![]), expire_in_seconds: 15 },
+                    c: KvSetOptions {
+                        atomic: true,
+                        old_value: Bytes(vec![]),
+                        expire_in_seconds: 15,
+                    },
                 },
                 &KvSetWithOptionsArgs {
                     a: "k".into(),
                     b: Bytes(vec![]),
-                    c: KvSetOptions { old_value: Bytes(vec![1]), ..Default::default() },
+                    c: KvSetOptions {
+                        old_value: Bytes(vec![1]),
+                        ..Default::default()
+                    },
                 },
                 &KvSetReturns { a: true, b: None },
             ]),
@@ -518,36 +601,236 @@ fn rust_encoded_mattermost_values_decode_in_go() {
                         ..Default::default()
                     }),
                 },
-                &EnsureBotReturns { a: "bot-user-id".into(), b: Any::nil() },
+                &EnsureBotReturns {
+                    a: "bot-user-id".into(),
+                    b: Any::nil(),
+                },
             ]),
         ),
         (
             "mm_implemented",
-            stream(&[&Empty, &vec!["OnActivate", "OnDeactivate", "ExecuteCommand", "ServeHTTP"]]),
+            stream(&[
+                &Empty,
+                &vec!["OnActivate", "OnDeactivate", "ExecuteCommand", "ServeHTTP"],
+            ]),
         ),
     ];
+    let mut files = files;
+    files.extend(basic_streams());
     for (name, bytes) in &files {
         std::fs::write(dir.join(format!("typed_{name}.bin")), bytes).expect("write");
     }
     if let Some((ok, text)) = common::go_verify(&dir) {
         println!("{text}");
         assert!(ok, "Go rejected Rust-encoded values:\n{text}");
-        assert!(text.contains(&format!("verified {} files", files.len())), "{text}");
+        assert!(
+            text.contains(&format!("verified {} files", files.len())),
+            "{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn derive_uses_serde_names_and_go_type_name() {
-    let gob::Type::Struct(st) = Post::gob_type() else { panic!("struct") };
+    let gob::Type::Struct(st) = Post::gob_type() else {
+        panic!("struct")
+    };
     assert_eq!(st.name(), "Post");
     let names: Vec<&str> = st.fields().iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"Id"));
     assert!(names.contains(&"Type") && names.contains(&"FileIds") && !names.contains(&"LocalOnly"));
-    let gob::Type::Struct(st) = ExecuteCommandArgs::gob_type() else { panic!("struct") };
+    let gob::Type::Struct(st) = ExecuteCommandArgs::gob_type() else {
+        panic!("struct")
+    };
     assert_eq!(st.name(), "Z_ExecuteCommandArgs");
     // Recursive type: the SubCommands element is the same struct type.
-    let gob::Type::Struct(ad) = AutocompleteData::gob_type() else { panic!("struct") };
-    let sub = ad.fields().iter().find(|(n, _)| n == "SubCommands").expect("field");
-    assert_eq!(sub.1, gob::Type::Slice(Box::new(gob::Type::Struct(ad.clone()))));
+    let gob::Type::Struct(ad) = AutocompleteData::gob_type() else {
+        panic!("struct")
+    };
+    let sub = ad
+        .fields()
+        .iter()
+        .find(|(n, _)| n == "SubCommands")
+        .expect("field");
+    assert_eq!(
+        sub.1,
+        gob::Type::Slice(Box::new(gob::Type::Struct(ad.clone())))
+    );
+}
+
+/// Plain Go values built from Rust types (Vec<u8> must travel as []byte).
+fn basic_streams() -> Vec<(&'static str, Vec<u8>)> {
+    let any = |name: &str, v: &dyn Fn() -> Result<Any, gob::Error>| {
+        let a = v().expect("any");
+        assert_eq!(a.name(), Some(name));
+        a
+    };
+    let iface: HashMap<String, Any> = HashMap::from([
+        ("string".to_string(), Any::from_json(&json!("v"))),
+        ("bool".to_string(), Any::from_json(&json!(true))),
+        ("int".to_string(), any("int", &|| Any::new("int", &5i64))),
+        ("int8".to_string(), any("int8", &|| Any::new("int8", &-8i8))),
+        (
+            "int16".to_string(),
+            any("int16", &|| Any::new("int16", &16i16)),
+        ),
+        (
+            "int32".to_string(),
+            any("int32", &|| Any::new("int32", &-32i32)),
+        ),
+        ("int64".to_string(), Any::from_json(&json!(5))),
+        ("uint".to_string(), any("uint", &|| Any::new("uint", &1u64))),
+        (
+            "uint8".to_string(),
+            any("uint8", &|| Any::new("uint8", &8u8)),
+        ),
+        (
+            "uint16".to_string(),
+            any("uint16", &|| Any::new("uint16", &16u16)),
+        ),
+        (
+            "uint32".to_string(),
+            any("uint32", &|| Any::new("uint32", &32u32)),
+        ),
+        ("uint64".to_string(), Any::from_json(&json!(u64::MAX))),
+        (
+            "float32".to_string(),
+            any("float32", &|| Any::new("float32", &1.5f32)),
+        ),
+        ("float64".to_string(), Any::from_json(&json!(1.5))),
+        (
+            "bytes".to_string(),
+            any("[]uint8", &|| Any::new("[]uint8", &b"hi".to_vec())),
+        ),
+        (
+            "strings".to_string(),
+            any("[]string", &|| Any::new("[]string", &vec!["a", "b"])),
+        ),
+        ("nil".to_string(), Any::nil()),
+        ("zero_string".to_string(), Any::from_json(&json!(""))),
+        (
+            "zero_int".to_string(),
+            any("int", &|| Any::new("int", &0i32)),
+        ),
+    ]);
+    let nested =
+        Any::from_json(&json!(["a", 1, [true, ["deep"]], {"m": {"x": 1.5}, "l": []}, null]));
+    vec![
+        (
+            "bytes",
+            stream(&[&Vec::<u8>::new(), &vec![0u8, 1, 2, 255], &b"text".to_vec()]),
+        ),
+        ("strings", stream(&[&"", &"hello", &"héllo ✓ 日本語 🎉"])),
+        (
+            "ints",
+            stream(&[
+                &0i64,
+                &1i32,
+                &-1i64,
+                &3i64,
+                &300i16,
+                &-129i64,
+                &i64::MAX,
+                &i64::MIN,
+                &-128i8,
+            ]),
+        ),
+        (
+            "uints",
+            stream(&[&0u64, &7u8, &256u16, &70000u32, &u64::MAX]),
+        ),
+        (
+            "floats",
+            stream(&[
+                &0.0f64,
+                &1.5f64,
+                &17.0f64,
+                &-2.25f64,
+                &1e300f64,
+                &3.25f32,
+                &f64::from_bits(1),
+            ]),
+        ),
+        (
+            "slices",
+            stream(&[
+                &vec!["a", "", "c"],
+                &vec![-1i64, 0, 1],
+                &vec![vec!["x".to_string()], vec![]],
+                &Vec::<bool>::new(),
+            ]),
+        ),
+        (
+            "arrays",
+            stream(&[&[1i64, 0, -1], &[String::new(), String::new()]]),
+        ),
+        (
+            "maps",
+            stream(&[
+                &HashMap::from([("a".to_string(), 1i64), ("z".to_string(), 0)]),
+                &HashMap::from([(-5i64, "neg".to_string()), (7, String::new())]),
+                &HashMap::from([("k".to_string(), vec!["v1".to_string(), "v2".to_string()])]),
+            ]),
+        ),
+        ("iface_basic", stream(&[&iface])),
+        (
+            "iface_nested",
+            stream(&[&nested.decode::<Vec<Any>>().expect("vec of any")]),
+        ),
+    ]
+}
+
+/// The Go field names the derive computes must be exactly serde's names.
+#[test]
+fn derive_field_names_match_serde() {
+    #[derive(Serialize, GobType, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Camel {
+        user_id: String,
+        #[serde(rename = "URL")]
+        url: String,
+        r#type: u8,
+        #[serde(skip_serializing)]
+        hidden: bool,
+    }
+    #[derive(Serialize, GobType, Default)]
+    #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
+    struct Kebab {
+        user_id: String,
+        x: i32,
+    }
+    #[derive(Serialize, GobType, Default)]
+    #[serde(rename_all(serialize = "PascalCase"))]
+    struct Pascal {
+        site_url: String,
+        #[serde(rename(serialize = "IconURL", deserialize = "icon"))]
+        icon_url: String,
+        #[serde(skip)]
+        local: u8,
+    }
+    #[derive(Serialize, GobType, Default)]
+    struct Plain {
+        snake_case: bool,
+    }
+    fn check<T: Serialize + GobType + Default>() {
+        let json = serde_json::to_value(T::default()).expect("json");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let gob::Type::Struct(st) = T::gob_type() else {
+            panic!("struct")
+        };
+        let mut names: Vec<&str> = st.fields().iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, keys, "{}", st.name());
+    }
+    check::<Camel>();
+    check::<Kebab>();
+    check::<Pascal>();
+    check::<Plain>();
+    let _ = (Camel::default().hidden, Pascal::default().local);
 }

@@ -167,14 +167,12 @@ fn read_requests<R: Read>(
         };
         *lock(&in_flight.count) += 1;
         let (writer, in_flight2, service) = (writer.clone(), in_flight.clone(), service.clone());
-        let spawned = std::thread::Builder::new()
-            .name("rpc-call".into())
-            .spawn(move || {
-                run_call(&req, body, &writer, &*service);
-                let mut n = lock(&in_flight2.count);
-                *n -= 1;
-                in_flight2.cv.notify_all();
-            });
+        let spawned = crate::workers::spawn(Box::new(move || {
+            run_call(&req, body, &writer, &*service);
+            let mut n = lock(&in_flight2.count);
+            *n -= 1;
+            in_flight2.cv.notify_all();
+        }));
         if let Err(e) = spawned {
             log::error!("rpc: cannot start a thread for a call: {e}");
             let mut n = lock(&in_flight.count);
@@ -470,6 +468,24 @@ fn read_responses<R: Read>(reader: R, pending: &Pending) {
     for (_, tx) in calls {
         let _ = tx.send(Err(CallError::Closed(reason.clone())));
     }
+}
+
+/// Fuzzing hook: run the client's response reader over `input` with calls 0..4 pending;
+/// returns how many of them got an answer (rather than the "closed" error).
+#[cfg(test)]
+pub(crate) fn fuzz_client_input(input: &[u8]) -> usize {
+    let pending = Pending::default();
+    let mut receivers = Vec::new();
+    for seq in 0..4 {
+        let (tx, rx) = mpsc::channel();
+        lock(&pending.state).calls.insert(seq, tx);
+        receivers.push(rx);
+    }
+    read_responses(input, &pending);
+    receivers
+        .iter()
+        .filter(|rx| !matches!(rx.try_recv(), Ok(Err(CallError::Closed(_)))))
+        .count()
 }
 
 #[cfg(test)]

@@ -205,3 +205,69 @@ impl ControlService {
         Ok(Box::new(id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netrpc::{CallError, Client};
+    use std::os::unix::net::UnixStream;
+
+    struct Hello;
+    impl Service for Hello {
+        fn call(&self, method: &str, body: gob::Value) -> Result<Box<dyn gob::Encodable>, String> {
+            match method {
+                "Plugin.Hello" => {
+                    let name: String = gob::from_value(body).map_err(|e| e.to_string())?;
+                    Ok(Box::new(format!("hello, {name}")))
+                }
+                _ => Err(netrpc::unknown_method(method)),
+            }
+        }
+    }
+
+    /// The host's view, in process: control, dispense, hooks stream, Quit.
+    #[test]
+    fn control_dispense_and_quit() {
+        let (a, b) = UnixStream::pair().expect("socketpair");
+        let quiet = yamux::Config {
+            keepalive_interval: None,
+            ..yamux::Config::default()
+        };
+        let host = Session::client_unix(a, quiet.clone()).expect("host");
+        let plugin = Session::server_unix(b, quiet).expect("plugin");
+        let plugins =
+            Plugins::new().with(
+                "hooks",
+                |_: &Broker| Ok(Arc::new(Hello) as Arc<dyn Service>),
+            );
+        let served = std::thread::spawn(move || serve_session(plugin, plugins, false));
+
+        let control = Client::new(host.open().expect("control"));
+        let _stdout = host.open().expect("stdout");
+        let _stderr = host.open().expect("stderr");
+        let _: gob::Empty = control.call("Control.Ping", &true).expect("ping");
+        match control.call::<_, u32>("Dispenser.Dispense", "nope") {
+            Err(CallError::Remote(m)) => assert_eq!(m, "unknown plugin type: nope"),
+            other => panic!("{other:?}"),
+        }
+        match control.call::<_, gob::Empty>("Control.Nope", &true) {
+            Err(CallError::Remote(m)) => assert_eq!(m, "rpc: can't find method Control.Nope"),
+            other => panic!("{other:?}"),
+        }
+        let id: u32 = control
+            .call("Dispenser.Dispense", "hooks")
+            .expect("dispense");
+        assert_eq!(id, 1);
+        // Dial the plugin's broker id the way go-plugin's MuxBroker.Dial does.
+        let hooks = host.open_with(&id.to_le_bytes()).expect("open hooks");
+        let mut ack = [0u8; 4];
+        std::io::Read::read_exact(&mut &hooks, &mut ack).expect("ack");
+        assert_eq!(ack, [1, 0, 0, 0]);
+        let hooks = Client::new(hooks);
+        let r: String = hooks.call("Plugin.Hello", "go").expect("hook");
+        assert_eq!(r, "hello, go");
+        let _: gob::Empty = control.call("Control.Quit", &true).expect("quit");
+        assert!(served.join().expect("join").is_ok());
+        assert!(matches!(host.wait_end(), End::Closed(_)));
+    }
+}

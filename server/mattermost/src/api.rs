@@ -34,10 +34,20 @@ z!(Z_BoolAppErrReturns { a: bool, b: Option<AppError> });
 z!(Z_MapReturns { a: BTreeMap<String, Any> });
 z!(Z_MapArgs { a: BTreeMap<String, Any> });
 z!(Z_StrArgs { a: String });
-z!(Z_StrStrArgs { a: String, b: String });
+z!(Z_StrStrArgs {
+    a: String,
+    b: String
+});
 z!(Z_StrBoolArgs { a: String, b: bool });
-z!(Z_StrStrBoolArgs { a: String, b: String, c: bool });
-z!(Z_StrBytesArgs { a: String, b: Bytes });
+z!(Z_StrStrBoolArgs {
+    a: String,
+    b: String,
+    c: bool
+});
+z!(Z_StrBytesArgs {
+    a: String,
+    b: Bytes
+});
 z!(Z_CommandArgs { a: Option<Command> });
 z!(Z_BotArgs { a: Option<Bot> });
 z!(Z_BotReturns { a: Option<Bot>, b: Option<AppError> });
@@ -54,12 +64,28 @@ z!(Z_TeamReturns { a: Option<Team>, b: Option<AppError> });
 z!(Z_ChannelMemberReturns { a: Option<ChannelMember>, b: Option<AppError> });
 z!(Z_PermissionArgs { a: String, b: Option<Permission> });
 z!(Z_PermissionScopedArgs { a: String, b: String, c: Option<Permission> });
-z!(Z_KVSetWithOptionsArgs { a: String, b: Bytes, c: PluginKVSetOptions });
-z!(Z_KVSetWithExpiryArgs { a: String, b: Bytes, c: i64 });
-z!(Z_KVCompareAndSetArgs { a: String, b: Bytes, c: Bytes });
+z!(Z_KVSetWithOptionsArgs {
+    a: String,
+    b: Bytes,
+    c: PluginKVSetOptions
+});
+z!(Z_KVSetWithExpiryArgs {
+    a: String,
+    b: Bytes,
+    c: i64
+});
+z!(Z_KVCompareAndSetArgs {
+    a: String,
+    b: Bytes,
+    c: Bytes
+});
 z!(Z_KVListArgs { a: i64, b: i64 });
 z!(Z_StringsAppErrReturns { a: Vec<String>, b: Option<AppError> });
-z!(Z_UploadFileArgs { a: Bytes, b: String, c: String });
+z!(Z_UploadFileArgs {
+    a: Bytes,
+    b: String,
+    c: String
+});
 z!(Z_FileInfoReturns { a: Option<FileInfo>, b: Option<AppError> });
 z!(Z_LogArgs { a: String, b: Vec<Any> });
 z!(Z_PublishWebSocketEventArgs { a: String, b: BTreeMap<String, Any>, c: Option<WebsocketBroadcast> });
@@ -563,7 +589,12 @@ impl Api {
     // ----- logging and events -----
 
     /// Writes to the server log with key/value pairs (LogDebug/LogInfo/LogWarn/LogError).
-    pub fn log(&self, level: LogLevel, message: &str, pairs: &[(&str, &str)]) -> Result<(), ApiError> {
+    pub fn log(
+        &self,
+        level: LogLevel,
+        message: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<(), ApiError> {
         let method = match level {
             LogLevel::Debug => "LogDebug",
             LogLevel::Info => "LogInfo",
@@ -641,7 +672,11 @@ fn post_args(post: &Post) -> Z_PostArgs {
 }
 
 /// Turns `(A *T, B *AppError)` into a result; a reply with neither is a protocol error.
-fn required<T>(method: &'static str, value: Option<T>, err: Option<AppError>) -> Result<T, ApiError> {
+fn required<T>(
+    method: &'static str,
+    value: Option<T>,
+    err: Option<AppError>,
+) -> Result<T, ApiError> {
     check_app_error(method, err)?;
     value.ok_or_else(|| ApiError::Rpc {
         method,

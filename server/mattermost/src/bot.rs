@@ -36,16 +36,16 @@ pub fn ensure_bot(api: &Api, bot: &Bot) -> Result<String, BotError> {
         Err(e) if e.is_not_available() => {}
         Err(e) => return Err(e.into()),
     }
-    if let Some(id) = stored_bot(api)? {
-        if api_found(api.get_bot(&id, true))?.is_some() {
-            let patch = BotPatch {
-                username: Some(bot.username.clone()),
-                display_name: non_empty(&bot.display_name),
-                description: non_empty(&bot.description),
-            };
-            api.patch_bot(&id, &patch)?;
-            return Ok(id);
-        }
+    if let Some(id) = stored_bot(api)?
+        && api_found(api.get_bot(&id, true))?.is_some()
+    {
+        let patch = BotPatch {
+            username: Some(bot.username.clone()),
+            display_name: non_empty(&bot.display_name),
+            description: non_empty(&bot.description),
+        };
+        api.patch_bot(&id, &patch)?;
+        return Ok(id);
     }
     if let Some(user) = api_found(api.get_user_by_username(&bot.username))? {
         if !user.is_bot {

@@ -11,7 +11,8 @@ pub enum ApiError {
     #[error("{method}: {error} (id {}, status {})", error.id, error.status_code)]
     App {
         method: &'static str,
-        error: AppError,
+        /// Boxed: keeps `Result<T, ApiError>` small.
+        error: Box<AppError>,
     },
     /// The server answered with another Go error value (`*plugin.ErrorString`, `*pq.Error`, …).
     #[error("{method}: {type_name}: {message}")]
@@ -38,7 +39,7 @@ impl ApiError {
     /// The server's AppError, if that is what this is.
     pub fn app_error(&self) -> Option<&AppError> {
         match self {
-            ApiError::App { error, .. } => Some(error),
+            ApiError::App { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }
@@ -71,7 +72,7 @@ impl ApiError {
 impl From<ApiError> for AppError {
     fn from(err: ApiError) -> Self {
         match err {
-            ApiError::App { error, .. } => error,
+            ApiError::App { error, .. } => *error,
             other => AppError::new("plugin.api.error", &other.to_string(), other.status_code()),
         }
     }
@@ -84,7 +85,10 @@ pub(crate) fn check_error_any(method: &'static str, value: &Any) -> Result<(), A
     };
     if name == "*model.AppError" {
         return Err(match value.decode::<AppError>() {
-            Ok(error) => ApiError::App { method, error },
+            Ok(error) => ApiError::App {
+                method,
+                error: Box::new(error),
+            },
             Err(e) => ApiError::Rpc {
                 method,
                 message: format!("undecodable *model.AppError: {e}"),
@@ -107,9 +111,15 @@ pub(crate) fn check_error_any(method: &'static str, value: &Any) -> Result<(), A
 }
 
 /// Decodes a concrete `*model.AppError` field: None → Ok.
-pub(crate) fn check_app_error(method: &'static str, value: Option<AppError>) -> Result<(), ApiError> {
+pub(crate) fn check_app_error(
+    method: &'static str,
+    value: Option<AppError>,
+) -> Result<(), ApiError> {
     match value {
         None => Ok(()),
-        Some(error) => Err(ApiError::App { method, error }),
+        Some(error) => Err(ApiError::App {
+            method,
+            error: Box::new(error),
+        }),
     }
 }

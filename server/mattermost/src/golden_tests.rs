@@ -22,7 +22,10 @@ fn golden() -> &'static (PathBuf, PathBuf) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("gen")).expect("create golden dir");
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-        let bin = dir.join("golden");
+        // One shared binary (23 MB) instead of one per test run; vectors stay per process.
+        let bin_dir = std::env::temp_dir().join("mm-golden-bin");
+        std::fs::create_dir_all(&bin_dir).expect("create golden bin dir");
+        let bin = bin_dir.join("golden");
         let status = Process::new("go")
             .args(["build", "-o"])
             .arg(&bin)
@@ -85,10 +88,16 @@ fn hook_args_from_go_decode() {
     let c: Z_ExecuteCommandArgs = read_go("hook_execute_command_args");
     let ctx = c.a.unwrap_or_default();
     let args = c.b.unwrap_or_default();
-    assert_eq!((ctx.request_id.as_str(), ctx.ip_address.as_str()), ("r1", "10.0.0.1"));
+    assert_eq!(
+        (ctx.request_id.as_str(), ctx.ip_address.as_str()),
+        ("r1", "10.0.0.1")
+    );
     assert_eq!(args.command, "/hello world");
     assert_eq!(args.site_url, "http://localhost:8065");
-    assert_eq!(args.user_mentions.get("bob").map(String::as_str), Some("user2"));
+    assert_eq!(
+        args.user_mentions.get("bob").map(String::as_str),
+        Some("user2")
+    );
 
     let m: Z_MessageHasBeenPostedArgs = read_go("hook_message_posted_args");
     let post = m.b.unwrap_or_default();
@@ -96,7 +105,10 @@ fn hook_args_from_go_decode() {
     assert_eq!(post.thread_root(), "root1");
     assert_eq!(post.file_ids, vec!["f1"]);
     assert_eq!(post.prop_str("from_bot").as_deref(), Some("true"));
-    assert_eq!(post.props.get("n").map(Any::to_json), Some(serde_json::json!(7)));
+    assert_eq!(
+        post.props.get("n").map(Any::to_json),
+        Some(serde_json::json!(7))
+    );
     assert_eq!(
         post.props.get("attachments").map(Any::to_json),
         Some(serde_json::json!([{"text": "att", "fields": ["x"]}]))
@@ -110,13 +122,20 @@ fn serve_http_args_decode_in_both_shapes() {
         ("hook_serve_http_args_old", "GET", 5, 6),
     ] {
         let s: Z_ServeHTTPArgs = read_go(name);
-        assert_eq!((s.response_writer_stream, s.request_body_stream), (rw, body), "{name}");
+        assert_eq!(
+            (s.response_writer_stream, s.request_body_stream),
+            (rw, body),
+            "{name}"
+        );
         let r = s.request.unwrap_or_default();
         assert_eq!(r.method, method, "{name}");
         assert_eq!(r.url, "/status?x=1", "{name}");
         assert_eq!(r.request_uri, "/plugins/rs-hello/status?x=1", "{name}");
         assert_eq!(r.remote_addr, "127.0.0.1:5555", "{name}");
-        assert_eq!(r.header.get("Mattermost-User-Id"), Some(&vec!["user1".to_owned()]));
+        assert_eq!(
+            r.header.get("Mattermost-User-Id"),
+            Some(&vec!["user1".to_owned()])
+        );
         assert!(s.context.is_some(), "{name}");
     }
 }
@@ -138,7 +157,9 @@ fn api_returns_from_go_decode() {
 
     let r: Z_StringErrReturns = read_go("api_get_bundle_path_errstr");
     match check_error_any("GetBundlePath", &r.b).unwrap_err() {
-        ApiError::Remote { type_name, message, .. } => {
+        ApiError::Remote {
+            type_name, message, ..
+        } => {
             assert_eq!(type_name, "*plugin.ErrorString");
             assert_eq!(message, "plain failure");
         }
@@ -152,11 +173,17 @@ fn api_returns_from_go_decode() {
     let r: Z_UserReturns = read_go("api_get_user_returns");
     let user = r.a.unwrap_or_default();
     assert_eq!((user.username.as_str(), user.is_bot), ("alice", false));
-    assert_eq!(user.notify_props.get("email").map(String::as_str), Some("true"));
+    assert_eq!(
+        user.notify_props.get("email").map(String::as_str),
+        Some("true")
+    );
 
     let r: Z_BotReturns = read_go("api_get_bot_returns");
     let bot = r.a.unwrap_or_default();
-    assert_eq!((bot.user_id.as_str(), bot.owner_id.as_str()), ("bot1", "rs-hello"));
+    assert_eq!(
+        (bot.user_id.as_str(), bot.owner_id.as_str()),
+        ("bot1", "rs-hello")
+    );
 
     let r: Z_BytesReturns = read_go("api_kv_get_returns");
     assert_eq!(r.a.0, b"42");
@@ -167,7 +194,10 @@ fn api_returns_from_go_decode() {
     let r: Z_BoolReturns = read_go("api_has_permission_returns");
     assert!(r.a);
     let r: Z_MapReturns = read_go("api_get_plugin_config_returns");
-    assert_eq!(r.a.get("Greeting").map(Any::to_json), Some(serde_json::json!("Hi")));
+    assert_eq!(
+        r.a.get("Greeting").map(Any::to_json),
+        Some(serde_json::json!("Hi"))
+    );
     let r: Z_BytesReturns = read_go("api_load_config_returns");
     assert_eq!(r.a.0, br#"{"greeting":"Hi"}"#);
     let r: Z_ChannelReturns = read_go("api_get_channel_returns");
@@ -178,9 +208,17 @@ fn api_returns_from_go_decode() {
     // GetConfig is decoded generically (as Api::get_config does), incl. []byte fields.
     let (dir, _) = golden();
     let data = std::fs::read(dir.join("gen/api_get_config_returns.gob")).expect("config vector");
-    let value = gob::Decoder::new().decode_value(&mut data.as_slice()).expect("decode config");
-    let config = value.field("A").map(gob::Value::to_json).unwrap_or_default();
-    assert_eq!(config["ServiceSettings"]["SiteURL"], "http://localhost:8065");
+    let value = gob::Decoder::new()
+        .decode_value(&mut data.as_slice())
+        .expect("decode config");
+    let config = value
+        .field("A")
+        .map(gob::Value::to_json)
+        .unwrap_or_default();
+    assert_eq!(
+        config["ServiceSettings"]["SiteURL"],
+        "http://localhost:8065"
+    );
     assert!(config["LogSettings"]["AdvancedLoggingJSON"].is_string());
 }
 
@@ -207,12 +245,21 @@ fn hook_replies_decode_into_go_types() {
         ("reply_execute_command_ok", &cmd_ok),
         ("reply_execute_command_err", &cmd_err),
     ]);
-    assert_eq!(go["reply_implemented"], serde_json::json!(["OnActivate", "ServeHTTP"]));
+    assert_eq!(
+        go["reply_implemented"],
+        serde_json::json!(["OnActivate", "ServeHTTP"])
+    );
     assert_eq!(go["reply_on_activate_ok"]["A_type"], "<nil>");
     assert_eq!(go["reply_on_activate_err"]["A_type"], "*model.AppError");
     assert_eq!(go["reply_on_activate_err"]["A"]["status_code"], 503);
-    assert_eq!(go["reply_execute_command_ok"]["A"]["text"], "Posted: Hello, world!");
-    assert_eq!(go["reply_execute_command_ok"]["A"]["response_type"], "ephemeral");
+    assert_eq!(
+        go["reply_execute_command_ok"]["A"]["text"],
+        "Posted: Hello, world!"
+    );
+    assert_eq!(
+        go["reply_execute_command_ok"]["A"]["response_type"],
+        "ephemeral"
+    );
     assert!(go["reply_execute_command_ok"]["B"].is_null());
     assert_eq!(go["reply_execute_command_err"]["B"]["id"], "rs-probe.fail");
     assert!(go["reply_execute_command_err"]["A"].is_object());
@@ -230,17 +277,6 @@ fn api_args_decode_into_go_types() {
 
     let mut data = AutocompleteData::new("hello", "[text]", "greet");
     data.add_text_argument("Whom", "world", "");
-    let mut sub = AutocompleteData::new("pick", "", "pick one");
-    sub.add_static_list_argument(
-        "choice",
-        true,
-        vec![AutocompleteListItem { item: "a".into(), hint: "h".into(), help_text: "ht".into() }],
-    );
-    let mut dynamic = AutocompleteData::new("dyn", "", "dynamic");
-    dynamic.add_dynamic_list_argument("dyn arg", "/plugins/x/list", false);
-    let mut root = AutocompleteData::new("probe", "", "");
-    root.add_command(sub);
-    root.add_command(dynamic);
     let command = Z_CommandArgs {
         a: Some(Command {
             trigger: "hello".into(),
@@ -249,22 +285,24 @@ fn api_args_decode_into_go_types() {
             ..Command::default()
         }),
     };
-    let nested = Z_CommandArgs {
-        a: Some(Command {
-            trigger: "probe".into(),
-            autocomplete_data: Some(root),
-            ..Command::default()
-        }),
+    let bot = Z_BotArgs {
+        a: Some(Bot::new("hello-bot", "Hello Bot", "Says hello.")),
     };
-    let bot = Z_BotArgs { a: Some(Bot::new("hello-bot", "Hello Bot", "Says hello.")) };
     let patch = Z_PatchBotArgs {
         a: "bot1".into(),
-        b: Some(BotPatch { display_name: Some("New".into()), ..BotPatch::default() }),
+        b: Some(BotPatch {
+            display_name: Some("New".into()),
+            ..BotPatch::default()
+        }),
     };
     let kv = Z_KVSetWithOptionsArgs {
         a: "mutex".into(),
         b: Bytes(vec![1]),
-        c: PluginKVSetOptions { atomic: true, old_value: Bytes(vec![]), expire_in_seconds: 15 },
+        c: PluginKVSetOptions {
+            atomic: true,
+            old_value: Bytes(vec![]),
+            expire_in_seconds: 15,
+        },
     };
     let log = Z_LogArgs {
         a: "rs-hello activated".into(),
@@ -275,14 +313,40 @@ fn api_args_decode_into_go_types() {
     };
     let ws = Z_PublishWebSocketEventArgs {
         a: "changed".into(),
-        b: [("n".to_owned(), Any::from_json(&serde_json::json!({"k": [1, "x"]})))].into(),
-        c: Some(WebsocketBroadcast { user_id: "user1".into(), ..WebsocketBroadcast::default() }),
+        b: [(
+            "n".to_owned(),
+            Any::from_json(&serde_json::json!({"k": [1, "x"]})),
+        )]
+        .into(),
+        c: Some(WebsocketBroadcast {
+            user_id: "user1".into(),
+            ..WebsocketBroadcast::default()
+        }),
     };
-    let perm = Z_PermissionArgs { a: "user1".into(), b: Some(Permission::id("manage_system")) };
-    let bots = Z_GetBotsArgs { a: Some(BotGetOptions { per_page: 10, ..BotGetOptions::default() }) };
-    let save = Z_MapArgs { a: [("Greeting".to_owned(), Any::from_json(&serde_json::json!("Hi")))].into() };
-    let upload = Z_UploadFileArgs { a: Bytes(b"abc".to_vec()), b: "chan1".into(), c: "a.txt".into() };
-    let header: crate::http::Header = [("Content-Type".to_owned(), vec!["text/plain".to_owned()])].into();
+    let perm = Z_PermissionArgs {
+        a: "user1".into(),
+        b: Some(Permission::id("manage_system")),
+    };
+    let bots = Z_GetBotsArgs {
+        a: Some(BotGetOptions {
+            per_page: 10,
+            ..BotGetOptions::default()
+        }),
+    };
+    let save = Z_MapArgs {
+        a: [(
+            "Greeting".to_owned(),
+            Any::from_json(&serde_json::json!("Hi")),
+        )]
+        .into(),
+    };
+    let upload = Z_UploadFileArgs {
+        a: Bytes(b"abc".to_vec()),
+        b: "chan1".into(),
+        c: "a.txt".into(),
+    };
+    let header: crate::http::Header =
+        [("Content-Type".to_owned(), vec!["text/plain".to_owned()])].into();
     let write = Bytes(b"body".to_vec());
     let go = verify_in_go(&[
         ("api_create_post_args", &create),
@@ -311,15 +375,24 @@ fn api_args_decode_into_go_types() {
 
     let c = &go["api_register_command_args"];
     assert_eq!(c["A"]["trigger"], "hello");
-    assert_eq!(c["DataTypes"], serde_json::json!(["*model.AutocompleteTextArg"]));
-    assert_eq!(c["A"]["autocomplete_data"]["Arguments"][0]["Data"]["Hint"], "world");
+    assert_eq!(
+        c["DataTypes"],
+        serde_json::json!(["*model.AutocompleteTextArg"])
+    );
+    assert_eq!(
+        c["A"]["autocomplete_data"]["Arguments"][0]["Data"]["Hint"],
+        "world"
+    );
 
     assert_eq!(go["api_ensure_bot_args"]["A"]["display_name"], "Hello Bot");
     assert_eq!(go["api_patch_bot_args"]["B"]["display_name"], "New");
     assert!(go["api_patch_bot_args"]["B"]["username"].is_null());
     assert_eq!(go["api_kv_set_options_args"]["C"]["ExpireInSeconds"], 15);
     assert_eq!(go["api_kv_set_options_args"]["C"]["Atomic"], true);
-    assert_eq!(go["api_log_info_args"]["BTypes"], serde_json::json!(["string", "string"]));
+    assert_eq!(
+        go["api_log_info_args"]["BTypes"],
+        serde_json::json!(["string", "string"])
+    );
     assert_eq!(go["api_publish_ws_args"]["B"]["n"]["k"][1], "x");
     assert_eq!(go["api_publish_ws_args"]["C"]["user_id"], "user1");
     assert_eq!(go["api_has_permission_args"]["B"]["id"], "manage_system");
@@ -329,7 +402,6 @@ fn api_args_decode_into_go_types() {
     assert_eq!(go["http_sync_header_args"]["Content-Type"][0], "text/plain");
     assert_eq!(go["http_write_header_args"], 200);
     assert_eq!(go["http_write_args"], "Ym9keQ==");
-    let _ = nested;
 }
 
 #[test]
@@ -338,7 +410,10 @@ fn nested_autocomplete_validates_in_go() {
     sub.add_static_list_argument(
         "choice",
         true,
-        vec![AutocompleteListItem { item: "a".into(), ..AutocompleteListItem::default() }],
+        vec![AutocompleteListItem {
+            item: "a".into(),
+            ..AutocompleteListItem::default()
+        }],
     );
     let mut dynamic = AutocompleteData::new("dyn", "", "dynamic");
     dynamic.add_dynamic_list_argument("dyn arg", "/plugins/x/list", false);
@@ -346,13 +421,98 @@ fn nested_autocomplete_validates_in_go() {
     root.add_command(sub);
     root.add_command(dynamic);
     let command = Z_CommandArgs {
-        a: Some(Command { trigger: "probe".into(), autocomplete_data: Some(root), ..Command::default() }),
+        a: Some(Command {
+            trigger: "probe".into(),
+            autocomplete_data: Some(root),
+            ..Command::default()
+        }),
     };
     let go = verify_in_go(&[("api_register_command_args", &command)]);
     let c = &go["api_register_command_args"];
     // No "invalid: …" entry: Go's AutocompleteData.IsValid accepted the tree.
     assert!(c["DataTypes"].is_null(), "{c}");
     let subs = &c["A"]["autocomplete_data"]["SubCommands"];
-    assert_eq!(subs[0]["Arguments"][0]["Data"]["PossibleArguments"][0]["Item"], "a");
-    assert_eq!(subs[1]["Arguments"][0]["Data"]["FetchURL"], "/plugins/x/list");
+    assert_eq!(
+        subs[0]["Arguments"][0]["Data"]["PossibleArguments"][0]["Item"],
+        "a"
+    );
+    assert_eq!(
+        subs[1]["Arguments"][0]["Data"]["FetchURL"],
+        "/plugins/x/list"
+    );
+}
+
+#[test]
+fn scalar_api_args_decode_into_go_types() {
+    let s = |v: &str| v.to_owned();
+    let get_post = Z_StrArgs { a: s("post1") };
+    let unregister = Z_StrStrArgs {
+        a: s("team1"),
+        b: s("hello"),
+    };
+    let get_bot = Z_StrBoolArgs {
+        a: s("bot1"),
+        b: true,
+    };
+    let by_name = Z_StrStrBoolArgs {
+        a: s("team1"),
+        b: s("town-square"),
+        c: true,
+    };
+    let kv_set = Z_StrBytesArgs {
+        a: s("k"),
+        b: Bytes(b"v".to_vec()),
+    };
+    let ephemeral = Z_StrPostArgs {
+        a: s("user1"),
+        b: Some(Post::new("chan1", "only you")),
+    };
+    let perm = Z_PermissionScopedArgs {
+        a: s("user1"),
+        b: s("chan1"),
+        c: Some(Permission::id("create_post")),
+    };
+    let expiry = Z_KVSetWithExpiryArgs {
+        a: s("k"),
+        b: Bytes(b"v".to_vec()),
+        c: 60,
+    };
+    let cas = Z_KVCompareAndSetArgs {
+        a: s("k"),
+        b: Bytes(b"old".to_vec()),
+        c: Bytes(b"new".to_vec()),
+    };
+    let list = Z_KVListArgs { a: 2, b: 50 };
+    let go = verify_in_go(&[
+        ("api_get_post_args", &get_post),
+        ("api_unregister_command_args", &unregister),
+        ("api_get_bot_args", &get_bot),
+        ("api_get_channel_by_name_args", &by_name),
+        ("api_kv_set_args", &kv_set),
+        ("api_send_ephemeral_args", &ephemeral),
+        ("api_has_permission_channel_args", &perm),
+        ("api_kv_set_expiry_args", &expiry),
+        ("api_kv_cas_args", &cas),
+        ("api_kv_list_args", &list),
+    ]);
+    assert_eq!(go["api_get_post_args"]["A"], "post1");
+    assert_eq!(go["api_unregister_command_args"]["B"], "hello");
+    assert_eq!(go["api_get_bot_args"]["B"], true);
+    assert_eq!(go["api_get_channel_by_name_args"]["B"], "town-square");
+    assert_eq!(go["api_get_channel_by_name_args"]["C"], true);
+    assert_eq!(go["api_kv_set_args"]["B"], "dg==");
+    assert_eq!(go["api_send_ephemeral_args"]["B"]["message"], "only you");
+    assert_eq!(
+        go["api_has_permission_channel_args"]["C"]["id"],
+        "create_post"
+    );
+    assert_eq!(go["api_kv_set_expiry_args"]["C"], 60);
+    assert_eq!(go["api_kv_cas_args"]["C"], "bmV3");
+    assert_eq!(
+        (
+            go["api_kv_list_args"]["A"].as_i64(),
+            go["api_kv_list_args"]["B"].as_i64()
+        ),
+        (Some(2), Some(50))
+    );
 }

@@ -34,24 +34,15 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
-    pub(crate) fn new(
-        method: String,
-        url: String,
-        proto: String,
-        header: Header,
-        host: String,
-        remote_addr: String,
-        request_uri: String,
-        body: BodyReader,
-    ) -> Self {
+    pub(crate) fn new(wire: crate::server::HttpRequestWire, body: BodyReader) -> Self {
         HttpRequest {
-            method,
-            url,
-            proto,
-            header,
-            host,
-            remote_addr,
-            request_uri,
+            method: wire.method,
+            url: wire.url,
+            proto: wire.proto,
+            header: wire.header,
+            host: wire.host,
+            remote_addr: wire.remote_addr,
+            request_uri: wire.request_uri,
             body,
         }
     }
@@ -77,7 +68,8 @@ impl HttpRequest {
 
     /// The authenticated user (`Mattermost-User-Id`, set by the server only for valid sessions).
     pub fn user_id(&self) -> Option<&str> {
-        self.header_value("Mattermost-User-Id").filter(|s| !s.is_empty())
+        self.header_value("Mattermost-User-Id")
+            .filter(|s| !s.is_empty())
     }
 
     /// The body as a stream (read it at most once).
@@ -232,10 +224,9 @@ impl ResponseWriter {
         A: serde::Serialize + gob::GobType,
         R: serde::de::DeserializeOwned,
     {
-        let client = self
-            .client
-            .as_ref()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "response already finished"))?;
+        let client = self.client.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "response already finished")
+        })?;
         client
             .call::<A, R>(method, args)
             .map_err(|e| io::Error::other(format!("{method}: {e}")))

@@ -6,7 +6,7 @@
 //! - [`model`]: Post, CommandArgs, Bot, User, Channel, AppError … as gob structs.
 //! - [`http`]: [`HttpRequest`] (streamed body) and [`ResponseWriter`] for ServeHTTP.
 //! - [`bot`]: [`ensure_bot`] (works from server 5.37) and profile images from the bundle.
-//! - [`error`]: [`ApiError`].
+//! - [`error`]: [`ApiError`], the error of every API call.
 //! - `server`: the hooks RPC service and [`run`], the whole `main` of a plugin.
 //!
 //! ```ignore
@@ -36,5 +36,7 @@ pub use http::{BodyReader, Header, HttpRequest, ResponseWriter};
 pub use model::*;
 pub use server::run;
 
+#[cfg(test)]
+mod bot_tests;
 #[cfg(test)]
 mod golden_tests;

@@ -3,6 +3,10 @@
 //! Mirrors Go's `hooksRPCServer` (plugin/client_rpc.go): reply shapes must match Go exactly,
 //! because a reply that does not decode into the host's variable kills the hooks stream.
 
+// Hooks return `Result<_, AppError>` by value (the shape plugin authors expect); the error is
+// large but hooks run once per event, so boxing would cost ergonomics for nothing.
+#![allow(clippy::result_large_err)]
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -107,14 +111,19 @@ impl<H: Hooks + 'static> HookServer<H> {
     fn on_activate(&self, body: gob::Value) -> Reply {
         let args: Z_OnActivateArgs =
             gob::from_value(body).map_err(|e| format!("OnActivate args: {e}"))?;
-        let stream = self
-            .broker
-            .dial(args.api_mux_id)
-            .map_err(|e| format!("dial API stream {}: {e} ({DIAL_TIMEOUT_NOTE})", args.api_mux_id))?;
+        let stream = self.broker.dial(args.api_mux_id).map_err(|e| {
+            format!(
+                "dial API stream {}: {e} ({DIAL_TIMEOUT_NOTE})",
+                args.api_mux_id
+            )
+        })?;
         let api = Api::new(netrpc::Client::new(stream));
         if args.driver_mux_id != 0 {
             let driver = self.broker.dial(args.driver_mux_id).map_err(|e| {
-                format!("dial driver stream {}: {e} ({DIAL_TIMEOUT_NOTE})", args.driver_mux_id)
+                format!(
+                    "dial driver stream {}: {e} ({DIAL_TIMEOUT_NOTE})",
+                    args.driver_mux_id
+                )
             })?;
             if let Ok(mut slot) = self.driver.lock() {
                 *slot = Some(driver);
@@ -199,15 +208,8 @@ impl<H: Hooks + 'static> HookServer<H> {
                     .map_err(|e| format!("dial request body stream: {e}"))?,
             ),
         };
-        let wire = args.request.unwrap_or_default();
         let mut request = HttpRequest::new(
-            wire.method,
-            wire.url,
-            wire.proto,
-            wire.header,
-            wire.host,
-            wire.remote_addr,
-            wire.request_uri,
+            args.request.unwrap_or_default(),
             BodyReader::new(body_stream),
         );
         let ctx = args.context.unwrap_or_default();
@@ -240,9 +242,10 @@ impl<H: Hooks + 'static> Service for HookServer<H> {
             "Plugin.OnDeactivate" => {
                 self.simple_hook("OnDeactivate", |p, api| p.on_deactivate(api))
             }
-            "Plugin.OnConfigurationChange" => self.simple_hook("OnConfigurationChange", |p, api| {
-                p.on_configuration_change(api)
-            }),
+            "Plugin.OnConfigurationChange" => self
+                .simple_hook("OnConfigurationChange", |p, api| {
+                    p.on_configuration_change(api)
+                }),
             "Plugin.ExecuteCommand" => self.execute_command(body),
             "Plugin.MessageHasBeenPosted" => self.message_has_been_posted(body),
             "Plugin.ServeHTTP" => self.serve_http(body),

@@ -9,7 +9,6 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"mime"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -1019,5 +1018,3 @@ func (a *API) PublishWebSocketEvent(event string, payload map[string]any, broadc
 	a.srv.events = append(a.srv.events, WebSocketEvent{
 		Event: fmt.Sprintf("custom_%v_%v", a.id, event), Payload: copyMap(payload), Broadcast: broadcast})
 }
-
-var _ = http.StatusOK

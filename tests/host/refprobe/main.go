@@ -292,18 +292,11 @@ func (p *Probe) call(method string, raw map[string]json.RawMessage) (any, bool, 
 		v, e := p.API.PatchBot(s("botUserId"), &patch)
 		return v, true, appErr(e)
 	case "GetBots":
-		var o struct {
-			OwnerID        string `json:"owner_id"`
-			IncludeDeleted bool   `json:"include_deleted"`
-			OnlyOrphaned   bool   `json:"only_orphaned"`
-			Page           int    `json:"page"`
-			PerPage        int    `json:"per_page"`
-		}
+		var o model.BotGetOptions // no JSON tags: OwnerId, IncludeDeleted, OnlyOrphaned, Page, PerPage
 		if err := a.into("options", &o); err != nil {
 			return nil, false, err
 		}
-		v, e := p.API.GetBots(&model.BotGetOptions{OwnerId: o.OwnerID, IncludeDeleted: o.IncludeDeleted,
-			OnlyOrphaned: o.OnlyOrphaned, Page: o.Page, PerPage: o.PerPage})
+		v, e := p.API.GetBots(&o)
 		return v, true, appErr(e)
 	case "UpdateBotActive":
 		if err := a.into("active", &b); err != nil {

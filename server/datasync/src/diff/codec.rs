@@ -106,9 +106,10 @@ fn encode_json(value: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), usi
         Value::Bool(false) => out.push(J_FALSE),
         Value::Bool(true) => out.push(J_TRUE),
         Value::Number(n) => {
-            // With serde_json's `arbitrary_precision` this is the source's exact text.
+            // With serde_json's `arbitrary_precision` (enabled by this crate) a number is
+            // the source's exact text.
             out.push(J_NUMBER);
-            put_bytes(out, n.to_string().as_bytes());
+            put_bytes(out, n.as_str().as_bytes());
         }
         Value::String(s) => {
             out.push(J_STRING);
@@ -212,7 +213,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Checks one cell without building it and returns how many bytes it took.
+/// Checks one cell without building it, moving past it.
 pub(crate) fn skip_cell(r: &mut Reader<'_>) -> Read<()> {
     match r.byte()? {
         NULL | FALSE | TRUE => Ok(()),

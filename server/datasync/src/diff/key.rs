@@ -85,7 +85,10 @@ fn display_cell(cell: &Cell) -> String {
         Cell::Float(f) => f.to_string(),
         Cell::Decimal(s) | Cell::Date(s) | Cell::Time(s) | Cell::Timestamp(s) => s.clone(),
         Cell::Text(s) => display_text(s),
-        Cell::Bytes(b) => format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        Cell::Bytes(b) => format!(
+            "0x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        ),
         Cell::Json(v) => v.to_string(),
     }
 }
@@ -123,14 +126,23 @@ mod tests {
     fn null_and_the_text_null_look_different() {
         let columns = cols(&["k"]);
         assert_eq!(display_key(&columns, &[0], &vec![Cell::Null]), "NULL");
-        assert_eq!(display_key(&columns, &[0], &vec![Cell::Text("null".into())]), "\"null\"");
-        assert_eq!(display_key(&columns, &[0], &vec![Cell::Text("a, b".into())]), "\"a, b\"");
+        assert_eq!(
+            display_key(&columns, &[0], &vec![Cell::Text("null".into())]),
+            "\"null\""
+        );
+        assert_eq!(
+            display_key(&columns, &[0], &vec![Cell::Text("a, b".into())]),
+            "\"a, b\""
+        );
     }
 
     #[test]
     fn repeated_key_names_count_once() {
         let columns = cols(&["a", "b"]);
-        assert_eq!(key_positions(&columns, &cols(&["b", "a", "b"])), Ok(vec![1, 0]));
+        assert_eq!(
+            key_positions(&columns, &cols(&["b", "a", "b"])),
+            Ok(vec![1, 0])
+        );
         assert_eq!(key_positions(&columns, &[]), Err(DiffError::NoKeyColumns));
     }
 }

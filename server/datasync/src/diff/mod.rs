@@ -229,7 +229,8 @@ impl Scratch {
         previous.cell_spans(j, &mut self.then)?;
         let mut differing = Vec::new();
         for &(c, p) in compared {
-            let (Some(&now), Some(&then), Some(cell)) = (self.now.get(c), self.then.get(p), row.get(c))
+            let (Some(&now), Some(&then), Some(cell)) =
+                (self.now.get(c), self.then.get(p), row.get(c))
             else {
                 continue;
             };

@@ -28,6 +28,12 @@ pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
     }
 }
 
+/// GETs the base URL and reports the status and size (for "test a connection").
+pub(super) fn probe(cx: &Cx<'_>) -> Result<String, SourceError> {
+    let body = get(cx)?;
+    Ok(format!("HTTP 2xx, {} bytes", body.len()))
+}
+
 fn url(cx: &Cx<'_>) -> String {
     let base = cx.conn.url.expose();
     match cx.query.path.as_deref().unwrap_or("") {
@@ -80,9 +86,7 @@ fn get(cx: &Cx<'_>) -> Result<Vec<u8>, SourceError> {
         }
         None => {}
     }
-    let mut response = request
-        .call()
-        .map_err(|e| request_error(cx, &origin, e))?;
+    let mut response = request.call().map_err(|e| request_error(cx, &origin, e))?;
     let status = response.status();
     if status.is_redirection() {
         return Err(cx.query_err(format!(
@@ -103,19 +107,29 @@ fn get(cx: &Cx<'_>) -> Result<Vec<u8>, SourceError> {
             excerpt(text.trim(), ERROR_BODY_CHARS)
         )));
     }
-    let limit = u64::try_from(cx.query.max_bytes).unwrap_or(u64::MAX);
-    response
+    // ureq fails a read that *reaches* its limit, so allow one byte more and compare here.
+    let limit = u64::try_from(cx.query.max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let too_big = || {
+        cx.bad_data(format!(
+            "the response from {origin} is larger than the {} byte limit (max_bytes)",
+            cx.query.max_bytes
+        ))
+    };
+    let body = response
         .body_mut()
         .with_config()
         .limit(limit)
         .read_to_vec()
         .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => cx.bad_data(format!(
-                "the response from {origin} is larger than the {} byte limit (max_bytes)",
-                cx.query.max_bytes
-            )),
+            ureq::Error::BodyExceedsLimit(_) => too_big(),
             e => request_error(cx, &origin, e),
-        })
+        })?;
+    if body.len() > cx.query.max_bytes {
+        return Err(too_big());
+    }
+    Ok(body)
 }
 
 fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
@@ -135,7 +149,15 @@ fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
             "a configured header name or value is not valid in HTTP (value not shown)",
         ),
         ureq::Error::BadUri(_) => cx.connect_err("the URL is not valid (URL not shown)"),
-        e => cx.connect_err(format!("GET {origin}… failed: {e}")),
+        e => {
+            let detail = e.to_string();
+            let what = if detail.contains("certificate") || detail.to_lowercase().contains("tls") {
+                "TLS failed"
+            } else {
+                "request failed"
+            };
+            cx.connect_err(format!("GET {origin}…: {what}: {detail}"))
+        }
     }
 }
 
@@ -148,9 +170,15 @@ fn parse_json(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
             "json_pointer {pointer:?} must be empty or start with '/' (RFC 6901)"
         )));
     }
-    let shown = if pointer.is_empty() { "the top level" } else { pointer };
+    let shown = if pointer.is_empty() {
+        "the top level"
+    } else {
+        pointer
+    };
     let found = doc.pointer_mut(pointer).map(Value::take).ok_or_else(|| {
-        cx.bad_data(format!("json_pointer {pointer:?}: nothing at that path in the response"))
+        cx.bad_data(format!(
+            "json_pointer {pointer:?}: nothing at that path in the response"
+        ))
     })?;
     let Value::Array(items) = found else {
         return Err(cx.bad_data(format!(
@@ -267,13 +295,19 @@ fn parse_csv(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
         .from_reader(body);
     let columns: Vec<String> = reader
         .headers()
-        .map_err(|e| cx.bad_data(format!("the CSV header row is malformed: {}", csv_error(&e))))?
+        .map_err(|e| {
+            cx.bad_data(format!(
+                "the CSV header row is malformed: {}",
+                csv_error(&e)
+            ))
+        })?
         .iter()
         .map(String::from)
         .collect();
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| cx.bad_data(format!("malformed CSV: {}", csv_error(&e))))?;
+        let record =
+            record.map_err(|e| cx.bad_data(format!("malformed CSV: {}", csv_error(&e))))?;
         cx.check_rows(rows.len() + 1)?;
         rows.push(
             record

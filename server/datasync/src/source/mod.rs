@@ -136,6 +136,37 @@ pub fn fetch(conn: &Connection, query: &Query) -> Result<RowSet, SourceError> {
     result.map_err(|e| cx.scrub.error(e))
 }
 
+/// Checks that a connection works (for "test a connection"): runs a trivial query on
+/// databases (`SELECT version()` and the like) or GETs an HTTP source's base URL, within
+/// `timeout`. Returns a short description of what answered, e.g. the server version.
+pub fn test_connection(conn: &Connection, timeout: Duration) -> Result<String, SourceError> {
+    let sql = match conn.kind {
+        ConnectionKind::Postgres => Some("SELECT version()"),
+        ConnectionKind::Mysql => Some("SELECT VERSION()"),
+        ConnectionKind::Sqlite => Some("SELECT 'SQLite ' || sqlite_version()"),
+        ConnectionKind::Http => None,
+    };
+    let query = Query {
+        sync: format!("(testing connection {})", conn.name),
+        sql: sql.map(String::from),
+        path: None,
+        json_pointer: String::new(),
+        format: HttpFormat::Json,
+        statement_timeout: timeout,
+        max_rows: 1,
+        max_bytes: 1 << 20,
+    };
+    let cx = Cx::new(conn, &query);
+    let result = match conn.kind {
+        ConnectionKind::Http => http::probe(&cx),
+        _ => fetch(conn, &query).map(|rows| match rows.rows.first().and_then(|r| r.first()) {
+            Some(crate::row::Cell::Text(version)) => version.clone(),
+            _ => "connected".to_string(),
+        }),
+    };
+    result.map_err(|e| cx.scrub.error(e))
+}
+
 /// What every driver needs: the connection, the query, and error constructors that name
 /// the sync and connection.
 pub(crate) struct Cx<'a> {
@@ -226,7 +257,7 @@ fn seconds_rounded_up(d: Duration) -> u64 {
 /// Drivers sometimes echo the connection string or parts of it (user info, query
 /// parameters); the password may also appear percent-encoded. Every message built from
 /// foreign text passes through here before it leaves the source module.
-#[derive(Debug, Default)]
+#[derive(Default)] // no Debug: it holds the secrets
 pub(crate) struct Scrub {
     secrets: Vec<String>,
 }
@@ -235,16 +266,23 @@ impl Scrub {
     fn for_connection(conn: &Connection) -> Self {
         let mut scrub = Scrub::default();
         let url = conn.url.expose();
-        scrub.add(url);
+        // The whole URL only when it may carry a credential: a plain base URL
+        // (`https://api.example.com`) is not secret and helps to read errors.
+        if url.contains(['@', '?']) {
+            scrub.add(url);
+        }
         if let Some(password) = url_password(url) {
             scrub.add(&password);
             scrub.add(&percent_decode(&password));
         }
-        // Query-string values (`?password=…`, `?api_key=…`) may be secrets too.
+        // Query-string values (`?password=…`, `?api_key=…`) may be secrets too; only
+        // well-known harmless driver options are left readable.
         if let Some((_, query)) = url.split_once('?') {
             for pair in query.split('&') {
-                if let Some((_, value)) = pair.split_once('=')
-                    && value.len() >= 6
+                if let Some((key, value)) = pair.split_once('=')
+                    && !HARMLESS_PARAMETERS
+                        .contains(&percent_decode(key).to_ascii_lowercase().as_str())
+                    && value.len() >= 4
                 {
                     scrub.add(value);
                     scrub.add(&percent_decode(value));
@@ -255,7 +293,13 @@ impl Scrub {
             scrub.add(value.expose());
         }
         match &conn.auth {
-            Some(HttpAuth::Basic { password, .. }) => scrub.add(password.expose()),
+            Some(HttpAuth::Basic { username, password }) => {
+                use base64::Engine as _;
+                scrub.add(password.expose());
+                // A server echoing our request headers would show the encoded pair.
+                let pair = format!("{username}:{}", password.expose());
+                scrub.add(&base64::engine::general_purpose::STANDARD.encode(pair));
+            }
             Some(HttpAuth::Bearer { token }) => scrub.add(token.expose()),
             None => {}
         }
@@ -303,6 +347,23 @@ impl Scrub {
         }
     }
 }
+
+/// URL parameters whose values are never secret, so errors may show them.
+const HARMLESS_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "ssl_mode",
+    "sslrootcert",
+    "root_cert_path",
+    "application_name",
+    "connect_timeout",
+    "host",
+    "port",
+    "dbname",
+    "user",
+    "prefer_socket",
+    "tcp_connect_timeout_ms",
+];
 
 /// The raw (still percent-encoded) password of `scheme://user:password@host/…`.
 fn url_password(url: &str) -> Option<String> {
@@ -353,6 +414,18 @@ pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// NaN and infinities are not JSON numbers; they become PostgreSQL's spelling as text.
+pub(crate) fn float_cell(f: f64) -> crate::row::Cell {
+    use crate::row::Cell;
+    if f.is_nan() {
+        Cell::Text("NaN".into())
+    } else if f.is_infinite() {
+        Cell::Text(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
+    } else {
+        Cell::Float(f)
+    }
+}
+
 /// Formats a cell of a nested structure (array element) as JSON, the way rows show it.
 pub(crate) fn cell_to_json(cell: crate::row::Cell) -> serde_json::Value {
     use crate::row::Cell;
@@ -399,6 +472,16 @@ mod tests {
             assert!(!out.contains(secret), "{secret} leaked in {out}");
         }
         assert!(out.starts_with("failed ***"));
+    }
+
+    #[test]
+    fn scrub_keeps_harmless_driver_options_readable() {
+        let scrub =
+            Scrub::for_connection(&conn("postgres://h/db?sslmode=verify-full&key=k3y-value"));
+        assert_eq!(
+            scrub.text("sslmode verify-full rejected; key k3y-value"),
+            "sslmode verify-full rejected; key ***"
+        );
     }
 
     #[test]

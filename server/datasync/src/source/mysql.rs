@@ -127,9 +127,15 @@ fn prepare_session(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), SourceError> {
         .unwrap_or(u64::MAX)
         .saturating_add(1);
     let timeout_setting = if mariadb {
-        format!("SET SESSION max_statement_time = {:.3}", timeout.as_secs_f64())
+        format!(
+            "SET SESSION max_statement_time = {:.3}",
+            timeout.as_secs_f64()
+        )
     } else {
-        format!("SET SESSION max_execution_time = {}", timeout.as_millis().max(1))
+        format!(
+            "SET SESSION max_execution_time = {}",
+            timeout.as_millis().max(1)
+        )
     };
     for statement in [
         "SET NAMES utf8mb4".to_string(),
@@ -178,8 +184,8 @@ fn cell(value: Value, column: &mysql::Column) -> Result<Cell, String> {
             Err(_) => Cell::Decimal(u.to_string()),
         },
         // Through its shortest text, so FLOAT 0.1 stays 0.1 rather than 0.100000001….
-        Value::Float(f) => super::postgres::float_cell(f.to_string().parse().unwrap_or(f.into())),
-        Value::Double(d) => super::postgres::float_cell(d),
+        Value::Float(f) => super::float_cell(f.to_string().parse().unwrap_or(f.into())),
+        Value::Double(d) => super::float_cell(d),
         Value::Date(y, mo, d, h, mi, s, us) => date_cell(ty, (y, mo, d), (h, mi, s, us)),
         Value::Time(negative, days, h, mi, s, us) => {
             let frac = fraction(us);
@@ -256,7 +262,10 @@ fn connect_error(cx: &Cx<'_>, target: &str, e: mysql::Error) -> SourceError {
                 1040 | 1203 => "the server has too many connections",
                 _ => "the server refused the connection",
             };
-            cx.connect_err(format!("{what} at {target}: {} (error {})", db.message, db.code))
+            cx.connect_err(format!(
+                "{what} at {target}: {} (error {})",
+                db.message, db.code
+            ))
         }
         mysql::Error::IoError(io) => {
             let what = match io.kind() {
@@ -268,11 +277,28 @@ fn connect_error(cx: &Cx<'_>, target: &str, e: mysql::Error) -> SourceError {
             };
             cx.connect_err(format!("{what} ({target}): {io}"))
         }
+        mysql::Error::DriverError(mysql::DriverError::CouldNotConnect(Some((_, desc, kind)))) => {
+            let what = match kind {
+                std::io::ErrorKind::ConnectionRefused => "connection refused",
+                std::io::ErrorKind::TimedOut => "connecting timed out",
+                _ if desc.contains("lookup") => "host not found",
+                _ => "cannot connect",
+            };
+            cx.connect_err(format!("{what} ({target}): {desc}"))
+        }
         mysql::Error::TlsError(tls) => cx.connect_err(format!("TLS failed ({target}): {tls}")),
         mysql::Error::UrlError(url) => {
             cx.connect_err(format!("the connection URL is not valid: {url}"))
         }
-        other => cx.connect_err(format!("cannot connect ({target}): {other}")),
+        other => {
+            let detail = other.to_string();
+            let what = if detail.contains("certificate") || detail.to_lowercase().contains("tls") {
+                "TLS failed"
+            } else {
+                "cannot connect"
+            };
+            cx.connect_err(format!("{what} ({target}): {detail}"))
+        }
     }
 }
 

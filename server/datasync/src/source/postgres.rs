@@ -27,7 +27,7 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Cx, SourceError, percent_decode};
+use super::{Cx, SourceError, float_cell, percent_decode};
 use crate::row::{Cell, Row, RowSet};
 
 /// Extra time the client waits beyond `statement_timeout` before giving up itself (a
@@ -105,9 +105,9 @@ impl Settings {
             _ => "sslmode=require",
         });
         let cleaned = format!("{base}?{}", kept.join("&"));
-        let mut config: tokio_postgres::Config = cleaned.parse().map_err(|e| {
-            cx.connect_err(format!("the connection URL is not valid: {e}"))
-        })?;
+        let mut config: tokio_postgres::Config = cleaned
+            .parse()
+            .map_err(|e| cx.connect_err(format!("the connection URL is not valid: {e}")))?;
         config.connect_timeout(cx.conn.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("mattermost-datasync");
@@ -250,7 +250,7 @@ fn text_cast_query(sql: &str, statement: &Statement) -> Option<String> {
         select.push(expr);
         aliases.push(alias);
     }
-    let body = sql.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let body = without_tail(sql);
     Some(format!(
         "SELECT {} FROM (\n{body}\n) AS datasync_q({})",
         select.join(", "),
@@ -258,14 +258,91 @@ fn text_cast_query(sql: &str, statement: &Statement) -> Option<String> {
     ))
 }
 
+/// The query without trailing semicolons, whitespace and comments, so it can sit inside
+/// parentheses. Strings, quoted identifiers, dollar quotes and comments are skipped as units
+/// (a `;` or `--` inside them does not count). Prepare already accepted the query as one
+/// statement, so every `;` outside those is trailing.
+fn without_tail(sql: &str) -> &str {
+    let b = sql.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    let (mut i, mut end) = (0, 0);
+    while let Some(c) = at(i) {
+        match c {
+            b'-' if at(i + 1) == Some(b'-') => {
+                while at(i).is_some_and(|c| c != b'\n') {
+                    i += 1;
+                }
+            }
+            b'/' if at(i + 1) == Some(b'*') => {
+                // PostgreSQL block comments nest.
+                let mut depth = 0usize;
+                while let Some(c) = at(i) {
+                    if c == b'/' && at(i + 1) == Some(b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if c == b'*' && at(i + 1) == Some(b'/') {
+                        depth = depth.saturating_sub(1);
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'\'' | b'"' => {
+                i += 1;
+                while let Some(d) = at(i) {
+                    i += 1;
+                    if d == c {
+                        if at(i) == Some(c) {
+                            i += 1; // a doubled quote stays inside
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                end = i;
+            }
+            b'$' => {
+                i = match dollar_tag(b, i) {
+                    Some(tag) => sql
+                        .get(i + tag.len()..)
+                        .and_then(|rest| rest.find(tag))
+                        .map_or(b.len(), |p| i + 2 * tag.len() + p),
+                    None => i + 1,
+                };
+                end = i;
+            }
+            b';' => i += 1,
+            c if c.is_ascii_whitespace() => i += 1,
+            _ => {
+                i += 1;
+                end = i;
+            }
+        }
+    }
+    sql.get(..end).unwrap_or(sql)
+}
+
+/// `$tag$` or `$$` starting at `i`, if that is a dollar quote (not a `$1` parameter).
+fn dollar_tag(b: &[u8], i: usize) -> Option<&str> {
+    let rest = b.get(i + 1..)?;
+    let len = rest
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'))?;
+    if rest.get(len) != Some(&b'$') || rest.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(b.get(i..i + len + 2)?).ok()
+}
+
 /// A value's raw binary bytes, decoded later by [`Decoder`].
 struct Raw<'a>(Option<&'a [u8]>);
 
 impl<'a> FromSql<'a> for Raw<'a> {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(Some(raw)))
     }
     fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
@@ -401,17 +478,6 @@ fn decode_scalar(s: Scalar, raw: &[u8]) -> Result<Cell, String> {
                 .join(":"),
         ),
     })
-}
-
-/// NaN and infinities are not JSON numbers; they become PostgreSQL's spelling as text.
-pub(crate) fn float_cell(f: f64) -> Cell {
-    if f.is_nan() {
-        Cell::Text("NaN".into())
-    } else if f.is_infinite() {
-        Cell::Text(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
-    } else {
-        Cell::Float(f)
-    }
 }
 
 fn json(raw: &[u8]) -> Result<Value, String> {
@@ -633,8 +699,9 @@ fn connect_error(cx: &Cx<'_>, target: &str, e: &tokio_postgres::Error) -> Source
     let detail = error_chain(e);
     let what = if detail.contains("refused") {
         "connection refused"
-    } else if detail.contains("certificate") || detail.contains("TLS") || detail.contains("tls")
-    {
+    } else if detail.contains("lookup address") {
+        "host not found"
+    } else if detail.contains("certificate") || detail.contains("TLS") || detail.contains("tls") {
         "TLS failed"
     } else if detail.contains("timed out") || detail.contains("timeout") {
         "connecting timed out"
@@ -726,9 +793,7 @@ fn root_store(cx: &Cx<'_>, path: Option<&str>) -> Result<rustls::RootCertStore, 
         .map_err(|e| cx.connect_err(format!("reading sslrootcert {path:?}: {e}")))?;
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(cx.connect_err(format!(
-            "sslrootcert {path:?} holds no usable certificate"
-        )));
+        return Err(cx.connect_err(format!("sslrootcert {path:?} holds no usable certificate")));
     }
     Ok(roots)
 }
@@ -865,6 +930,28 @@ mod tests {
     }
 
     #[test]
+    fn query_tails_are_cut_without_touching_strings() {
+        for (sql, want) in [
+            ("SELECT 1", "SELECT 1"),
+            ("SELECT 1;  ", "SELECT 1"),
+            ("SELECT 1; -- done;\n", "SELECT 1"),
+            ("SELECT 1 /* a /* nested */ c */ ;;", "SELECT 1"),
+            ("SELECT ';--' AS x -- c", "SELECT ';--' AS x"),
+            ("SELECT $q$ ; -- $q$ AS y;", "SELECT $q$ ; -- $q$ AS y"),
+            ("SELECT $$it's$$", "SELECT $$it's$$"),
+            ("SELECT \"a;b\" FROM t", "SELECT \"a;b\" FROM t"),
+            ("SELECT 'it''s'; /* end", "SELECT 'it''s'"),
+            ("SELECT 'unterminated", "SELECT 'unterminated"),
+            ("SELECT '👋' -- 注释", "SELECT '👋'"),
+            ("SELECT 1 AS é", "SELECT 1 AS é"),
+            ("SELECT $1", "SELECT $1"),
+            ("", ""),
+        ] {
+            assert_eq!(without_tail(sql), want, "{sql}");
+        }
+    }
+
+    #[test]
     fn times_print_like_postgres() {
         assert_eq!(time_of_day(34_200_500_000).as_deref(), Ok("09:30:00.5"));
         assert_eq!(
@@ -875,9 +962,60 @@ mod tests {
         assert_eq!(date(i32::MAX), Cell::Text("infinity".into()));
     }
 
+    /// Random bytes through every decoder: errors are fine, panics are not.
+    #[test]
+    fn decoders_never_panic_on_random_bytes() {
+        let scalars = [
+            Scalar::Bool,
+            Scalar::Int2,
+            Scalar::Int4,
+            Scalar::Int8,
+            Scalar::Oid,
+            Scalar::Float4,
+            Scalar::Float8,
+            Scalar::Numeric,
+            Scalar::Text,
+            Scalar::Char,
+            Scalar::Json,
+            Scalar::Jsonb,
+            Scalar::Date,
+            Scalar::Time,
+            Scalar::Timestamp,
+            Scalar::TimestampTz,
+            Scalar::Uuid,
+            Scalar::Bytea,
+            Scalar::Inet { cidr: false },
+            Scalar::Mac,
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let mut raw: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Plausible array headers now and then, so element decoding is reached too.
+            if len >= 20 && next() % 2 == 0 {
+                raw[..4].copy_from_slice(&1i32.to_be_bytes());
+                raw[12..16].copy_from_slice(&((next() % 4) as i32).to_be_bytes());
+            }
+            for s in scalars {
+                let _ = Decoder::Scalar(s).decode(&raw);
+                let _ = Decoder::Array(s).decode(&raw);
+            }
+        }
+    }
+
     #[test]
     fn arrays_reject_garbage_without_panicking() {
-        for raw in [&[][..], &[0, 0, 0, 1], &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 127, 0, 0, 0]] {
+        for raw in [
+            &[][..],
+            &[0, 0, 0, 1],
+            &[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 127, 0, 0, 0],
+        ] {
             assert!(decode_array(Scalar::Int4, raw).is_err());
         }
     }

@@ -73,7 +73,7 @@ fn cell(value: ValueRef<'_>) -> Cell {
     match value {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(i) => Cell::Int(i),
-        ValueRef::Real(f) => super::postgres::float_cell(f),
+        ValueRef::Real(f) => super::float_cell(f),
         ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
             Ok(s) => Cell::Text(s.to_string()),
             // SQLite does not check encodings; invalid UTF-8 is kept as bytes, not mangled.
@@ -97,9 +97,9 @@ fn query_error(cx: &Cx<'_>, e: rusqlite::Error) -> SourceError {
         rusqlite::Error::MultipleStatement => {
             cx.query_err("the query holds more than one statement; give exactly one")
         }
-        rusqlite::Error::InvalidParameterCount(..) => {
-            cx.query_err("the query has parameters (?, :name); sources run queries without parameters")
-        }
+        rusqlite::Error::InvalidParameterCount(..) => cx.query_err(
+            "the query has parameters (?, :name); sources run queries without parameters",
+        ),
         e => cx.query_err(format!("SQLite: {e}")),
     }
 }

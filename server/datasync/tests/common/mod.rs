@@ -113,7 +113,10 @@ pub fn decimal(s: &str) -> Cell {
 pub fn assert_error(err: &SourceError, parts: &[&str], secrets: &[&str]) {
     let shown = err.to_string();
     for part in parts {
-        assert!(shown.contains(part), "error {shown:?} should contain {part:?}");
+        assert!(
+            shown.contains(part),
+            "error {shown:?} should contain {part:?}"
+        );
     }
     for secret in secrets {
         assert!(
@@ -131,7 +134,11 @@ pub fn assert_error(err: &SourceError, parts: &[&str], secrets: &[&str]) {
 pub fn password_of(url: &str) -> String {
     let rest = url.split_once("://").map(|x| x.1).unwrap_or("");
     let userinfo = rest.split_once('@').map(|x| x.0).unwrap_or("");
-    userinfo.split_once(':').map(|x| x.1).unwrap_or("").to_string()
+    userinfo
+        .split_once(':')
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `url` with its password replaced.
@@ -147,3 +154,5 @@ pub fn with_host(url: &str, host_port: &str) -> String {
     let path = after.find('/').map(|i| &after[i..]).unwrap_or("");
     format!("{scheme}://{userinfo}@{host_port}{path}")
 }
+
+pub mod http;

@@ -164,12 +164,24 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     let body = match &input.data {
         Data::Struct(s) => struct_body(&c, &go_name, &s.fields)?,
         Data::Enum(e) => {
-            if let Some(v) = e.variants.iter().find(|v| !matches!(v.fields, Fields::Unit)) {
-                return Err(syn::Error::new_spanned(v, "GobType: only unit-only enums (Go strings) are supported"));
+            if let Some(v) = e
+                .variants
+                .iter()
+                .find(|v| !matches!(v.fields, Fields::Unit))
+            {
+                return Err(syn::Error::new_spanned(
+                    v,
+                    "GobType: only unit-only enums (Go strings) are supported",
+                ));
             }
             quote!(::gob::Type::String)
         }
-        Data::Union(u) => return Err(syn::Error::new_spanned(u.union_token, "GobType: unions are not supported")),
+        Data::Union(u) => {
+            return Err(syn::Error::new_spanned(
+                u.union_token,
+                "GobType: unions are not supported",
+            ));
+        }
     };
     Ok(quote! {
         impl #impl_g ::gob::GobType for #ident #ty_g #where_c {
@@ -178,7 +190,11 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
     })
 }
 
-fn struct_body(c: &Container, go_name: &str, fields: &Fields) -> syn::Result<proc_macro2::TokenStream> {
+fn struct_body(
+    c: &Container,
+    go_name: &str,
+    fields: &Fields,
+) -> syn::Result<proc_macro2::TokenStream> {
     // Newtypes and transparent structs serialize as their (only) field.
     let unskipped: Vec<&syn::Field> = fields
         .iter()
@@ -203,7 +219,10 @@ fn struct_body(c: &Container, go_name: &str, fields: &Fields) -> syn::Result<pro
                     continue;
                 }
                 if attrs.flatten {
-                    return Err(syn::Error::new_spanned(f, "GobType: #[serde(flatten)] is not supported"));
+                    return Err(syn::Error::new_spanned(
+                        f,
+                        "GobType: #[serde(flatten)] is not supported",
+                    ));
                 }
                 let rust_name = f
                     .ident

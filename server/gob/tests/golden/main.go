@@ -96,6 +96,15 @@ type WithURL struct {
 
 type Point struct{ X, Y int }
 
+// LegacyServeHTTPArgs is Z_ServeHTTPArgs as servers before v10.7 sent it:
+// a full *http.Request, whose definition pulls in TLS, x509, big.Int, ...
+type LegacyServeHTTPArgs struct {
+	ResponseWriterStream uint32
+	Request              *http.Request
+	Context              *plugin.Context
+	RequestBodyStream    uint32
+}
+
 func cases() []testCase {
 	ts := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	u, _ := url.Parse("https://example.com/api/v1/hello?x=1&y=%20z#frag")
@@ -116,14 +125,14 @@ func cases() []testCase {
 	autocomplete.AddCommand(dyn)
 
 	post := &model.Post{
-		Id:        "p1",
-		CreateAt:  1700000000000,
-		UserId:    "bot-user-id",
-		ChannelId: "channel-id",
-		Message:   "Sync **orders** finished: 42 rows",
-		Type:      "custom_datasync",
-		FileIds:   model.StringArray{"f1", "f2"},
-		RemoteId:  &remote,
+		Id:          "p1",
+		CreateAt:    1700000000000,
+		UserId:      "bot-user-id",
+		ChannelId:   "channel-id",
+		Message:     "Sync **orders** finished: 42 rows",
+		Type:        "custom_datasync",
+		FileIds:     model.StringArray{"f1", "f2"},
+		RemoteId:    &remote,
 		IsFollowing: &following,
 		Props: model.StringInterface{
 			"from_bot": "true",
@@ -154,6 +163,12 @@ func cases() []testCase {
 
 	header := http.Header{"Mattermost-User-Id": {"abc"}, "Accept": {"text/html", "application/json"}}
 	hu, _ := url.Parse("/api/v1/hello?x=1")
+
+	legacyReq, _ := http.NewRequest("POST", "http://localhost:8065/plugins/x/api/v1/hello?x=1", nil)
+	legacyReq.Header = header
+	legacyReq.Body = nil
+	legacyReq.RequestURI = "/plugins/x/api/v1/hello?x=1"
+	legacyReq.RemoteAddr = "127.0.0.1:5555"
 
 	return []testCase{
 		{"bool", []any{true, false}},
@@ -209,6 +224,8 @@ func cases() []testCase {
 			Method: "GET", URL: hu, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: header, Host: "localhost",
 			RemoteAddr: "127.0.0.1:5555", RequestURI: "/plugins/x/api/v1/hello?x=1"},
 			Context: &plugin.Context{RequestId: "r1"}, RequestBodyStream: 4}}},
+		{"mm_serve_http_legacy", []any{&LegacyServeHTTPArgs{ResponseWriterStream: 3, Request: legacyReq,
+			Context: &plugin.Context{RequestId: "r1", UserAgent: "curl"}, RequestBodyStream: 4}}},
 		{"mm_create_post", []any{&plugin.Z_CreatePostArgs{A: post}, &plugin.Z_CreatePostReturns{A: post}, &plugin.Z_CreatePostReturns{B: appErr}}},
 		{"mm_create_post_slack", []any{&plugin.Z_CreatePostArgs{A: slackPost}}},
 		{"mm_kv_set_with_options", []any{

@@ -599,7 +599,7 @@ impl Shared {
             // Each side opens streams of its own parity (host = client = odd).
             if id == 0 || id % 2 == st.next_id % 2 {
                 return Err(Stop::Protocol(format!(
-                    "peer opened stream {id}, an id of our own parity"
+                    "peer opened stream {id}: invalid id for its side (0 or our parity)"
                 )));
             }
             if st.streams.contains_key(&id) {

@@ -96,7 +96,23 @@ func pattern(n int, seed byte) []byte {
 	return b
 }
 
+// GoEcho is the reference plugin implementation (Go), for latency comparison.
+type GoEcho struct{}
+
+func (GoEcho) Echo(a EchoArgs, r *EchoArgs) error { *r = a; return nil }
+
+type goEchoPlugin struct{ echoPlugin }
+
+func (goEchoPlugin) Server(*plugin.MuxBroker) (interface{}, error) { return GoEcho{}, nil }
+
 func main() {
+	if os.Getenv("GOPEER_GO_PLUGIN") == "1" {
+		plugin.Serve(&plugin.ServeConfig{
+			HandshakeConfig: handshake,
+			Plugins:         map[string]plugin.Plugin{"echo": goEchoPlugin{}},
+		})
+		return
+	}
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: gopeer <plugin-executable>")
 		os.Exit(2)
@@ -106,6 +122,7 @@ func main() {
 	rawSession(exe, "eof")
 	rawSession(exe, "goaway")
 	notAPlugin(exe)
+	compareLatency(exe)
 	if failures > 0 {
 		fmt.Printf("%d check(s) failed\n", failures)
 		os.Exit(1)
@@ -414,4 +431,63 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// compareLatency measures tiny-call round trips against the Rust plugin and against the same
+// service written in Go (this binary as a go-plugin plugin), alternating to share the load.
+func compareLatency(exe string) {
+	self, _ := os.Executable()
+	var rust, gol []float64
+	for round := 0; round < 3; round++ {
+		r, err := tinyCallMicros(exec.Command(exe), "GOPLUGIN_ROLE=echo")
+		check(fmt.Sprintf("latency round %d (Rust plugin)", round), err)
+		g, err := tinyCallMicros(exec.Command(self), "GOPEER_GO_PLUGIN=1")
+		check(fmt.Sprintf("latency round %d (Go plugin)", round), err)
+		rust, gol = append(rust, r), append(gol, g)
+	}
+	best := func(v []float64) float64 {
+		m := v[0]
+		for _, x := range v {
+			if x < m {
+				m = x
+			}
+		}
+		return m
+	}
+	fmt.Printf("     tiny call round trip, best of 3 x 2000: Rust plugin %.1f µs, Go plugin %.1f µs (ratio %.2f)\n",
+		best(rust), best(gol), best(rust)/best(gol))
+}
+
+func tinyCallMicros(cmd *exec.Cmd, env string) (float64, error) {
+	cmd.Env = append(os.Environ(), env)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: handshake,
+		Plugins:         map[string]plugin.Plugin{"echo": echoPlugin{}},
+		Cmd:             cmd,
+		Logger:          hclog.NewNullLogger(),
+	})
+	defer client.Kill()
+	proto, err := client.Client()
+	if err != nil {
+		return 0, err
+	}
+	raw, err := proto.Dispense("echo")
+	if err != nil {
+		return 0, err
+	}
+	c := raw.(*echoClient).rpc
+	var out EchoArgs
+	for i := 0; i < 200; i++ { // warm-up
+		if err := c.Call("Plugin.Echo", EchoArgs{Text: "x"}, &out); err != nil {
+			return 0, err
+		}
+	}
+	const n = 2000
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		if err := c.Call("Plugin.Echo", EchoArgs{Text: "x"}, &out); err != nil {
+			return 0, err
+		}
+	}
+	return float64(time.Since(t0).Microseconds()) / n, nil
 }

@@ -76,8 +76,8 @@ func gen(dir string) error {
 			Timezone: model.StringMap{"useAutomaticTimezone": "true"}, Locale: "en"}},
 		"api_get_bot_returns": &plugin.Z_GetBotReturns{A: &model.Bot{UserId: "bot1",
 			Username: "hello-bot", DisplayName: "Hello Bot", OwnerId: "rs-hello", CreateAt: 5}},
-		"api_kv_get_returns":       &plugin.Z_KVGetReturns{A: []byte("42")},
-		"api_kv_list_returns":      &plugin.Z_KVListReturns{A: []string{"a", "b"}},
+		"api_kv_get_returns":         &plugin.Z_KVGetReturns{A: []byte("42")},
+		"api_kv_list_returns":        &plugin.Z_KVListReturns{A: []string{"a", "b"}},
 		"api_kv_set_options_returns": &plugin.Z_KVSetWithOptionsReturns{A: true},
 		"api_get_plugin_config_returns": &plugin.Z_GetPluginConfigReturns{A: map[string]any{
 			"Greeting": "Hi", "Count": float64(3), "Enabled": true}},
@@ -138,6 +138,26 @@ func target(name string) any {
 		return new(plugin.Z_UploadFileArgs)
 	case "api_no_args":
 		return new(plugin.Z_GetServerVersionArgs)
+	case "api_get_post_args":
+		return new(plugin.Z_GetPostArgs)
+	case "api_unregister_command_args":
+		return new(plugin.Z_UnregisterCommandArgs)
+	case "api_get_bot_args":
+		return new(plugin.Z_GetBotArgs)
+	case "api_get_channel_by_name_args":
+		return new(plugin.Z_GetChannelByNameArgs)
+	case "api_kv_set_args":
+		return new(plugin.Z_KVSetArgs)
+	case "api_send_ephemeral_args":
+		return new(plugin.Z_SendEphemeralPostArgs)
+	case "api_has_permission_channel_args":
+		return new(plugin.Z_HasPermissionToChannelArgs)
+	case "api_kv_set_expiry_args":
+		return new(plugin.Z_KVSetWithExpiryArgs)
+	case "api_kv_cas_args":
+		return new(plugin.Z_KVCompareAndSetArgs)
+	case "api_kv_list_args":
+		return new(plugin.Z_KVListArgs)
 	case "http_sync_header_args":
 		return new(http.Header)
 	case "http_write_header_args":

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,7 +168,9 @@ func run(id, bin, tmp string, o options, verbose bool) (*result, error) {
 	}{{"createpost", 1, &r.CreatePost1PerSec}, {"createpost", 8, &r.CreatePost8PerSec},
 		{"kvset", 1, &r.KVSet1PerSec}, {"kvset", 8, &r.KVSet8PerSec}} {
 		if *b.dst, err = apiRate(hooks, b.op, o.apiN, b.workers, channel.Id); err != nil {
-			return nil, err
+			// Keep the other rows: report the failure and print n/a for this one.
+			fmt.Fprintf(os.Stderr, "%s: %v\n", id, err)
+			*b.dst = math.NaN()
 		}
 	}
 	return r, nil
@@ -271,24 +275,49 @@ func printTable(res map[string]*result, o options) {
 		rv, ratio := "n/a", "n/a"
 		if rs != nil {
 			v := r.get(rs)
-			rv = fmt.Sprintf(r.format, v)
-			if gv != 0 {
+			rv = num(r.format, v)
+			if gv != 0 && !math.IsNaN(gv) && !math.IsNaN(v) {
 				ratio = fmt.Sprintf("%.2f", v/gv)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%16s\t%20s\t%8s\n", r.name, fmt.Sprintf(r.format, gv), rv, ratio)
+		fmt.Fprintf(w, "%s\t%16s\t%20s\t%8s\n", r.name, num(r.format, gv), rv, ratio)
 	}
 	_ = w.Flush()
 	fmt.Println("Latency and start-up: lower is better; calls/s: higher is better; RSS and size: lower is better.")
 }
 
+func num(format string, v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
+}
+
 func writeJSON(path string, res map[string]*result) error {
-	out := map[string]any{"go": res["go"], "rust": res["rust"], "machine_cpus": cpus()}
+	out := map[string]any{"go": jsonable(res["go"]), "rust": jsonable(res["rust"]), "machine_cpus": cpus()}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// jsonable turns a result into a map with NaN (row not measured) as null.
+func jsonable(r *result) map[string]any {
+	if r == nil {
+		return nil
+	}
+	out := map[string]any{}
+	v := reflect.ValueOf(*r)
+	for i := range v.NumField() {
+		key := strings.Split(v.Type().Field(i).Tag.Get("json"), ",")[0]
+		if f, ok := v.Field(i).Interface().(float64); ok && math.IsNaN(f) {
+			out[key] = nil
+		} else {
+			out[key] = v.Field(i).Interface()
+		}
+	}
+	return out
 }
 
 func cpus() int {

@@ -1,0 +1,362 @@
+//! Runs end to end on the in-memory port: baseline, delivery, threads, lookups, routing,
+//! failures (nothing posted, snapshot untouched), snapshot chunking, preview.
+
+use std::sync::Mutex;
+
+use datasync::clock::FixedClock;
+use datasync::config::{self, Plan};
+use datasync::mattermost::{MemoryPort, Port};
+use datasync::row::{Cell, RowSet};
+use datasync::run::{self, Engine, RunMode};
+use datasync::source::{Connection, Query, SourceError};
+
+fn plan_of(top: &str, body: &str) -> Plan {
+    let text = format!(
+        "{top}\n[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\n{body}\n"
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A stand-in source whose result the test sets between runs.
+struct FakeSource(Mutex<Result<RowSet, String>>);
+
+impl FakeSource {
+    fn new() -> Self {
+        FakeSource(Mutex::new(Err("not set".into())))
+    }
+    fn set(&self, rows: &[(i64, &str, &str)]) {
+        let set = RowSet::new(
+            vec!["id".into(), "name".into(), "dest".into()],
+            rows.iter()
+                .map(|(i, n, d)| {
+                    vec![
+                        Cell::Int(*i),
+                        Cell::Text(n.to_string()),
+                        Cell::Text(d.to_string()),
+                    ]
+                })
+                .collect(),
+        );
+        *self.0.lock().unwrap() = Ok(set);
+    }
+    fn fail(&self, msg: &str) {
+        *self.0.lock().unwrap() = Err(msg.to_string());
+    }
+    fn fetch(&self, _c: &Connection, q: &Query) -> Result<RowSet, SourceError> {
+        self.0
+            .lock()
+            .unwrap()
+            .clone()
+            .map_err(|message| SourceError::Query {
+                sync: q.sync.clone(),
+                message,
+            })
+    }
+}
+
+struct World {
+    port: MemoryPort,
+    clock: FixedClock,
+    source: FakeSource,
+    plan: Plan,
+}
+
+impl World {
+    fn new(top: &str, body: &str) -> World {
+        let port = MemoryPort::new();
+        port.add_channel("t", "c");
+        port.add_channel("t", "other");
+        port.add_channel("secret", "hr");
+        World {
+            port,
+            clock: FixedClock::new("2026-11-21T09:00:00Z".parse().unwrap()),
+            source: FakeSource::new(),
+            plan: plan_of(top, body),
+        }
+    }
+    fn run(&self, mode: RunMode) -> run::RunReport {
+        let fetch = |c: &Connection, q: &Query| self.source.fetch(c, q);
+        let engine = Engine {
+            port: &self.port,
+            clock: &self.clock,
+            fetch: &fetch,
+            allow: &self.plan.allow,
+        };
+        self.clock.advance(chrono::Duration::minutes(5));
+        run::run_sync(&engine, &self.plan.syncs[0], mode)
+    }
+    fn messages(&self) -> Vec<String> {
+        self.port.posts().into_iter().map(|p| p.message).collect()
+    }
+}
+
+const CHANGES: &str = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"+{{ name }}\"\nchanged = \"~{{ name }}\"\nremoved = \"-{{ name }}\"";
+
+#[test]
+fn first_run_records_the_baseline_then_changes_post() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok && r.record.baseline, "{:?}", r.record);
+    assert!(w.port.posts().is_empty());
+    w.source.set(&[(1, "a2", ""), (3, "c", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(
+        (
+            r.record.added,
+            r.record.changed,
+            r.record.removed,
+            r.record.messages
+        ),
+        (1, 1, 1, 3)
+    );
+    assert_eq!(w.messages(), ["+c", "~a2", "-b"]);
+    // Nothing changed: nothing posted.
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.messages, 0);
+    let history = run::history(&w.port, "s").unwrap();
+    assert_eq!(history.len(), 3);
+    assert!(history[0].baseline && !history[1].baseline);
+    assert_eq!(history[1].started.to_rfc3339(), "2026-11-21T09:10:00+00:00");
+}
+
+#[test]
+fn first_run_post_posts_every_row() {
+    let w = World::new("", &format!("first_run = \"post\"\n{CHANGES}"));
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.baseline);
+    assert_eq!(w.messages(), ["+a", "+b"]);
+}
+
+#[test]
+fn batch_table_csv_post_on_every_run_including_the_first() {
+    let w = World::new("", "mode = \"csv\"\nchannel = \"t/c\"");
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.run(RunMode::Deliver);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].files[0].0, "s.csv");
+    assert_eq!(posts[0].files[0].1, b"id,name,dest\n1,a,\n");
+}
+
+#[test]
+fn source_failure_posts_nothing_and_keeps_the_snapshot() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    let before = w.port.kv_export();
+    w.source.fail("relation \"accounts\" does not exist");
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(
+        r.record.errors[0].contains("sync \"s\": query failed: relation"),
+        "{:?}",
+        r.record.errors
+    );
+    assert!(w.port.posts().is_empty());
+    let after = w.port.kv_export();
+    let snaps = |kv: &std::collections::BTreeMap<String, Vec<u8>>| {
+        kv.iter()
+            .filter(|(k, _)| k.starts_with("ds:snap:"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(snaps(&before), snaps(&after));
+    // Recovery: the change since the last good run is still seen.
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    assert_eq!(w.messages(), ["+b"]);
+}
+
+#[test]
+fn bad_data_duplicate_key_fails_the_run_cleanly() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (1, "again", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(
+        r.record.errors[0].contains("duplicate key"),
+        "{:?}",
+        r.record.errors
+    );
+    assert!(w.port.posts().is_empty());
+}
+
+#[test]
+fn delivery_failure_keeps_the_snapshot_so_the_next_run_retries() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.port.fail_posts_after(1);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(
+        r.record.errors[0].contains("CreatePost"),
+        "{:?}",
+        r.record.errors
+    );
+    assert_eq!(w.messages(), ["+a"]);
+    w.port.fail_posts_after(100);
+    w.run(RunMode::Deliver);
+    // At-least-once: "a" again (duplicate suppression is the outbox's job), then "b".
+    assert_eq!(w.messages(), ["+a", "+a", "+b"]);
+}
+
+#[test]
+fn later_changes_reply_in_the_rows_thread() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a2", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[0].root_id, None);
+    assert_eq!(posts[1].root_id.as_deref(), Some(posts[0].id.as_str()));
+    assert_eq!(posts[2].root_id.as_deref(), Some(posts[0].id.as_str()));
+}
+
+#[test]
+fn user_lookups_and_dm_routing_are_batched() {
+    let body = "key = \"id\"\nchannel_column = \"dest\"\n[syncs.s.templates]\nadded = \"<@{{ dest | mattermost_user_lookup }}> {{ name }}\"";
+    let w = World::new("", body);
+    w.port.add_user("ann", "ann@example.com");
+    w.port.add_user("bob", "bob@example.com");
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    let rows: Vec<(i64, String, String)> = (0..10)
+        .map(|i| {
+            (
+                i,
+                format!("r{i}"),
+                if i % 2 == 0 {
+                    "ann@example.com".into()
+                } else {
+                    "bob@example.com".into()
+                },
+            )
+        })
+        .collect();
+    let rows: Vec<(i64, &str, &str)> = rows
+        .iter()
+        .map(|(i, n, d)| (*i, n.as_str(), d.as_str()))
+        .collect();
+    w.source.set(&rows);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    let calls = w.port.calls();
+    // One batch for the template lookups, one for the DM targets; one DM channel per user.
+    assert_eq!(calls.users_by_emails, 2);
+    assert_eq!(calls.direct_channel, 2);
+    assert_eq!(w.port.posts().len(), 10);
+    assert_eq!(w.port.posts()[0].message, "@ann r0");
+    assert_eq!(w.port.channel_label(&w.port.posts()[1].channel_id), "@bob");
+}
+
+#[test]
+fn rows_routed_outside_the_allow_list_are_errors_not_posts() {
+    let body =
+        "key = \"id\"\nchannel_column = \"dest\"\n[syncs.s.templates]\nadded = \"{{ name }}\"";
+    let w = World::new(
+        "allowed_channels = [\"t\"]\nallow_direct_messages = false",
+        body,
+    );
+    w.port.add_user("ann", "ann@example.com");
+    let hr_id = w.port.channel_by_name("secret", "hr").unwrap().unwrap().id;
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[
+        (1, "ok", "t/c"),
+        (2, "hr", "secret/hr"),
+        (3, "hr-by-id", &hr_id),
+        (4, "dm", "@ann"),
+        (5, "nowhere", "t/missing"),
+    ]);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(w.messages(), ["ok"]);
+    let errors = r.record.errors.join("\n");
+    assert!(
+        errors.contains("row [2]: channel secret/hr is not in allowed_channels; not posted"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("row [3]: channel secret/hr is not in allowed_channels"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("row [4]: direct messages are not allowed"),
+        "{errors}"
+    );
+    assert!(errors.contains("row [5]: no channel t/missing"), "{errors}");
+    assert!(!r.record.ok);
+}
+
+#[test]
+fn preview_changes_nothing() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    let kv = w.port.kv_export();
+    w.source.set(&[(1, "a", "")]);
+    let r = w.run(RunMode::Preview);
+    assert_eq!(r.delivered.len(), 1);
+    assert_eq!(r.delivered[0].message.message, "+a");
+    assert!(w.port.posts().is_empty());
+    assert_eq!(w.port.kv_export(), kv);
+}
+
+#[test]
+fn large_snapshots_are_chunked_and_old_generations_removed() {
+    let w = World::new("", CHANGES);
+    // Pseudo-random text, so the snapshot does not compress below one chunk.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let names: Vec<String> = (0..30_000)
+        .map(|_| {
+            (0..4)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{x:016x}")
+                })
+                .collect()
+        })
+        .collect();
+    let rows: Vec<(i64, &str, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as i64, n.as_str(), ""))
+        .collect();
+    w.source.set(&rows);
+    w.run(RunMode::Deliver);
+    let chunk_keys = |port: &MemoryPort| {
+        port.kv_keys()
+            .into_iter()
+            .filter(|k| k.starts_with("ds:snap:s:"))
+            .collect::<Vec<_>>()
+    };
+    let first = chunk_keys(&w.port);
+    assert!(first.len() > 1, "expected several chunks, got {first:?}");
+    assert!(run::load_snapshot(&w.port, "s").unwrap().is_some());
+    w.source.set(&rows[1..]);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.removed, 1);
+    let second = chunk_keys(&w.port);
+    assert!(
+        second.iter().all(|k| !first.contains(k)),
+        "old generation left behind"
+    );
+    run::reset_snapshot(&w.port, "s").unwrap();
+    assert!(chunk_keys(&w.port).is_empty());
+    assert!(run::load_snapshot(&w.port, "s").unwrap().is_none());
+}

@@ -1,0 +1,138 @@
+//! SQLite source against real files in a temporary directory.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use datasync::row::Cell;
+use datasync::source::{ConnectionKind, SourceError, fetch};
+
+fn database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("data.db");
+    let db = rusqlite::Connection::open(&path).expect("create");
+    db.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, raw BLOB, n NUMERIC);
+         INSERT INTO t VALUES (1, '👋 你好 שלום', 1.5, x'00ff', 10),
+                              (2, NULL, NULL, NULL, NULL),
+                              (3, 'big', 1e308, x'', 9223372036854775807);",
+    )
+    .expect("setup");
+    (dir, path.to_string_lossy().into_owned())
+}
+
+fn run(path: &str, sql: &str) -> Result<datasync::row::RowSet, SourceError> {
+    fetch(&connection(ConnectionKind::Sqlite, path), &sql_query(sql))
+}
+
+#[test]
+fn storage_classes_map_to_cells() {
+    let (_dir, path) = database();
+    let rows = run(&path, "SELECT * FROM t ORDER BY id").expect("fetch");
+    assert_eq!(
+        rows.columns.to_vec(),
+        vec!["id", "name", "score", "raw", "n"]
+    );
+    assert_eq!(
+        rows.rows,
+        vec![
+            vec![
+                Cell::Int(1),
+                text("👋 你好 שלום"),
+                Cell::Float(1.5),
+                Cell::Bytes(vec![0, 0xff]),
+                Cell::Int(10)
+            ],
+            vec![Cell::Int(2), Cell::Null, Cell::Null, Cell::Null, Cell::Null],
+            vec![
+                Cell::Int(3),
+                text("big"),
+                Cell::Float(1e308),
+                Cell::Bytes(vec![]),
+                Cell::Int(i64::MAX)
+            ],
+        ]
+    );
+    let rows = run(&path, "SELECT 9e999 AS inf, -9e999 AS neg").expect("infinity");
+    assert_eq!(rows.rows[0], vec![text("Infinity"), text("-Infinity")]);
+}
+
+#[test]
+fn the_file_is_read_only() {
+    let (_dir, path) = database();
+    for sql in [
+        "INSERT INTO t (id) VALUES (9) RETURNING id",
+        "DELETE FROM t RETURNING id",
+        "CREATE TABLE x (a)",
+    ] {
+        let err = run(&path, sql).expect_err("write must fail");
+        assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
+        assert_error(&err, &["read-only", "testsync"], &[]);
+    }
+    let err = run(&path, "SELECT 1; DELETE FROM t").expect_err("two statements");
+    assert_error(&err, &["more than one statement"], &[]);
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn missing_or_foreign_files_are_connect_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.db");
+    let err = run(&missing.to_string_lossy(), "SELECT 1").expect_err("missing");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(
+        !missing.exists(),
+        "a read-only source must not create the file"
+    );
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"this is not a database file, just some text....................................................................................").expect("write");
+    let err = run(&junk.to_string_lossy(), "SELECT 1").expect_err("not a database");
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+}
+
+#[test]
+fn timeout_interrupts_a_runaway_query() {
+    let (_dir, path) = database();
+    let mut query = sql_query(
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r",
+    );
+    query.statement_timeout = Duration::from_secs(1);
+    let err = fetch(&connection(ConnectionKind::Sqlite, &path), &query).expect_err("timeout");
+    assert!(
+        matches!(err, SourceError::Timeout { seconds: 1, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn row_limit_and_bad_sql() {
+    let (_dir, path) = database();
+    let conn = connection(ConnectionKind::Sqlite, &path);
+    let mut query = sql_query(
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT i FROM r",
+    );
+    query.max_rows = 100;
+    let err = fetch(&conn, &query).expect_err("unbounded result");
+    assert!(
+        matches!(err, SourceError::TooManyRows { limit: 100, .. }),
+        "{err:?}"
+    );
+    let err = run(&path, "SELECT nope FROM t").expect_err("bad column");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert_error(&err, &["no such column"], &[]);
+    let err = run(&path, "SELECT ?1").expect_err("parameter");
+    assert_error(&err, &["parameters"], &[]);
+}
+
+#[test]
+fn test_connection_reports_the_version() {
+    let (_dir, path) = database();
+    let conn = connection(ConnectionKind::Sqlite, &path);
+    let version = datasync::source::test_connection(&conn, Duration::from_secs(10)).expect("ok");
+    assert!(version.starts_with("SQLite 3."), "{version}");
+}
