@@ -354,6 +354,9 @@ pub struct SyncPlan {
     pub max_messages: usize,
     /// Paused syncs do not run on their schedule (run-now still works).
     pub enabled: bool,
+    /// Changes mode: when a row changes, also edit its thread's first post to show the
+    /// row's current state (rendered with the `added` template).
+    pub update_original: bool,
 }
 
 pub const DEFAULT_MAX_MESSAGES: usize = 50;
@@ -764,6 +767,7 @@ const SYNC_FIELDS: &[&str] = &[
     "max_rows",
     "max_bytes",
     "enabled",
+    "update_original",
 ];
 const TEMPLATE_FIELDS: &[&str] = &[
     "added", "changed", "removed", "header", "row", "footer", "message",
@@ -1086,6 +1090,13 @@ fn read_sync(
         .map_or(DEFAULT_MAX_MESSAGES, |n| n as usize);
     let link_previews = f.bool(cx, "link_previews", true);
     let enabled = f.bool(cx, "enabled", true);
+    let update_original = f.bool(cx, "update_original", false);
+    if update_original
+        && !matches!(&mode, Some(Mode::Changes { added: Some(_), .. }))
+    {
+        let msg = "needs changes mode with an added template (it re-renders that template)".into();
+        f.err(cx, "update_original", f.get("update_original").map(|i| i.span()), msg);
+    }
 
     if let Some(Mode::Changes { .. }) = &mode
         && key.is_empty()
@@ -1114,6 +1125,7 @@ fn read_sync(
         first_run,
         max_messages,
         enabled,
+        update_original,
     })
 }
 

@@ -49,6 +49,8 @@ pub struct Message {
     pub thread: Option<Thread>,
     /// The row's key (JSON array of the key values), for errors and history.
     pub row_key: Option<String>,
+    /// `update_original`: the new text and props for the thread's first post.
+    pub edit_root: Option<(String, Map<String, Value>)>,
 }
 
 /// What a run would post, and the rows that could not become messages.
@@ -212,6 +214,22 @@ fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
             kind: Some(kind),
             extra: None,
         };
+        let edit_root = match (kind, sync.update_original, added) {
+            (Kind::Changed, true, Some(t)) => {
+                let current = Vars { kind: Some(Kind::Added), ..vars_clone(&vars) };
+                match render_message(sync, t, "templates.added", cx, &current) {
+                    Ok(mut edit) => {
+                        edit.0 = finish_text(sync, edit.0);
+                        Some(edit)
+                    }
+                    Err(e) => {
+                        plan.errors.push(format!("row {key}: {e}"));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         match render_message(sync, template, field, cx, &vars) {
             Ok((message, props)) => plan.messages.push(Message {
                 kind,
@@ -224,11 +242,22 @@ fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
                     role,
                 }),
                 row_key: Some(key),
+                edit_root,
             }),
             Err(e) => plan.errors.push(format!("row {key}: {e}")),
         }
     });
     plan
+}
+
+fn vars_clone<'a>(v: &Vars<'a>) -> Vars<'a> {
+    Vars {
+        row: v.row,
+        previous: v.previous,
+        changed: v.changed.clone(),
+        kind: v.kind,
+        extra: v.extra,
+    }
 }
 
 /// Text (or attachment) for one row.
@@ -401,6 +430,7 @@ fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
                     file: None,
                     thread: None,
                     row_key: None,
+            edit_root: None,
                 });
             }
             Err(e) => plan.errors.push(format!("batch {}: {e}", n + 1)),
@@ -494,6 +524,7 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             file: None,
             thread: None,
             row_key: None,
+            edit_root: None,
         });
     }
     plan
@@ -635,6 +666,7 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             file: Some(File { name, bytes }),
             thread: None,
             row_key: None,
+            edit_root: None,
         }),
         Err(e) => plan
             .errors
@@ -688,12 +720,25 @@ fn finish_message(sync: &SyncPlan, m: &mut Message) {
             m.props.insert("override_icon_emoji".into(), json!(e));
         }
     }
+    if let Some((_, props)) = &mut m.edit_root {
+        for key in ["from_webhook", "override_username", "override_icon_url", "override_icon_emoji"] {
+            if let Some(v) = m.props.get(key) {
+                props.insert(key.into(), v.clone());
+            }
+        }
+    }
+    m.message = finish_text(sync, std::mem::take(&mut m.message));
+}
+
+/// Link previews and the post-size limit.
+fn finish_text(sync: &SyncPlan, mut text: String) -> String {
     if !sync.link_previews {
-        m.message = suppress_previews(&m.message);
+        text = suppress_previews(&text);
     }
-    if runes(&m.message) > MAX_POST_RUNES {
-        m.message = truncate_runes(&m.message, MAX_POST_RUNES);
+    if runes(&text) > MAX_POST_RUNES {
+        text = truncate_runes(&text, MAX_POST_RUNES);
     }
+    text
 }
 
 const TRUNCATED: &str = "\n… (message truncated)";
@@ -784,6 +829,7 @@ fn flood_guard(sync: &SyncPlan, input: Input<'_>, plan: &mut MessagePlan) {
             file: None,
             thread: None,
             row_key: None,
+            edit_root: None,
         };
         finish_message(sync, &mut m);
         summaries.push(m);

@@ -372,6 +372,10 @@ fn deliver(
         let post_id = port
             .create_post(&post)
             .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
+        if let (Some(root), Some((text, props))) = (&root_id, &m.edit_root) {
+            port.update_post(root, text, props)
+                .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
+        }
         if let Some(t) = &m.thread
             && t.role == ThreadRole::Root
         {

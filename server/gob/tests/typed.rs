@@ -251,6 +251,65 @@ struct EnsureBotReturns {
     b: Any,
 }
 
+/// `*url.URL`: a BinaryMarshaler whose bytes are the URL string.
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq)]
+struct GoUrl(String);
+
+impl GobType for GoUrl {
+    fn gob_type() -> gob::Type {
+        gob::Type::Marshaler(gob::MarshalerKind::Binary)
+    }
+}
+
+#[derive(Serialize, Deserialize, GobType, Default, Debug, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+struct HttpRequestSubset {
+    method: String,
+    #[serde(rename = "URL")]
+    url: Option<GoUrl>,
+    proto: String,
+    proto_major: i64,
+    proto_minor: i64,
+    header: HashMap<String, Vec<String>>,
+    host: String,
+    remote_addr: String,
+    #[serde(rename = "RequestURI")]
+    request_uri: String,
+    body: Any,
+}
+
+#[derive(Serialize, Deserialize, GobType, Default, Debug, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+struct ServeHttpArgs {
+    response_writer_stream: u32,
+    request: Option<HttpRequestSubset>,
+    context: Option<Context>,
+    request_body_stream: u32,
+}
+
+fn serve_http_args() -> ServeHttpArgs {
+    ServeHttpArgs {
+        response_writer_stream: 3,
+        request: Some(HttpRequestSubset {
+            method: "GET".into(),
+            url: Some(GoUrl("/api/v1/hello?x=1".into())),
+            proto: "HTTP/1.1".into(),
+            proto_major: 1,
+            proto_minor: 1,
+            header: HashMap::from([
+                ("Mattermost-User-Id".to_string(), vec!["abc".to_string()]),
+                ("Accept".to_string(), vec!["text/html".to_string(), "application/json".to_string()]),
+            ]),
+            host: "localhost".into(),
+            remote_addr: "127.0.0.1:5555".into(),
+            request_uri: "/plugins/x/api/v1/hello?x=1".into(),
+            body: Any::nil(),
+        }),
+        context: Some(Context { request_id: "r1".into(), ..Default::default() }),
+        request_body_stream: 4,
+    }
+}
+
 fn app_error() -> AppError {
     AppError {
         id: "app.sync.failed".into(),
@@ -453,6 +512,17 @@ fn decode_golden_into_rust_types() {
         (kv.b.0.as_slice(), kv.c.atomic, kv.c.expire_in_seconds),
         (&[1u8][..], true, 15)
     );
+    let http: ServeHttpArgs = decode_case("mm_serve_http_args", 0);
+    assert_eq!(http, serve_http_args());
+    // Older servers send a whole *http.Request: same names for what we read.
+    let legacy: ServeHttpArgs = decode_case("mm_serve_http_legacy", 0);
+    let req = legacy.request.expect("request");
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.url, Some(GoUrl("http://localhost:8065/plugins/x/api/v1/hello?x=1".into())));
+    assert_eq!(req.request_uri, "/plugins/x/api/v1/hello?x=1");
+    assert_eq!(req.header["Accept"], ["text/html", "application/json"]);
+    assert_eq!(legacy.context.expect("context").user_agent, "curl");
+
     let implemented: Vec<String> = decode_case("mm_implemented", 1);
     assert_eq!(
         implemented,
@@ -537,6 +607,7 @@ fn rust_encoded_mattermost_values_decode_in_go() {
                 &ErrorReturns { a: Any::nil() },
             ]),
         ),
+        ("mm_serve_http_args", stream(&[&serve_http_args()])),
         (
             "mm_create_post",
             stream(&[
