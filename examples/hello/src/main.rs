@@ -293,3 +293,25 @@ mattermost::hooks! {
 fn main() {
     mattermost::run(Hello::default());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_query_is_validated() {
+        let (b, ch) = Bench::parse("op=createpost&n=10&workers=2&channel=c1").unwrap();
+        assert!(b.op == BenchOp::CreatePost && b.n == 10 && b.workers == 2 && ch == "c1");
+        let (b, _) = Bench::parse("op=kvset&n=0&workers=1").unwrap();
+        assert!(b.op == BenchOp::KvSet && b.n == 0);
+        for bad in [
+            "op=createpost&n=10&workers=2",
+            "op=kvset&n=-1&workers=1",
+            "op=kvset&n=5&workers=0",
+            "op=delete&n=5&workers=1",
+            "n=5&workers=1",
+        ] {
+            assert!(Bench::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

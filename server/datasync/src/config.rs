@@ -1091,11 +1091,14 @@ fn read_sync(
     let link_previews = f.bool(cx, "link_previews", true);
     let enabled = f.bool(cx, "enabled", true);
     let update_original = f.bool(cx, "update_original", false);
-    if update_original
-        && !matches!(&mode, Some(Mode::Changes { added: Some(_), .. }))
-    {
+    if update_original && !matches!(&mode, Some(Mode::Changes { added: Some(_), .. })) {
         let msg = "needs changes mode with an added template (it re-renders that template)".into();
-        f.err(cx, "update_original", f.get("update_original").map(|i| i.span()), msg);
+        f.err(
+            cx,
+            "update_original",
+            f.get("update_original").map(|i| i.span()),
+            msg,
+        );
     }
 
     if let Some(Mode::Changes { .. }) = &mode

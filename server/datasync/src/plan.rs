@@ -216,7 +216,10 @@ fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
         };
         let edit_root = match (kind, sync.update_original, added) {
             (Kind::Changed, true, Some(t)) => {
-                let current = Vars { kind: Some(Kind::Added), ..vars_clone(&vars) };
+                let current = Vars {
+                    kind: Some(Kind::Added),
+                    ..vars_clone(&vars)
+                };
                 match render_message(sync, t, "templates.added", cx, &current) {
                     Ok(mut edit) => {
                         edit.0 = finish_text(sync, edit.0);
@@ -430,7 +433,7 @@ fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
                     file: None,
                     thread: None,
                     row_key: None,
-            edit_root: None,
+                    edit_root: None,
                 });
             }
             Err(e) => plan.errors.push(format!("batch {}: {e}", n + 1)),
@@ -721,7 +724,12 @@ fn finish_message(sync: &SyncPlan, m: &mut Message) {
         }
     }
     if let Some((_, props)) = &mut m.edit_root {
-        for key in ["from_webhook", "override_username", "override_icon_url", "override_icon_emoji"] {
+        for key in [
+            "from_webhook",
+            "override_username",
+            "override_icon_url",
+            "override_icon_emoji",
+        ] {
             if let Some(v) = m.props.get(key) {
                 props.insert(key.into(), v.clone());
             }

@@ -360,3 +360,28 @@ fn large_snapshots_are_chunked_and_old_generations_removed() {
     assert!(chunk_keys(&w.port).is_empty());
     assert!(run::load_snapshot(&w.port, "s").unwrap().is_none());
 }
+
+#[test]
+fn update_original_edits_the_threads_first_post() {
+    let w = World::new("", &format!("update_original = true\n{CHANGES}"));
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a2", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!((posts[0].message.as_str(), posts[0].edits), ("+a2", 1));
+    assert_eq!(posts[1].message, "~a2");
+    assert_eq!(w.port.calls().update_post, 1);
+
+    let bad = config::parse(
+        "[connections.db]\nkind = \"sqlite\"\nurl = \"x\"\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nmode = \"csv\"\nchannel = \"t/c\"\nupdate_original = true\n",
+        &|_| None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("field \"update_original\" (line 10)"), "{bad}");
+}

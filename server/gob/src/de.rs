@@ -349,3 +349,74 @@ impl<'de> de::VariantAccess<'de> for De {
         de::Deserializer::deserialize_map(self, visitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Type;
+    use crate::{Any, Bytes};
+
+    #[derive(serde::Deserialize, Debug, PartialEq, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct S {
+        id: String,
+        n: i32,
+        tags: Vec<String>,
+        url: String,
+        raw: Bytes,
+        maybe: Option<u8>,
+    }
+
+    #[test]
+    fn integers_are_range_checked() {
+        assert!(from_value::<u8>(Value::Int(300)).is_err());
+        assert!(from_value::<u64>(Value::Int(-1)).is_err());
+        assert_eq!(from_value::<i8>(Value::Uint(5)).unwrap(), 5);
+        assert_eq!(from_value::<u32>(Value::Int(70000)).unwrap(), 70000);
+        assert_eq!(from_value::<f64>(Value::Int(2)).unwrap(), 2.0);
+    }
+
+    #[test]
+    fn structs_by_name_with_defaults_and_unknown_fields() {
+        let v = Value::Struct(vec![
+            ("Unknown".into(), Value::Map(vec![])),
+            ("N".into(), Value::Int(-4)),
+            ("Url".into(), Value::Marshaled(b"/a?b=c".to_vec())),
+            ("Raw".into(), Value::Bytes(vec![1, 2])),
+            ("Tags".into(), Value::Slice(vec![Value::String("t".into())])),
+        ]);
+        let s: S = from_value(v).unwrap();
+        assert_eq!(
+            s,
+            S {
+                n: -4,
+                url: "/a?b=c".into(),
+                raw: Bytes(vec![1, 2]),
+                tags: vec!["t".into()],
+                ..S::default()
+            }
+        );
+    }
+
+    #[test]
+    fn interfaces_are_transparent_unless_any() {
+        let iv = InterfaceValue {
+            name: "string".into(),
+            ty: Type::String,
+            value: Value::String("x".into()),
+        };
+        let wrapped = Value::Interface(Some(Box::new(iv.clone())));
+        assert_eq!(from_value::<String>(wrapped.clone()).unwrap(), "x");
+        assert_eq!(from_value::<Any>(wrapped).unwrap(), Any(Some(iv)));
+        assert_eq!(
+            from_value::<Option<String>>(Value::Interface(None)).unwrap(),
+            None
+        );
+        assert!(from_value::<Any>(Value::Interface(None)).unwrap().is_nil());
+        // A plain value into Any gets Go's basic name.
+        assert_eq!(
+            from_value::<Any>(Value::Int(3)).unwrap().name(),
+            Some("int64")
+        );
+    }
+}

@@ -298,14 +298,20 @@ fn serve_http_args() -> ServeHttpArgs {
             proto_minor: 1,
             header: HashMap::from([
                 ("Mattermost-User-Id".to_string(), vec!["abc".to_string()]),
-                ("Accept".to_string(), vec!["text/html".to_string(), "application/json".to_string()]),
+                (
+                    "Accept".to_string(),
+                    vec!["text/html".to_string(), "application/json".to_string()],
+                ),
             ]),
             host: "localhost".into(),
             remote_addr: "127.0.0.1:5555".into(),
             request_uri: "/plugins/x/api/v1/hello?x=1".into(),
             body: Any::nil(),
         }),
-        context: Some(Context { request_id: "r1".into(), ..Default::default() }),
+        context: Some(Context {
+            request_id: "r1".into(),
+            ..Default::default()
+        }),
         request_body_stream: 4,
     }
 }
@@ -518,7 +524,12 @@ fn decode_golden_into_rust_types() {
     let legacy: ServeHttpArgs = decode_case("mm_serve_http_legacy", 0);
     let req = legacy.request.expect("request");
     assert_eq!(req.method, "POST");
-    assert_eq!(req.url, Some(GoUrl("http://localhost:8065/plugins/x/api/v1/hello?x=1".into())));
+    assert_eq!(
+        req.url,
+        Some(GoUrl(
+            "http://localhost:8065/plugins/x/api/v1/hello?x=1".into()
+        ))
+    );
     assert_eq!(req.request_uri, "/plugins/x/api/v1/hello?x=1");
     assert_eq!(req.header["Accept"], ["text/html", "application/json"]);
     assert_eq!(legacy.context.expect("context").user_agent, "curl");
@@ -904,4 +915,48 @@ fn derive_field_names_match_serde() {
     check::<Pascal>();
     check::<Plain>();
     let _ = (Camel::default().hidden, Pascal::default().local);
+}
+
+#[test]
+fn enums_and_newtypes() {
+    #[derive(Serialize, Deserialize, GobType, Debug, PartialEq, Default)]
+    #[serde(rename_all = "snake_case")]
+    enum ResponseType {
+        #[default]
+        Ephemeral,
+        InChannel,
+    }
+    #[derive(Serialize, Deserialize, GobType, Debug, PartialEq, Default)]
+    struct UserId(String);
+    #[derive(Serialize, Deserialize, GobType, Debug, PartialEq, Default)]
+    #[serde(transparent)]
+    struct Count {
+        n: u32,
+    }
+    #[derive(Serialize, Deserialize, GobType, Debug, PartialEq, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Reply {
+        response_type: ResponseType,
+        user: UserId,
+        count: Count,
+    }
+    assert_eq!(ResponseType::gob_type(), gob::Type::String);
+    assert_eq!(UserId::gob_type(), gob::Type::String);
+    assert_eq!(Count::gob_type(), gob::Type::Uint);
+    let reply = Reply {
+        response_type: ResponseType::InChannel,
+        user: UserId("u".into()),
+        count: Count { n: 2 },
+    };
+    let mut out = Vec::new();
+    Encoder::new().encode(&reply, &mut out).expect("encode");
+    let v = Decoder::new()
+        .decode_value(&mut out.as_slice())
+        .expect("decode");
+    assert_eq!(
+        v.field("ResponseType"),
+        Some(&gob::Value::String("in_channel".into()))
+    );
+    let back: Reply = gob::from_value(v).expect("typed");
+    assert_eq!(back, reply);
 }
