@@ -300,6 +300,9 @@ fn tls_modes() {
     assert!(!cipher(full).expect("verify_identity").is_empty());
     let ca_only = format!("{url}?sslmode=verify-ca&sslrootcert={ca}");
     assert!(!cipher(ca_only).expect("verify-ca").is_empty());
+    // required + a root certificate checks the chain but not the name (127.0.0.1 here).
+    let required_ca = format!("{url}?ssl-mode=required&sslrootcert={ca}");
+    assert!(!cipher(required_ca).expect("required + CA").is_empty());
     let err = cipher(format!("{url}?ssl-mode=sometimes")).expect_err("bad mode");
     assert_error(&err, &["ssl-mode"], &[]);
 }

@@ -410,6 +410,11 @@ fn tls_modes() {
     let err = encrypted(format!("{url}?sslmode=verify-full&sslrootcert={ca}"))
         .expect_err("name mismatch");
     assert_error(&err, &["TLS"], &[]);
+    let require_ca = format!("{url}?sslmode=require&sslrootcert={ca}");
+    assert_eq!(
+        encrypted(require_ca).expect("require + CA"),
+        Cell::Bool(true)
+    );
     let ca_only = format!("{url}?sslmode=verify-ca&sslrootcert={ca}");
     assert_eq!(encrypted(ca_only).expect("verify-ca"), Cell::Bool(true));
 }

@@ -1,6 +1,8 @@
 //! Finding the key and watched columns in a result, and showing key values to people.
 
 use super::DiffError;
+use super::codec::{MAX_JSON_DEPTH, encode_cell};
+use super::snapshot::key_hash;
 use crate::row::{Cell, Row};
 
 /// Position of each name in `columns` (first occurrence), or the error `missing` builds.
@@ -32,7 +34,7 @@ fn available(columns: &[String]) -> String {
 }
 
 /// Key column positions in key order; a name listed twice counts once.
-pub(crate) fn key_positions(columns: &[String], key: &[String]) -> Result<Vec<usize>, DiffError> {
+pub fn key_positions(columns: &[String], key: &[String]) -> Result<Vec<usize>, DiffError> {
     if key.is_empty() {
         return Err(DiffError::NoKeyColumns);
     }
@@ -75,6 +77,21 @@ pub fn display_key(columns: &[String], key: &[usize], row: &Row) -> String {
             format!("({})", parts.join(", "))
         }
     }
+}
+
+/// A short stable identifier of a row's key (16 hex digits of the xxh3-64 of the key cells'
+/// snapshot encoding), e.g. to remember the thread a row's messages go to. Stable for the
+/// life of snapshot format version 1; equal keys in the diff's sense give equal ids.
+pub fn key_id(key: &[usize], row: &Row) -> Result<String, DiffError> {
+    let mut bytes = Vec::new();
+    for &i in key {
+        let cell = row.get(i).unwrap_or(&Cell::Null);
+        encode_cell(cell, &mut bytes).map_err(|_| DiffError::JsonTooDeep {
+            column: format!("key column {i}"),
+            limit: MAX_JSON_DEPTH,
+        })?;
+    }
+    Ok(format!("{:016x}", key_hash(&bytes)))
 }
 
 fn display_cell(cell: &Cell) -> String {
@@ -133,6 +150,23 @@ mod tests {
         assert_eq!(
             display_key(&columns, &[0], &vec![Cell::Text("a, b".into())]),
             "\"a, b\""
+        );
+    }
+
+    #[test]
+    fn key_ids_are_stable_and_typed() {
+        let row = vec![Cell::Int(42), Cell::Text("42".into()), Cell::Null];
+        assert_eq!(key_id(&[0], &row), key_id(&[0], &vec![Cell::Int(42)]));
+        assert_ne!(key_id(&[0], &row), key_id(&[1], &row));
+        assert_ne!(
+            key_id(&[2], &row),
+            key_id(&[0], &vec![Cell::Text("null".into())])
+        );
+        // Pinned: a change here orphans every stored thread mapping.
+        assert_eq!(key_id(&[0], &row), Ok("e66eb11933743eec".to_owned()));
+        assert_eq!(
+            key_id(&[0], &row),
+            Ok(format!("{:016x}", key_hash(&[3, 84])))
         );
     }
 

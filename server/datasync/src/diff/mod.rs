@@ -3,7 +3,8 @@
 //! - [`diff`] (this file): the comparison and the [`Changes`] it reports.
 //! - [`snapshot`]: [`Snapshot`], the stored state, and its versioned binary format.
 //! - `codec`: the compact encoding of one cell, and [`cells_equal`].
-//! - `key`: resolving key/watched columns, [`display_key`].
+//! - `key`: resolving key/watched columns ([`key_positions`]), [`display_key`] for people,
+//!   [`key_id`] for storage.
 //!
 //! # Semantics (the decisions callers can rely on)
 //!
@@ -26,7 +27,7 @@ mod key;
 pub mod snapshot;
 
 pub use codec::cells_equal;
-pub use key::display_key;
+pub use key::{display_key, key_id, key_positions};
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotIndex};
 
 use crate::row::{Columns, Row, RowSet};

@@ -6,16 +6,32 @@
 //! `Debug`/`Display` print `***`.
 //!
 //! One file per driver, all blocking (each sync runs on a worker thread):
-//! - [`postgres`]: tokio-postgres on a private current-thread runtime, `BEGIN READ ONLY`,
+//! - `postgres`: tokio-postgres on a private current-thread runtime, `BEGIN READ ONLY`,
 //!   `SET LOCAL statement_timeout`, binary decoding per column type, rustls for TLS.
-//! - [`mysql`]: MySQL/MariaDB through the `mysql` crate (binary protocol, one statement),
+//! - `mysql`: MySQL/MariaDB through the `mysql` crate (binary protocol, one statement),
 //!   read-only session + transaction, `max_execution_time` / `max_statement_time`.
-//! - [`sqlite`]: rusqlite opened `SQLITE_OPEN_READ_ONLY` + `query_only`, progress-handler timeout.
-//! - [`http`]: ureq GET returning JSON (rows at an RFC 6901 pointer) or CSV.
+//! - `sqlite`: rusqlite opened `SQLITE_OPEN_READ_ONLY` + `query_only`, interrupt on timeout.
+//! - `http`: ureq GET returning JSON (rows at an RFC 6901 pointer) or CSV.
 //!
 //! Every driver streams rows and stops at `max_rows + 1`, so a runaway query never loads
-//! unbounded data; every error goes through [`Scrub`] so driver messages that echo a
+//! unbounded data; every error goes through `Scrub` so driver messages that echo a
 //! connection string cannot leak a password.
+//!
+//! Type mapping (NULL is always `Null`; see each driver for details):
+//!
+//! | source type | cell |
+//! |---|---|
+//! | PG bool; MySQL none (TINYINT(1) is a number) | `Bool` |
+//! | PG int2/4/8, oid; MySQL TINYINT…BIGINT, YEAR, unsigned ≤ i64::MAX; SQLite INTEGER; JSON integers | `Int` |
+//! | PG float4/8; MySQL FLOAT/DOUBLE; SQLite REAL (NaN/±Infinity → `Text`) | `Float` |
+//! | PG numeric; MySQL DECIMAL; BIGINT UNSIGNED > i64::MAX; JSON non-integers and big integers | `Decimal` (exact text) |
+//! | PG date; MySQL DATE | `Date` `2026-11-21` |
+//! | PG time; MySQL TIME within a day | `Time` `09:30:00.5` |
+//! | PG timestamp; MySQL DATETIME | `Timestamp` `2026-11-21T09:30:00` |
+//! | PG timestamptz; MySQL TIMESTAMP (session in UTC) | `Timestamp` `…Z` (UTC) |
+//! | PG json/jsonb; MySQL JSON; JSON objects/arrays; PG arrays (elements mapped alike) | `Json` |
+//! | PG bytea; MySQL BLOB/BINARY/VARBINARY/BIT/GEOMETRY; SQLite BLOB | `Bytes` |
+//! | text types, PG uuid/inet/cidr/macaddr/enum/citext, every other PG type (its text), MySQL ENUM/SET, MariaDB JSON (LONGTEXT), CSV fields | `Text` |
 
 mod http;
 mod mysql;

@@ -65,9 +65,13 @@ fn options(cx: &Cx<'_>) -> Result<(Opts, String), SourceError> {
     let ssl = match mode.as_deref() {
         None => opts.get_ssl_opts().cloned(),
         Some("disable" | "disabled") => None,
-        Some("require" | "required") => {
-            Some(SslOpts::default().with_danger_accept_invalid_certs(root_cert.is_none()))
-        }
+        // Like libpq: `required` encrypts without checking the certificate, unless a root
+        // certificate is given, then the chain is checked (not the host name).
+        Some("require" | "required") => Some(
+            SslOpts::default()
+                .with_danger_accept_invalid_certs(root_cert.is_none())
+                .with_danger_skip_domain_validation(true),
+        ),
         Some("verify-ca" | "verify_ca") => {
             Some(SslOpts::default().with_danger_skip_domain_validation(true))
         }

@@ -43,10 +43,19 @@ pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
         .map_err(|e| cx.connect_err(format!("starting the PostgreSQL client runtime: {e}")))?;
     runtime.block_on(async {
         let mut client = connect(cx, &settings).await?;
+        let cancel = client.cancel_token();
         let limit = cx.query.statement_timeout + CLIENT_GRACE;
         match tokio::time::timeout(limit, read(cx, &mut client, sql)).await {
             Ok(result) => result,
-            Err(_) => Err(cx.timeout()),
+            Err(_) => {
+                // The server ignored statement_timeout (or the network died): ask it to
+                // stop, best effort, so the query does not run on after we gave up.
+                if let Ok(tls) = tls_connector(cx, &settings) {
+                    let _ = tokio::time::timeout(cx.conn.connect_timeout, cancel.cancel_query(tls))
+                        .await;
+                }
+                Err(cx.timeout())
+            }
         }
     })
 }
