@@ -26,6 +26,25 @@
 //!   keeps the sender's type so a decoded [`Any`] can be sent on unchanged.
 //!   `Any`/`InterfaceValue` equality compares struct types by identity.
 //! - Test vectors from Go live in `tests/data` (regenerate: `make gob-golden`).
+//!
+//! ```
+//! use gob::{Any, Decoder, Encoder, GobType};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, GobType, Default, Debug, PartialEq)]
+//! #[serde(rename_all = "PascalCase", default)]
+//! #[gob(name = "Z_OnActivateReturns")]
+//! struct OnActivateReturns {
+//!     a: Any, // Go `error`
+//! }
+//!
+//! let mut enc = Encoder::new();
+//! let mut wire = Vec::new();
+//! enc.encode(&OnActivateReturns { a: Any::nil() }, &mut wire)?;
+//! let back: OnActivateReturns = Decoder::new().decode(&mut wire.as_slice())?;
+//! assert!(back.a.is_nil());
+//! # Ok::<(), gob::Error>(())
+//! ```
 
 mod de;
 mod decode;
