@@ -2,11 +2,10 @@
 //!
 //! - `/hello <text>` posts "<Greeting>, <text>!" as the bot and answers ephemerally.
 //! - A post "hello?" from a person gets a threaded "Hello, @user!" from the bot.
-//! - HTTP: `GET /status` (activation count, version), `POST /echo` (streams the body back),
+//! - HTTP: `GET /status` (activation count, version), `POST /echo` (reads the body, sends it back),
 //!   `POST /bench?op=createpost|kvset&n=N&workers=W[&channel=ID]` (API throughput, see
 //!   tests/host/BENCH.md).
 
-use std::io::{Read, Write};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -18,8 +17,8 @@ use mattermost::{
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const ACTIVATIONS_KEY: &str = "activations";
-/// Copy buffer for /echo: large enough that multi-MiB bodies need few round trips.
-const ECHO_CHUNK: usize = 256 * 1024;
+/// Largest body /echo accepts (413 above).
+const ECHO_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Settings from plugin.json; LoadPluginConfiguration lower-cases the keys.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -98,21 +97,21 @@ impl Hello {
         }
     }
 
+    /// Reads the whole body before answering: Mattermost serves plugin routes through Go's
+    /// HTTP/1 server, which may cut off a request body once the response has started.
     fn echo(r: &mut HttpRequest, w: &mut ResponseWriter) -> std::io::Result<()> {
         let content_type = r
             .header_value("Content-Type")
             .unwrap_or("application/octet-stream")
             .to_owned();
-        w.set_header("Content-Type", &content_type);
-        w.write_header(200)?;
-        let mut buf = vec![0u8; ECHO_CHUNK];
-        loop {
-            let n = r.body().read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
+        let body = match r.read_body(ECHO_LIMIT) {
+            Ok(body) => body,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return w.send(413, "text/plain", e.to_string().as_bytes());
             }
-            w.write_all(&buf[..n])?;
-        }
+            Err(e) => return Err(e),
+        };
+        w.send(200, &content_type, &body)
     }
 }
 

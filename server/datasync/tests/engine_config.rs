@@ -415,12 +415,12 @@ fn the_demo_configuration_is_valid() {
 }
 
 #[test]
-fn config_md_shows_the_demo_configuration_verbatim() {
+fn readme_shows_the_demo_configuration_verbatim() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let demo = std::fs::read_to_string(format!("{root}/assets/demo/demo.toml")).unwrap();
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/CONFIG.md")).unwrap();
+    let doc = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     assert!(
         doc.contains(&format!("```toml\n{demo}```")),
-        "CONFIG.md is out of date with assets/demo/demo.toml"
+        "README.md's configuration section is out of date with assets/demo/demo.toml"
     );
 }

@@ -1,5 +1,5 @@
 //! The five stories of product.md, end to end on the SQLite demo database (the same
-//! `assets/demo/` files `datasync demo` and CONFIG.md use).
+//! `assets/demo/` files `datasync demo` and README.md use).
 
 use datasync::clock::FixedClock;
 use datasync::dryrun;
