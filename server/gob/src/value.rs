@@ -133,7 +133,12 @@ impl InterfaceValue {
             Value::Interface(iv) => return Some(iv.as_deref().cloned()),
             Value::Bool(_) => ("bool", Type::Bool, v.clone()),
             Value::Int(_) => ("int64", Type::Int, v.clone()),
-            Value::Uint(_) => ("uint64", Type::Uint, v.clone()),
+            // serde serializes non-negative JSON integers as u64; JSON has one integer type,
+            // so keep them int64 as `Any::from_json` does, and uint64 only beyond i64.
+            Value::Uint(u) => match i64::try_from(*u) {
+                Ok(i) => ("int64", Type::Int, Value::Int(i)),
+                Err(_) => ("uint64", Type::Uint, v.clone()),
+            },
             Value::Float(_) => ("float64", Type::Float, v.clone()),
             Value::Complex(..) => ("complex128", Type::Complex, v.clone()),
             Value::String(_) => ("string", Type::String, v.clone()),
@@ -153,6 +158,10 @@ impl InterfaceValue {
                         .collect::<Option<_>>()?,
                 ),
             ),
+            Value::Struct(fields) if json_number_text(fields).is_some() => {
+                let text = json_number_text(fields)?;
+                return Some(Any::from_json(&serde_json::from_str(text).ok()?).0);
+            }
             Value::Struct(fields) => (
                 "map[string]interface {}",
                 string_any_map(),
@@ -170,6 +179,16 @@ impl InterfaceValue {
             ty,
             value,
         }))
+    }
+}
+
+/// With serde_json's `arbitrary_precision` feature (the workspace enables it for exact
+/// numbers from sources, and Cargo unifies features), a JSON number serializes as this
+/// private one-field struct holding the number's text.
+fn json_number_text(fields: &[(String, Value)]) -> Option<&str> {
+    match fields {
+        [(name, Value::String(text))] if name == "$serde_json::private::Number" => Some(text),
+        _ => None,
     }
 }
 
