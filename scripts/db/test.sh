@@ -2,10 +2,9 @@
 # Runs the Data Sync source tests against real PostgreSQL and MariaDB servers:
 # installs the packages if missing, starts both servers in a temporary directory,
 # exports DATASYNC_TEST_PG_URL, DATASYNC_TEST_MYSQL_URL (and DATASYNC_TEST_PG_CA /
-# DATASYNC_TEST_MYSQL_CA, the CA of the servers' TLS certificates), runs
-# `cargo test -p datasync` (extra arguments are passed to cargo test), and always stops
-# the servers afterwards.
-# Usage: scripts/db/test.sh [cargo test args…]   e.g. scripts/db/test.sh --test 'source_*'
+# DATASYNC_TEST_MYSQL_CA, the CA of the servers' TLS certificates), runs a command
+# (default: the source tests), and always stops the servers afterwards.
+# Usage: scripts/db/test.sh [command…]   e.g. scripts/db/test.sh cargo test --workspace
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +25,6 @@ export DATASYNC_TEST_PG_CA="${DATASYNC_TEST_PG_CA:-}" DATASYNC_TEST_MYSQL_CA="${
 
 cd "$root"
 if [ $# -eq 0 ]; then
-    set -- --test 'source_*'
+    set -- cargo test -p datasync --test 'source_*'
 fi
-cargo test -p datasync "$@"
+"$@"
