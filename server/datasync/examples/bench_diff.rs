@@ -103,7 +103,7 @@ fn row(id: u64, version: u64) -> Row {
         } else {
             Cell::Text(format!("note {}", r % 9973))
         },
-        Cell::Json(
+        Cell::json(
             json!({"tier": tier, "n": (r >> 48) % 100, "tags": [WORDS[(r >> 52) as usize % 8]]}),
         ),
     ]
@@ -165,6 +165,7 @@ fn child(n: u64) -> Result<(), String> {
     let options = DiffOptions {
         key: vec!["id".into()],
         watched: None,
+        ..DiffOptions::default()
     };
     // First run: baseline.
     let a = first(n);

@@ -1118,7 +1118,11 @@ fn read_sync(
         name: name.to_string(),
         connection: connection?,
         query: query?,
-        diff: DiffOptions { key, watched },
+        diff: DiffOptions {
+            key,
+            watched,
+            ..DiffOptions::default()
+        },
         schedule: schedule?,
         mode: mode?,
         routing: routing?,

@@ -27,8 +27,16 @@ pub enum Cell {
     /// `2026-11-21T08:30:00Z` (always UTC) for zoned timestamps.
     Timestamp(String),
     Bytes(Vec<u8>),
-    /// JSON documents, arrays and anything structured.
-    Json(serde_json::Value),
+    /// JSON documents, arrays and anything structured. Boxed: a `serde_json::Value` is
+    /// large, and boxing it keeps every `Cell` at 32 bytes (rows are arrays of cells).
+    Json(Box<serde_json::Value>),
+}
+
+impl Cell {
+    /// A JSON cell (boxes the value).
+    pub fn json(value: serde_json::Value) -> Cell {
+        Cell::Json(Box::new(value))
+    }
 }
 
 /// Column names in result order, shared by every row of a result.
@@ -37,8 +45,46 @@ pub type Columns = Arc<[String]>;
 /// One row: cells in the order of its [`RowSet`]'s columns.
 pub type Row = Vec<Cell>;
 
+/// Where a source puts its result, as it reads it: [`RowSink::columns`] once, then
+/// [`RowSink::row`] for each row in result order. Either may refuse with a message (a
+/// duplicate key, say); the source then stops reading and fails with
+/// [`crate::source::SourceError::Rejected`] carrying that message, so a bad result is
+/// reported as soon as it is seen, not after every row was read.
+pub trait RowSink {
+    fn columns(&mut self, columns: Columns) -> Result<(), String>;
+    fn row(&mut self, row: Row) -> Result<(), String>;
+}
+
+/// Collects a whole result into a [`RowSet`] (batch, table and CSV modes post every row).
+#[derive(Debug, Default)]
+pub struct RowSetBuilder {
+    set: RowSet,
+}
+
+impl RowSetBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn finish(self) -> RowSet {
+        self.set
+    }
+}
+
+impl RowSink for RowSetBuilder {
+    fn columns(&mut self, columns: Columns) -> Result<(), String> {
+        self.set.columns = columns;
+        Ok(())
+    }
+
+    fn row(&mut self, row: Row) -> Result<(), String> {
+        self.set.rows.push(row);
+        Ok(())
+    }
+}
+
 /// A source's whole result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RowSet {
     pub columns: Columns,
     pub rows: Vec<Row>,
@@ -52,8 +98,35 @@ impl RowSet {
         }
     }
 
+    /// Pushes this result into `sink`, as a source would (tests and stand-in sources).
+    pub fn send_to(self, sink: &mut dyn RowSink) -> Result<(), String> {
+        sink.columns(self.columns)?;
+        self.rows.into_iter().try_for_each(|row| sink.row(row))
+    }
+
     /// Position of a column by exact name.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_stay_small() {
+        assert!(std::mem::size_of::<Cell>() <= 32);
+    }
+
+    #[test]
+    fn a_collected_result_is_what_was_sent() {
+        let set = RowSet::new(
+            vec!["a".into(), "b".into()],
+            vec![vec![Cell::Int(1), Cell::json(serde_json::json!({"x": 1}))]],
+        );
+        let mut builder = RowSetBuilder::new();
+        set.clone().send_to(&mut builder).unwrap();
+        assert_eq!(builder.finish(), set);
     }
 }

@@ -18,6 +18,7 @@ fn opts(key: &[&str], watched: Option<&[&str]>) -> DiffOptions {
     DiffOptions {
         key: key.iter().map(|s| s.to_string()).collect(),
         watched: watched.map(|w| w.iter().map(|s| s.to_string()).collect()),
+        ..DiffOptions::default()
     }
 }
 
@@ -440,7 +441,7 @@ fn type_changes_count_as_changes() {
 #[test]
 fn equality_rules_for_floats_and_json() {
     let cols = ["id", "f", "j"];
-    let r = |id, f: f64, j: serde_json::Value| vec![Cell::Int(id), Cell::Float(f), Cell::Json(j)];
+    let r = |id, f: f64, j: serde_json::Value| vec![Cell::Int(id), Cell::Float(f), Cell::json(j)];
     play(
         "equality",
         &opts(&["id"], None),
@@ -543,7 +544,7 @@ fn removed_rows_keep_their_last_values_in_snapshot_order() {
             Cell::Int(id),
             text(host),
             text(state),
-            Cell::Json(json!({"dc": host, "n": id})),
+            Cell::json(json!({"dc": host, "n": id})),
         ]
     };
     let runs = play(
@@ -617,7 +618,7 @@ fn deep_json_is_refused_with_the_column() {
     for _ in 0..300 {
         deep = json!([deep]);
     }
-    let result = table(&["id", "doc"], vec![vec![Cell::Int(1), Cell::Json(deep)]]);
+    let result = table(&["id", "doc"], vec![vec![Cell::Int(1), Cell::json(deep)]]);
     assert_eq!(
         err(None, &result, &opts(&["id"], None)),
         DiffError::JsonTooDeep {

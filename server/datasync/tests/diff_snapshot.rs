@@ -13,6 +13,7 @@ fn key_id() -> DiffOptions {
     DiffOptions {
         key: vec!["id".into()],
         watched: None,
+        ..DiffOptions::default()
     }
 }
 
@@ -45,7 +46,7 @@ fn cell() -> impl Strategy<Value = Cell> {
         "[0-9]{2}:[0-9]{2}:[0-9]{2}".prop_map(Cell::Time),
         "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z?".prop_map(Cell::Timestamp),
         prop::collection::vec(any::<u8>(), 0..12).prop_map(Cell::Bytes),
-        json_value().prop_map(Cell::Json),
+        json_value().prop_map(Cell::json),
     ]
 }
 
@@ -88,7 +89,7 @@ fn sample() -> (RowSet, Vec<u8>) {
                 Cell::Int(i),
                 Cell::Text(format!("name {i} ü")),
                 Cell::Float(i as f64 / 3.0),
-                Cell::Json(json!({"i": i, "tags": ["a", {"b": null}]})),
+                Cell::json(json!({"i": i, "tags": ["a", {"b": null}]})),
                 if i % 3 == 0 {
                     Cell::Null
                 } else {

@@ -171,7 +171,7 @@ fn globals_sync_run_previous_changed() {
 fn cells_become_predictable_values() {
     let row = [
         ("b", Cell::Bytes(vec![1, 2, 3])),
-        ("j", Cell::Json(serde_json::json!({"a": [1, 2]}))),
+        ("j", Cell::json(serde_json::json!({"a": [1, 2]}))),
         ("big", Cell::Decimal("123456789012345678901234.5".into())),
         ("f", Cell::Bool(true)),
     ];

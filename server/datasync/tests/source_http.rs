@@ -63,8 +63,8 @@ fn json_rows_at_a_pointer() {
             decimal("123456789012345678901234567890"),
             decimal("1500"),
             Cell::Bool(true),
-            Cell::Json(json!(["a", "b"])),
-            Cell::Json(json!({"k": null})),
+            Cell::json(json!(["a", "b"])),
+            Cell::json(json!({"k": null})),
             Cell::Null,
         ]
     );

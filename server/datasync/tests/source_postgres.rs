@@ -194,19 +194,19 @@ fn arrays_become_json_arrays() {
                 NULL::int[] AS nothing",
     )
     .expect("fetch");
-    assert_eq!(cell(&rows, 0, "ints"), &Cell::Json(json!([1, null, 3])));
+    assert_eq!(cell(&rows, 0, "ints"), &Cell::json(json!([1, null, 3])));
     assert_eq!(
         cell(&rows, 0, "texts"),
-        &Cell::Json(json!(["a", null, "NULL", "👋 مرحبا"]))
+        &Cell::json(json!(["a", null, "NULL", "👋 مرحبا"]))
     );
     let Cell::Json(grid) = cell(&rows, 0, "grid") else {
         panic!("grid")
     };
     assert_eq!(grid.to_string(), "[[1.5,2.25],[null,4]]");
-    assert_eq!(cell(&rows, 0, "empty"), &Cell::Json(json!([])));
-    assert_eq!(cell(&rows, 0, "dates"), &Cell::Json(json!(["2026-01-02"])));
-    assert_eq!(cell(&rows, 0, "blobs"), &Cell::Json(json!(["AQ=="])));
-    assert_eq!(cell(&rows, 0, "intervals"), &Cell::Json(json!(["1 day"])));
+    assert_eq!(cell(&rows, 0, "empty"), &Cell::json(json!([])));
+    assert_eq!(cell(&rows, 0, "dates"), &Cell::json(json!(["2026-01-02"])));
+    assert_eq!(cell(&rows, 0, "blobs"), &Cell::json(json!(["AQ=="])));
+    assert_eq!(cell(&rows, 0, "intervals"), &Cell::json(json!(["1 day"])));
     assert_eq!(cell(&rows, 0, "nothing"), &Cell::Null);
 }
 
@@ -240,7 +240,7 @@ fn other_types_arrive_as_their_text() {
             text("[1,5)"),
             text("(1,x)"),
             Cell::Int(1),
-            Cell::Json(json!(["sad"])),
+            Cell::json(json!(["sad"])),
             text("09:30:00+02"),
         ]
     );

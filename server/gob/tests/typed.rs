@@ -897,12 +897,15 @@ fn derive_field_names_match_serde() {
     }
     fn check<T: Serialize + GobType + Default>() {
         let json = serde_json::to_value(T::default()).expect("json");
-        let keys: Vec<&str> = json
+        // Sorted: serde_json keeps insertion order when the workspace enables its
+        // `preserve_order` feature, and sorts keys otherwise.
+        let mut keys: Vec<&str> = json
             .as_object()
             .expect("object")
             .keys()
             .map(String::as_str)
             .collect();
+        keys.sort_unstable();
         let gob::Type::Struct(st) = T::gob_type() else {
             panic!("struct")
         };

@@ -317,7 +317,7 @@ pub(crate) fn decode_cell(r: &mut Reader<'_>) -> Read<Cell> {
         TIME => Cell::Time(text(r)?),
         TIMESTAMP => Cell::Timestamp(text(r)?),
         BYTES => Cell::Bytes(r.bytes_field()?.to_vec()),
-        JSON => Cell::Json(decode_json(r, 1)?),
+        JSON => Cell::json(decode_json(r, 1)?),
         tag => return fail(format!("unknown cell tag {tag}")),
     })
 }

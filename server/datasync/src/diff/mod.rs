@@ -1,7 +1,10 @@
 //! Change detection: compare a result with the previous snapshot.
 //!
-//! - [`diff`] (this file): the comparison and the [`Changes`] it reports.
-//! - [`snapshot`]: [`Snapshot`], the stored state, and its versioned binary format.
+//! - [`diff_built`] (this file): the comparison and the [`Changes`] it reports; [`diff`]
+//!   is the same for a result already in memory.
+//! - [`snapshot`]: [`Snapshot`], the stored state, and its versioned binary format;
+//!   [`SnapshotBuilder`], the [`crate::row::RowSink`] that encodes rows as a source reads
+//!   them, so a result is never held as cells.
 //! - `codec`: the compact encoding of one cell, and [`cells_equal`].
 //! - `key`: resolving key/watched columns ([`key_positions`]), [`display_key`] for people,
 //!   [`key_id`] for storage.
@@ -28,7 +31,7 @@ pub mod snapshot;
 
 pub use codec::cells_equal;
 pub use key::{display_key, key_id, key_positions};
-pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotIndex};
+pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotBuilder, SnapshotIndex};
 
 use crate::row::{Columns, Row, RowSet};
 
@@ -39,6 +42,10 @@ pub struct DiffOptions {
     pub key: Vec<String>,
     /// If set, only changes in these columns make a row "changed".
     pub watched: Option<Vec<String>>,
+    /// On a first run, leave [`Changes::added`] empty instead of listing every row: a
+    /// baseline run posts nothing, and listing a million rows would decode them all.
+    /// `Changes::total` still counts them.
+    pub omit_first_run_rows: bool,
 }
 
 /// A row whose watched values differ from the snapshot.
@@ -57,7 +64,8 @@ pub struct ChangedRow {
 pub struct Changes {
     pub columns: Columns,
     /// No previous snapshot existed (or its key differs): this run only records the
-    /// baseline. `added` still lists every row; the caller decides whether to post them.
+    /// baseline. `added` still lists every row (unless [`DiffOptions::omit_first_run_rows`]);
+    /// the caller decides whether to post them.
     pub first_run: bool,
     pub added: Vec<Row>,
     pub changed: Vec<ChangedRow>,
@@ -75,7 +83,7 @@ pub struct Changes {
 }
 
 /// Bad keys and unreadable snapshots.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum DiffError {
     #[error("key column {column:?} is not in the result (columns: {available})")]
     MissingKeyColumn { column: String, available: String },
@@ -106,21 +114,43 @@ pub enum DiffError {
 
 /// Compares `current` with `previous` (None on the first run) and returns the changes and
 /// the snapshot to store once the run's messages are safely delivered.
+///
+/// A convenience over [`diff_built`] for a result already in memory (tests, tools).
 pub fn diff(
     previous: Option<&Snapshot>,
     current: &RowSet,
     options: &DiffOptions,
 ) -> Result<(Changes, Snapshot), DiffError> {
-    let columns: &[String] = &current.columns;
-    let key = key::key_positions(columns, &options.key)?;
-    let watched = match &options.watched {
-        Some(w) => Some(key::watched_positions(columns, w)?),
-        None => None,
-    };
-    let next = Snapshot::build(current, &key)?;
+    let mut builder = SnapshotBuilder::new(options);
+    crate::row::RowSink::columns(&mut builder, current.columns.clone()).map_err(|_| {
+        builder
+            .error()
+            .cloned()
+            .unwrap_or(DiffError::NoKeyColumns)
+    })?;
+    for row in &current.rows {
+        builder.push(row)?;
+    }
+    diff_built(previous, builder, options)
+}
+
+/// Compares the result encoded by `builder` (fed by a source, row by row) with `previous`
+/// (None on the first run) and returns the changes and the snapshot to store once the
+/// run's messages are safely delivered. Rows are compared as encoded bytes; only added,
+/// changed and removed rows are decoded into cells. Fails with the builder's refusal
+/// (missing key column, duplicate key...) if it refused anything.
+pub fn diff_built(
+    previous: Option<&Snapshot>,
+    builder: SnapshotBuilder,
+    options: &DiffOptions,
+) -> Result<(Changes, Snapshot), DiffError> {
+    let watched = builder.watched.clone();
+    let next = builder.finish()?;
+    let columns: &[String] = next.columns();
+    let key = next.key_positions().to_vec();
     let mut changes = Changes {
-        columns: current.columns.clone(),
-        total: current.rows.len(),
+        columns: columns.into(),
+        total: next.len(),
         ..Changes::default()
     };
     let key_names = |cols: &[String], key: &[usize]| -> Vec<String> {
@@ -131,7 +161,9 @@ pub fn diff(
         other => {
             changes.first_run = true;
             changes.key_changed = other.is_some_and(|p| !p.key_positions().is_empty());
-            changes.added = current.rows.clone();
+            if !options.omit_first_run_rows {
+                changes.added = next.rows().collect::<Result<_, _>>()?;
+            }
             return Ok((changes, next));
         }
     };
@@ -156,32 +188,35 @@ pub fn diff(
     // Identical columns and key mean identical byte layouts: equal bytes, equal rows.
     let same_layout = previous.columns() == columns && previous.key_positions() == key;
 
-    let index = previous.index();
     let mut seen = vec![false; previous.len()];
-    let mut scratch = Scratch::default();
-    for (i, row) in current.rows.iter().enumerate() {
-        let Some(j) = index.find(next.key_bytes(i)) else {
-            changes.added.push(row.clone());
-            continue;
-        };
-        if let Some(s) = seen.get_mut(j) {
-            *s = true;
+    {
+        // The previous snapshot's index lives only for the matching pass.
+        let index = previous.index();
+        let mut scratch = Scratch::default();
+        for i in 0..next.len() {
+            let Some(j) = index.find(next.key_bytes(i)) else {
+                changes.added.push(next.row(i)?);
+                continue;
+            };
+            if let Some(s) = seen.get_mut(j) {
+                *s = true;
+            }
+            if same_layout && next.row_bytes(i) == previous.row_bytes(j) {
+                continue;
+            }
+            let differing = scratch.differing(&next, i, previous, j, &compared)?;
+            if differing.is_empty() {
+                continue;
+            }
+            changes.changed.push(ChangedRow {
+                row: next.row(i)?,
+                previous: previous.aligned_row(j, &mapping)?,
+                changed_columns: differing
+                    .iter()
+                    .filter_map(|&c| columns.get(c).cloned())
+                    .collect(),
+            });
         }
-        if same_layout && next.row_bytes(i) == previous.row_bytes(j) {
-            continue;
-        }
-        let differing = scratch.differing(&next, i, row, previous, j, &compared)?;
-        if differing.is_empty() {
-            continue;
-        }
-        changes.changed.push(ChangedRow {
-            row: row.clone(),
-            previous: previous.aligned_row(j, &mapping)?,
-            changed_columns: differing
-                .iter()
-                .filter_map(|&c| columns.get(c).cloned())
-                .collect(),
-        });
     }
     for (j, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
         changes.removed.push(previous.aligned_row(j, &mapping)?);
@@ -221,7 +256,6 @@ impl Scratch {
         &mut self,
         next: &Snapshot,
         i: usize,
-        row: &Row,
         previous: &Snapshot,
         j: usize,
         compared: &[(usize, usize)],
@@ -230,15 +264,13 @@ impl Scratch {
         previous.cell_spans(j, &mut self.then)?;
         let mut differing = Vec::new();
         for &(c, p) in compared {
-            let (Some(&now), Some(&then), Some(cell)) =
-                (self.now.get(c), self.then.get(p), row.get(c))
-            else {
+            let (Some(&now), Some(&then)) = (self.now.get(c), self.then.get(p)) else {
                 continue;
             };
             if next.bytes_at(now) == previous.bytes_at(then) {
                 continue;
             }
-            if !cells_equal(cell, &previous.cell_at(then)?) {
+            if !cells_equal(&next.cell_at(now)?, &previous.cell_at(then)?) {
                 differing.push(c);
             }
         }

@@ -33,7 +33,7 @@
 use super::DiffError;
 use super::codec::{self, Reader, decode_cell, encode_cell, put_varint, skip_cell};
 use super::key::display_key;
-use crate::row::{Cell, Row, RowSet};
+use crate::row::{Cell, Columns, Row, RowSink};
 use hashbrown::HashTable;
 use twox_hash::XxHash3_64;
 
@@ -93,77 +93,6 @@ fn offset(len: usize) -> Result<u32, DiffError> {
 }
 
 impl Snapshot {
-    /// Encodes every row of `current`, refusing duplicate keys.
-    pub(crate) fn build(current: &RowSet, key: &[usize]) -> Result<Snapshot, DiffError> {
-        let columns: Vec<String> = current.columns.to_vec();
-        let order = storage_order(columns.len(), key);
-        let mut data = Vec::new();
-        let mut rows: Vec<Span> = Vec::with_capacity(current.rows.len());
-        let mut seen: HashTable<u32> = HashTable::with_capacity(current.rows.len());
-        for (i, row) in current.rows.iter().enumerate() {
-            if row.len() != columns.len() {
-                return Err(DiffError::RowWidth {
-                    row: i,
-                    expected: columns.len(),
-                    found: row.len(),
-                });
-            }
-            let start = data.len();
-            let mut key_end = start;
-            for (n, &c) in order.iter().enumerate() {
-                if n == key.len() {
-                    key_end = data.len();
-                }
-                if let Some(cell) = row.get(c) {
-                    encode_cell(cell, &mut data).map_err(|_| DiffError::JsonTooDeep {
-                        column: columns.get(c).cloned().unwrap_or_default(),
-                        limit: codec::MAX_JSON_DEPTH,
-                    })?;
-                }
-            }
-            if order.len() == key.len() {
-                key_end = data.len();
-            }
-            let span = Span {
-                start: offset(start)?,
-                key_end: offset(key_end)?,
-            };
-            offset(data.len())?;
-            let key_bytes = &data[start..key_end];
-            let bytes_of = |j: &u32| span_key(&data, &rows, *j as usize);
-            let entry = seen.entry(
-                key_hash(key_bytes),
-                |j| bytes_of(j) == key_bytes,
-                |j| key_hash(bytes_of(j)),
-            );
-            match entry {
-                hashbrown::hash_table::Entry::Occupied(_) => {
-                    return Err(DiffError::DuplicateKey {
-                        key: display_key(&columns, key, row),
-                    });
-                }
-                hashbrown::hash_table::Entry::Vacant(v) => {
-                    v.insert(offset(i)?);
-                }
-            }
-            rows.push(span);
-            if i == 1023 {
-                // Size the buffer once from the first rows instead of doubling it ~20
-                // times (each growth copies and faults in fresh pages).
-                let estimate = data.len() / 1024 * current.rows.len();
-                data.reserve((estimate + estimate / 8).saturating_sub(data.len()));
-            }
-        }
-        data.shrink_to_fit();
-        Ok(Snapshot {
-            columns,
-            key: key.to_vec(),
-            order,
-            data,
-            rows,
-        })
-    }
-
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -279,7 +208,7 @@ impl Snapshot {
             .collect())
     }
 
-    /// A hash index of the rows by key.
+        /// A hash index of the rows by key.
     pub fn index(&self) -> SnapshotIndex<'_> {
         let mut table = HashTable::with_capacity(self.len());
         for i in 0..self.len() {
@@ -507,6 +436,170 @@ fn read_meta(meta: &[u8]) -> Result<Meta, codec::ReadError> {
     match usize::try_from(count) {
         Ok(c) => Ok((columns, key, c)),
         Err(_) => err(format!("row count {count} too large")),
+    }
+}
+
+/// Builds a [`Snapshot`] from rows as a source produces them: each row is encoded into the
+/// snapshot's byte buffer as it arrives and then dropped, so a result is never held as
+/// `Cell`s (at a million rows that is ~110 MB of bytes instead of ~1 GB of cells).
+///
+/// It is a [`RowSink`]: a missing key or watched column is refused at
+/// [`RowSink::columns`], a duplicate key, a row of the wrong width or too-deep JSON at the
+/// row that has it, so the source stops reading at once. The refusal is kept and
+/// [`super::diff_built`] returns it as the [`DiffError`] it is.
+#[derive(Debug, Default)]
+pub struct SnapshotBuilder {
+    key_names: Vec<String>,
+    watched_names: Option<Vec<String>>,
+    columns: Columns,
+    pub(crate) watched: Option<Vec<usize>>,
+    key: Vec<usize>,
+    order: Vec<usize>,
+    data: Vec<u8>,
+    rows: Vec<Span>,
+    /// Row numbers by key, to refuse duplicates while rows arrive.
+    seen: HashTable<u32>,
+    error: Option<DiffError>,
+    /// `columns` was called (a result without it has no columns at all).
+    started: bool,
+}
+
+impl SnapshotBuilder {
+    /// A builder for the key and watched columns of `options`.
+    pub fn new(options: &super::DiffOptions) -> Self {
+        SnapshotBuilder {
+            key_names: options.key.clone(),
+            watched_names: options.watched.clone(),
+            ..SnapshotBuilder::default()
+        }
+    }
+
+    /// Rows accepted so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The result's columns (empty until the source sent them).
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Why a row or the columns were refused, if they were.
+    pub fn error(&self) -> Option<&DiffError> {
+        self.error.as_ref()
+    }
+
+    fn refuse(&mut self, e: DiffError) -> String {
+        let message = e.to_string();
+        self.error = Some(e);
+        message
+    }
+
+    fn start(&mut self, columns: Columns) -> Result<(), DiffError> {
+        self.started = true;
+        self.columns = columns;
+        self.key = super::key::key_positions(&self.columns, &self.key_names)?;
+        if let Some(w) = &self.watched_names {
+            self.watched = Some(super::key::watched_positions(&self.columns, w)?);
+        }
+        self.order = storage_order(self.columns.len(), &self.key);
+        Ok(())
+    }
+
+    /// Encodes one row (by reference: [`super::diff`] feeds a `RowSet` without copies).
+    pub(crate) fn push(&mut self, row: &Row) -> Result<(), DiffError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.started {
+            self.start(Columns::default())?;
+        }
+        let i = self.rows.len();
+        if row.len() != self.columns.len() {
+            return Err(DiffError::RowWidth {
+                row: i,
+                expected: self.columns.len(),
+                found: row.len(),
+            });
+        }
+        let start = self.data.len();
+        let mut key_end = start;
+        for (n, &c) in self.order.iter().enumerate() {
+            if n == self.key.len() {
+                key_end = self.data.len();
+            }
+            if let Some(cell) = row.get(c) {
+                encode_cell(cell, &mut self.data).map_err(|_| DiffError::JsonTooDeep {
+                    column: self.columns.get(c).cloned().unwrap_or_default(),
+                    limit: codec::MAX_JSON_DEPTH,
+                })?;
+            }
+        }
+        if self.order.len() == self.key.len() {
+            key_end = self.data.len();
+        }
+        let span = Span {
+            start: offset(start)?,
+            key_end: offset(key_end)?,
+        };
+        offset(self.data.len())?;
+        let (data, rows) = (&self.data, &self.rows);
+        let key_bytes = &data[start..key_end];
+        let bytes_of = |j: &u32| span_key(data, rows, *j as usize);
+        let entry = self.seen.entry(
+            key_hash(key_bytes),
+            |j| bytes_of(j) == key_bytes,
+            |j| key_hash(bytes_of(j)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(_) => {
+                // Forget the half-written row: the builder stays consistent.
+                self.data.truncate(start);
+                return Err(DiffError::DuplicateKey {
+                    key: display_key(&self.columns, &self.key, row),
+                });
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(offset(i)?);
+            }
+        }
+        self.rows.push(span);
+        Ok(())
+    }
+
+    /// The snapshot of every row pushed, or the first refusal. A source that never sent
+    /// its columns gave an empty result without columns.
+    pub(crate) fn finish(mut self) -> Result<Snapshot, DiffError> {
+        if !self.started {
+            self.start(Columns::default())?;
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        drop(self.seen);
+        self.data.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        Ok(Snapshot {
+            columns: self.columns.to_vec(),
+            key: self.key,
+            order: self.order,
+            data: self.data,
+            rows: self.rows,
+        })
+    }
+}
+
+impl RowSink for SnapshotBuilder {
+    fn columns(&mut self, columns: Columns) -> Result<(), String> {
+        self.start(columns).map_err(|e| self.refuse(e))
+    }
+
+    fn row(&mut self, row: Row) -> Result<(), String> {
+        self.push(&row).map_err(|e| self.refuse(e))
     }
 }
 

@@ -232,7 +232,7 @@ fn json_cell(v: Value) -> Cell {
         Value::Bool(b) => Cell::Bool(b),
         Value::Number(n) => number_cell(&n),
         Value::String(s) => Cell::Text(s),
-        v @ (Value::Array(_) | Value::Object(_)) => Cell::Json(v),
+        v @ (Value::Array(_) | Value::Object(_)) => Cell::json(v),
     }
 }
 

@@ -458,7 +458,7 @@ pub(crate) fn cell_to_json(cell: crate::row::Cell) -> serde_json::Value {
         },
         Cell::Text(s) | Cell::Date(s) | Cell::Time(s) | Cell::Timestamp(s) => Value::String(s),
         Cell::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Cell::Json(v) => v,
+        Cell::Json(v) => *v,
     }
 }
 

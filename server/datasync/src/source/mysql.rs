@@ -241,7 +241,7 @@ fn bytes_cell(ty: ColumnType, column: &mysql::Column, bytes: Vec<u8>) -> Result<
             Cell::Decimal(text().map_err(|_| "DECIMAL value is not text")?)
         }
         MYSQL_TYPE_JSON => {
-            Cell::Json(serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))?)
+            Cell::json(serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))?)
         }
         MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => Cell::Bytes(bytes),
         _ if column.character_set() == BINARY_CHARSET

@@ -433,7 +433,7 @@ impl Decoder {
     fn decode(self, raw: &[u8]) -> Result<Cell, String> {
         match self {
             Decoder::Scalar(s) => decode_scalar(s, raw),
-            Decoder::Array(s) => decode_array(s, raw).map(Cell::Json),
+            Decoder::Array(s) => decode_array(s, raw).map(Cell::json),
         }
     }
 }
@@ -468,9 +468,9 @@ fn decode_scalar(s: Scalar, raw: &[u8]) -> Result<Cell, String> {
         Scalar::Numeric => numeric(raw)?,
         Scalar::Text => Cell::Text(utf8(raw)?),
         Scalar::Char => Cell::Text(String::from_utf8_lossy(raw).into_owned()),
-        Scalar::Json => Cell::Json(json(raw)?),
+        Scalar::Json => Cell::json(json(raw)?),
         Scalar::Jsonb => match raw.split_first() {
-            Some((1, rest)) => Cell::Json(json(rest)?),
+            Some((1, rest)) => Cell::json(json(rest)?),
             _ => return Err("unknown jsonb format version".into()),
         },
         Scalar::Date => date(i32::from_be_bytes(exact(raw)?)),
