@@ -1,9 +1,12 @@
 //! Change-detection benchmark: diff time, snapshot encode/decode time and size, peak memory.
 //!
-//! `cargo run -p datasync --release --example bench_diff [-- SIZES...]` (default 10000 100000
-//! 1000000). Each size runs in a fresh child process of this binary (`--child N`) so that
-//! its peak memory (`VmHWM`) is its own. In the child, the first run (baseline, which
-//! clones every row into `added`) is measured apart: the peak is reset through
+//! `cargo run -p datasync --release --example bench_diff [-- [--rowset] SIZES...]` (default
+//! 10000 100000 1000000). Measures the streaming path a changes-mode sync takes: rows are
+//! generated one by one straight into a `SnapshotBuilder`, as a source pushes them, and no
+//! `RowSet` is ever held. `--rowset` also measures the old path (whole result as a
+//! `RowSet`, then `diff`) for comparison. Each measurement runs in a fresh child process of
+//! this binary (`--child stream|rowset N`) so that its peak memory (`VmHWM`) is its own. In
+//! the child, the first run (a baseline) is measured apart: the peak is reset through
 //! `/proc/self/clear_refs` before the steady-state run, which is what a sync does every
 //! time: decode the stored snapshot, read the new result, diff, encode the new snapshot.
 //!
@@ -11,8 +14,8 @@
 //! text, small JSON); between the two results ~1% of rows change, ~0.5% are removed and
 //! ~0.5% are added.
 
-use datasync::diff::{DiffOptions, Snapshot, diff};
-use datasync::row::{Cell, Row, RowSet};
+use datasync::diff::{DiffOptions, Snapshot, SnapshotBuilder, diff, diff_built};
+use datasync::row::{Cell, Columns, Row, RowSetBuilder, RowSink};
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
@@ -125,23 +128,56 @@ fn columns() -> Vec<String> {
     .collect()
 }
 
-/// The first result: ids 0..n.
-fn first(n: u64) -> RowSet {
-    RowSet::new(columns(), (0..n).map(|id| row(id, 0)).collect())
+/// Pushes the first result (ids 0..n) into `sink`, row by row, as a source would.
+fn first(n: u64, sink: &mut dyn RowSink) -> Result<(), String> {
+    sink.columns(columns().into())?;
+    (0..n).try_for_each(|id| sink.row(row(id, 0)))
 }
 
-/// The second result: of every 200 rows, 2 changed, 1 removed, 1 added (a new id).
-fn second(n: u64) -> RowSet {
-    let mut rows = Vec::with_capacity(n as usize + 1);
+/// Pushes the second result: of every 200 rows, 2 changed, 1 removed, 1 added (a new id).
+fn second(n: u64, names: Vec<String>, sink: &mut dyn RowSink) -> Result<(), String> {
+    sink.columns(names.into())?;
     for id in 0..n {
         match mix(id ^ 0x5eed) % 200 {
-            0 | 1 => rows.push(row(id, 1)),
-            2 => rows.push(row(n + id, 0)),
+            0 | 1 => sink.row(row(id, 1))?,
+            2 => sink.row(row(n + id, 0))?,
             3 => {}
-            _ => rows.push(row(id, 0)),
+            _ => sink.row(row(id, 0))?,
         }
     }
-    RowSet::new(columns(), rows)
+    Ok(())
+}
+
+/// Passes rows on to `inner`, adding up the time spent in it (the builder's encoding and
+/// duplicate check, without the cost of producing the rows).
+struct Timed<'a> {
+    inner: &'a mut dyn RowSink,
+    spent: std::time::Duration,
+}
+
+impl RowSink for Timed<'_> {
+    fn columns(&mut self, columns: Columns) -> Result<(), String> {
+        self.inner.columns(columns)
+    }
+    fn row(&mut self, row: Row) -> Result<(), String> {
+        let t = Instant::now();
+        let result = self.inner.row(row);
+        self.spent += t.elapsed();
+        result
+    }
+}
+
+/// Counts rows and drops them: what generating a result costs by itself.
+struct Discard(usize);
+
+impl RowSink for Discard {
+    fn columns(&mut self, _: Columns) -> Result<(), String> {
+        Ok(())
+    }
+    fn row(&mut self, _: Row) -> Result<(), String> {
+        self.0 += 1;
+        Ok(())
+    }
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -161,23 +197,40 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn child(n: u64) -> Result<(), String> {
-    let options = DiffOptions {
+fn options() -> DiffOptions {
+    DiffOptions {
         key: vec!["id".into()],
         watched: None,
         ..DiffOptions::default()
+    }
+}
+
+/// The streaming path a sync takes: rows go from the "source" straight into a
+/// [`SnapshotBuilder`]; only added/changed/removed rows are ever cells.
+fn child_stream(n: u64) -> Result<Vec<String>, String> {
+    let options = options();
+    // First run: a baseline, which lists nothing (`first_run = "baseline"`).
+    let baseline = DiffOptions {
+        omit_first_run_rows: true,
+        ..options.clone()
     };
-    // First run: baseline.
-    let a = first(n);
     let t = Instant::now();
-    let (baseline, snap) = diff(None, &a, &options).map_err(|e| e.to_string())?;
+    let mut builder = SnapshotBuilder::new(&baseline);
+    first(n, &mut builder)?;
+    let (_, snap) = diff_built(None, builder, &baseline).map_err(|e| e.to_string())?;
     let first_ms = ms(t);
-    drop(baseline);
     let stored = snap.encode();
-    drop((a, snap));
+    drop(snap);
     let first_peak = status_kb("VmHWM:");
 
-    // Steady state, with both peaks reset: decode, read the result, diff, encode.
+    // What producing the rows costs alone (the source's share of the stream time).
+    let t = Instant::now();
+    let mut discard = Discard(0);
+    second(n, columns(), &mut discard)?;
+    let gen_ms = ms(t);
+
+    // Steady state, with both peaks reset: decode, read the result into the builder, diff,
+    // encode.
     std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("clear_refs: {e}"))?;
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
@@ -185,19 +238,26 @@ fn child(n: u64) -> Result<(), String> {
     let previous = Snapshot::decode(&stored).map_err(|e| e.to_string())?;
     let decode_ms = ms(t);
     drop(stored);
-    let after_decode = LIVE.load(Relaxed);
-    let b = second(n);
-    let rows_heap = LIVE.load(Relaxed) - after_decode;
     let t = Instant::now();
-    let (changes, next) = diff(Some(&previous), &b, &options).map_err(|e| e.to_string())?;
-    let diff_ms = ms(t);
+    let mut builder = SnapshotBuilder::new(&options);
+    let mut timed = Timed {
+        inner: &mut builder,
+        spent: std::time::Duration::ZERO,
+    };
+    second(n, columns(), &mut timed)?;
+    let encode_rows_ms = timed.spent.as_secs_f64() * 1000.0;
+    let t_cmp = Instant::now();
+    let (changes, next) =
+        diff_built(Some(&previous), builder, &options).map_err(|e| e.to_string())?;
+    let cmp_ms = ms(t_cmp);
+    let stream_ms = ms(t);
     let t = Instant::now();
     let bytes = next.encode();
     let encode_ms = ms(t);
     let hwm = status_kb("VmHWM:");
     let heap_peak = PEAK.load(Relaxed).saturating_sub(base);
     let (total, added, changed, removed, snap_bytes) = (
-        b.rows.len(),
+        changes.total,
         changes.added.len(),
         changes.changed.len(),
         changes.removed.len(),
@@ -207,13 +267,14 @@ fn child(n: u64) -> Result<(), String> {
 
     // The one run after an admin renames a column: layouts differ, so every matched row is
     // compared cell by cell instead of as one byte string.
-    let mut renamed = b.columns.to_vec();
+    let mut renamed = columns();
     if let Some(note) = renamed.get_mut(6) {
         *note = "note_renamed".into();
     }
-    let b = RowSet::new(renamed, b.rows);
     let t = Instant::now();
-    let (slow, _) = diff(Some(&previous), &b, &options).map_err(|e| e.to_string())?;
+    let mut builder = SnapshotBuilder::new(&options);
+    second(n, renamed, &mut builder)?;
+    let (slow, _) = diff_built(Some(&previous), builder, &options).map_err(|e| e.to_string())?;
     let slow_ms = ms(t);
     if slow.columns_added.len() != 1 || slow.changed.len() != changed {
         return Err(format!(
@@ -221,12 +282,16 @@ fn child(n: u64) -> Result<(), String> {
             slow.changed.len()
         ));
     }
-    let fields = [
+    Ok(vec![
         total.to_string(),
         added.to_string(),
         changed.to_string(),
         removed.to_string(),
-        format!("{diff_ms:.1}"),
+        format!("{stream_ms:.1}"),
+        format!("{gen_ms:.1}"),
+        format!("{:.1}", encode_rows_ms + cmp_ms),
+        format!("{encode_rows_ms:.1}"),
+        format!("{cmp_ms:.1}"),
         format!("{slow_ms:.1}"),
         format!("{encode_ms:.1}"),
         format!("{decode_ms:.1}"),
@@ -236,71 +301,163 @@ fn child(n: u64) -> Result<(), String> {
         format!("{:.1}", mb(hwm)),
         format!("{:.1}", mb(first_peak)),
         format!("{:.1}", heap_mb(heap_peak)),
-        format!("{:.1}", heap_mb(rows_heap)),
         format!("{:.1}", heap_mb(snap_bytes)),
-    ];
-    println!("RESULT {}", fields.join(" "));
-    Ok(())
+    ])
+}
+
+/// The old path, for comparison: the whole result held as a `RowSet`, then diffed.
+fn child_rowset(n: u64) -> Result<Vec<String>, String> {
+    let options = options();
+    let mut rows = RowSetBuilder::new();
+    first(n, &mut rows)?;
+    let (_, snap) = diff(None, &rows.finish(), &options).map_err(|e| e.to_string())?;
+    let stored = snap.encode();
+    drop(snap);
+    std::fs::write("/proc/self/clear_refs", "5").map_err(|e| format!("clear_refs: {e}"))?;
+    let previous = Snapshot::decode(&stored).map_err(|e| e.to_string())?;
+    drop(stored);
+    let t = Instant::now();
+    let mut rows = RowSetBuilder::new();
+    second(n, columns(), &mut rows)?;
+    let rows = rows.finish();
+    let read_ms = ms(t);
+    let t = Instant::now();
+    let (changes, next) = diff(Some(&previous), &rows, &options).map_err(|e| e.to_string())?;
+    let diff_ms = ms(t);
+    let bytes = next.encode();
+    let hwm = status_kb("VmHWM:");
+    drop((changes, bytes));
+    Ok(vec![
+        rows.rows.len().to_string(),
+        format!("{read_ms:.1}"),
+        format!("{diff_ms:.1}"),
+        format!("{:.1}", mb(hwm)),
+    ])
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, n] = args.as_slice()
+    if let [flag, path, n] = args.as_slice()
         && flag == "--child"
     {
         let n = n.parse().unwrap_or(0);
-        if let Err(e) = child(n) {
-            eprintln!("bench child {n}: {e}");
-            std::process::exit(1);
+        let result = match path.as_str() {
+            "rowset" => child_rowset(n),
+            _ => child_stream(n),
+        };
+        match result {
+            Ok(fields) => println!("RESULT {}", fields.join(" ")),
+            Err(e) => {
+                eprintln!("bench child {path} {n}: {e}");
+                std::process::exit(1);
+            }
         }
         return;
     }
-    let sizes: Vec<u64> = if args.is_empty() {
-        vec![10_000, 100_000, 1_000_000]
-    } else {
-        args.iter().filter_map(|a| a.parse().ok()).collect()
+    let rowset = args.iter().any(|a| a == "--rowset");
+    let sizes: Vec<u64> = match args
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect::<Vec<_>>()
+    {
+        s if s.is_empty() => vec![10_000, 100_000, 1_000_000],
+        s => s,
     };
     let Ok(me) = std::env::current_exe() else {
         eprintln!("cannot find this executable to re-run it");
         std::process::exit(1);
     };
-    let widths = [9, 6, 6, 6, 8, 8, 7, 7, 7, 10, 5, 8, 8, 8, 8, 8];
-    let header = [
-        "rows", "added", "chgd", "remvd", "diff ms", "slow ms", "enc ms", "dec ms", "1st ms",
-        "bytes", "B/row", "HWM MB", "1st HWM", "heap pk", "rows MB", "snap MB",
-    ];
-    let line = |cells: &[&str]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:>w$}"))
-            .collect();
-        println!("{}", padded.join(" "));
-    };
     println!("size_of::<Cell>() = {} bytes", std::mem::size_of::<Cell>());
-    line(&header);
-    for n in sizes {
-        let out = match Command::new(&me).arg("--child").arg(n.to_string()).output() {
-            Ok(out) if out.status.success() => out,
-            Ok(out) => {
-                eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
-                continue;
-            }
-            Err(e) => {
-                eprintln!("size {n}: cannot start child: {e}");
-                continue;
-            }
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
-        match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
-            Some(result) => line(&result.split(' ').collect::<Vec<_>>()),
-            None => eprintln!("size {n}: no result line"),
-        }
+    println!("streaming path (source -> SnapshotBuilder -> diff_built):");
+    let table = Table::new(
+        &[9, 6, 6, 6, 9, 7, 8, 7, 7, 8, 7, 7, 7, 10, 5, 7, 8, 8, 8],
+        &[
+            "rows",
+            "added",
+            "chgd",
+            "remvd",
+            "stream ms",
+            "gen ms",
+            "diff ms",
+            "push ms",
+            "cmp ms",
+            "slow ms",
+            "enc ms",
+            "dec ms",
+            "1st ms",
+            "bytes",
+            "B/row",
+            "HWM MB",
+            "1st HWM",
+            "heap pk",
+            "snap MB",
+        ],
+    );
+    for &n in &sizes {
+        table.row(child(&me, "stream", n));
     }
     println!(
-        "slow ms: diff after a column rename (cell-by-cell path, once per query edit); \
-         HWM: VmHWM of the steady-state run (decode, read, diff, encode) in its own process; \
-         1st HWM: the baseline run; heap pk: peak heap of the steady-state run; rows MB: heap \
-         of the second result (RowSet); snap MB: one in-memory snapshot."
+        "stream ms: first row pushed until Changes and the new snapshot are ready (rows \
+         generated, encoded, compared); gen ms: generating the same rows alone (the source's \
+         share); diff ms = push ms (time inside the builder: encoding rows, duplicate check) + \
+         cmp ms (diff_built after the last row: index, compare, decode changes); slow ms: the same after a column \
+         rename (cell-by-cell path); HWM: VmHWM of the steady-state run (decode, stream, \
+         diff, encode) in its own process; 1st HWM: the baseline run; heap pk: peak heap of \
+         the steady-state run; snap MB: one in-memory snapshot."
     );
+    if rowset {
+        println!("\nold path for comparison (whole result as a RowSet, then diff):");
+        let table = Table::new(&[9, 8, 8, 8], &["rows", "read ms", "diff ms", "HWM MB"]);
+        for &n in &sizes {
+            table.row(child(&me, "rowset", n));
+        }
+    }
+}
+
+/// Runs one measurement in a fresh process, so its peak memory is its own.
+fn child(me: &std::path::Path, path: &str, n: u64) -> Option<Vec<String>> {
+    let out = match Command::new(me)
+        .args(["--child", path, &n.to_string()])
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Err(e) => {
+            eprintln!("size {n}: cannot start child: {e}");
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let found = text.lines().find_map(|l| l.strip_prefix("RESULT "));
+    if found.is_none() {
+        eprintln!("size {n}: no result line");
+    }
+    found.map(|r| r.split(' ').map(String::from).collect())
+}
+
+struct Table {
+    widths: Vec<usize>,
+}
+
+impl Table {
+    fn new(widths: &[usize], header: &[&str]) -> Table {
+        let table = Table {
+            widths: widths.to_vec(),
+        };
+        table.row(Some(header.iter().map(|h| h.to_string()).collect()));
+        table
+    }
+
+    fn row(&self, cells: Option<Vec<String>>) {
+        let Some(cells) = cells else { return };
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&self.widths)
+            .map(|(c, &w)| format!("{c:>w$}"))
+            .collect();
+        println!("{}", padded.join(" "));
+    }
 }

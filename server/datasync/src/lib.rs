@@ -4,7 +4,8 @@
 //! - [`config`]: the TOML document → a validated [`config::Plan`] (templates compiled,
 //!   schedules parsed, routing checked); every problem reported at once with its line.
 //! - [`schedule`]: intervals, cron with IANA zones, manual.
-//! - [`source`]: read a whole result from a database or HTTP endpoint ([`row::RowSet`]).
+//! - [`row`]: the cell/row model and [`row::RowSink`], where sources push rows as they read.
+//! - [`source`]: read a result from a database or HTTP endpoint, row by row into a sink.
 //! - [`diff`]: compare with the previous snapshot → added / changed / removed.
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::{AllowList, FirstRun, Mode, SyncPlan, Target};
-use crate::diff::{self, Changes, Snapshot};
+use crate::diff::{self, Changes, DiffError, Snapshot, SnapshotBuilder};
 use crate::mattermost::{LogLevel, NewPost, Port, PortError, User};
 use crate::plan::{self, Input, Message, MessagePlan, ThreadRole};
 use crate::render::{Context, RunInfo, UserCache};
-use crate::row::RowSet;
+use crate::row::{RowSet, RowSetBuilder, RowSink};
 use crate::source::{self, Connection, Query, SourceError};
 
 /// Largest value written to one KV key; bigger snapshots are chunked.
@@ -24,12 +24,15 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 512 * 1024;
 /// History records kept per sync.
 pub const HISTORY_LEN: usize = 50;
 
-/// How rows are read (the real sources, or a stand-in in tests and benchmarks).
-pub type Fetch<'a> = &'a (dyn Fn(&Connection, &Query) -> Result<RowSet, SourceError> + Sync);
+/// How rows are read (the real sources, or a stand-in in tests and benchmarks): the
+/// columns and then each row are pushed into the sink as they are read, so changes mode
+/// encodes rows straight into the new snapshot and never holds the result as cells.
+pub type Fetch<'a> =
+    &'a (dyn Fn(&Connection, &Query, &mut dyn RowSink) -> Result<(), SourceError> + Sync);
 
 /// The real sources.
-pub fn real_fetch(c: &Connection, q: &Query) -> Result<RowSet, SourceError> {
-    source::fetch(c, q)
+pub fn real_fetch(c: &Connection, q: &Query, sink: &mut dyn RowSink) -> Result<(), SourceError> {
+    source::fetch_into(c, q, sink)
 }
 
 /// What a run needs from the outside world.
@@ -145,26 +148,20 @@ fn run_inner(
     record: &mut HistoryRecord,
     report: &mut RunReport,
 ) -> Result<(), String> {
-    let rows = (engine.fetch)(&sync.connection, &sync.query).map_err(|e| e.to_string())?;
-    record.rows = rows.rows.len();
-    report.columns = rows.columns.to_vec();
     let is_changes = matches!(sync.mode, Mode::Changes { .. });
+    let mut rows = RowSet::default();
     let mut diffed: Option<(Changes, Snapshot)> = None;
     if is_changes {
-        let previous = load_snapshot(engine.port, &sync.name)?;
-        let (changes, snapshot) = diff::diff(previous.as_ref(), &rows, &sync.diff)
-            .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
-        record.added = changes.added.len();
-        record.changed = changes.changed.len();
-        record.removed = changes.removed.len();
-        if changes.first_run && sync.first_run == FirstRun::Baseline {
-            record.baseline = true;
-            if mode == RunMode::Deliver {
-                store_snapshot(engine.port, &sync.name, &snapshot).map_err(|e| e.to_string())?;
-            }
+        let Some(d) = fetch_and_diff(engine, sync, mode, record, report)? else {
             return Ok(());
-        }
-        diffed = Some((changes, snapshot));
+        };
+        diffed = Some(d);
+    } else {
+        let mut builder = RowSetBuilder::new();
+        (engine.fetch)(&sync.connection, &sync.query, &mut builder).map_err(|e| e.to_string())?;
+        rows = builder.finish();
+        record.rows = rows.rows.len();
+        report.columns = rows.columns.to_vec();
     }
     let input = match &diffed {
         Some((c, _)) => Input::Changes(c),
@@ -196,6 +193,82 @@ fn run_inner(
         store_snapshot(engine.port, &sync.name, snapshot).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// Changes mode: streams the source into a [`SnapshotBuilder`], then diffs against the
+/// stored snapshot. `None` when the run was a baseline and is complete (nothing to post).
+fn fetch_and_diff(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    mode: RunMode,
+    record: &mut HistoryRecord,
+    report: &mut RunReport,
+) -> Result<Option<(Changes, Snapshot)>, String> {
+    let mut builder = SnapshotBuilder::new(&sync.diff);
+    let fetched = (engine.fetch)(&sync.connection, &sync.query, &mut builder);
+    if let Err(e) = fetched {
+        // A refusal by the builder reads like any diff error, whatever the source made of it.
+        return Err(match builder.error() {
+            Some(refusal) => diff_error(sync, refusal),
+            None => e.to_string(),
+        });
+    }
+    record.rows = builder.len();
+    report.columns = builder.result_columns().to_vec();
+    let (previous, damaged) = previous_snapshot(engine, sync, record)?;
+    // After a damaged snapshot the run re-baselines even with `first_run = "post"`: the
+    // rows are not new, and posting every one of them would flood the channel.
+    let baseline = sync.first_run == FirstRun::Baseline || damaged;
+    let options = diff::DiffOptions {
+        // A baseline run posts nothing: don't decode every row just to list it.
+        omit_first_run_rows: baseline,
+        ..sync.diff.clone()
+    };
+    let (changes, snapshot) =
+        diff::diff_built(previous.as_ref(), builder, &options).map_err(|e| diff_error(sync, &e))?;
+    record.added = if changes.first_run && baseline {
+        changes.total
+    } else {
+        changes.added.len()
+    };
+    record.changed = changes.changed.len();
+    record.removed = changes.removed.len();
+    if changes.first_run && baseline {
+        record.baseline = true;
+        if mode == RunMode::Deliver {
+            store_snapshot(engine.port, &sync.name, &snapshot).map_err(|e| e.to_string())?;
+        }
+        return Ok(None);
+    }
+    Ok(Some((changes, snapshot)))
+}
+
+fn diff_error(sync: &SyncPlan, e: &DiffError) -> String {
+    format!("sync {:?}: {e}", sync.name)
+}
+
+/// The stored snapshot, or None on a first run. A snapshot that cannot be decoded (damaged,
+/// or written by a format this build does not read) must not fail the sync on every run
+/// forever: it is logged, noted in the run's history, and the run records a new baseline.
+/// A Mattermost error reading it still fails the run (the snapshot may be fine).
+/// Returns the snapshot and whether one was stored but unreadable.
+fn previous_snapshot(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    record: &mut HistoryRecord,
+) -> Result<(Option<Snapshot>, bool), String> {
+    match read_snapshot(engine.port, &sync.name) {
+        Ok(snapshot) => Ok((snapshot, false)),
+        Err(LoadError::Port(e)) => Err(e),
+        Err(LoadError::Unreadable(e)) => {
+            let note = format!(
+                "{e}; recording a new baseline (changes since the last run are not reported)"
+            );
+            engine.port.log(LogLevel::Warn, &note);
+            record.errors.push(note);
+            Ok((None, true))
+        }
+    }
 }
 
 /// Resolves e-mails and usernames in one call each.
@@ -437,29 +510,43 @@ fn chunk_key(sync: &str, generation: u64, i: usize) -> String {
 
 /// Reads the stored snapshot (None before the first successful run).
 pub fn load_snapshot(port: &dyn Port, sync: &str) -> Result<Option<Snapshot>, String> {
-    let Some(meta) = port.kv_get(&meta_key(sync)).map_err(|e| e.to_string())? else {
+    read_snapshot(port, sync).map_err(|e| match e {
+        LoadError::Port(e) | LoadError::Unreadable(e) => e,
+    })
+}
+
+/// Why a stored snapshot could not be loaded.
+enum LoadError {
+    /// Mattermost's KV store failed: maybe temporary, the snapshot may be fine.
+    Port(String),
+    /// The stored bytes are damaged, incomplete or of an unsupported format version.
+    Unreadable(String),
+}
+
+fn read_snapshot(port: &dyn Port, sync: &str) -> Result<Option<Snapshot>, LoadError> {
+    let kv = |key: &str| port.kv_get(key).map_err(|e| LoadError::Port(e.to_string()));
+    let Some(meta) = kv(&meta_key(sync))? else {
         return Ok(None);
     };
+    let unreadable = |what: String| LoadError::Unreadable(format!("sync {sync:?}: {what}"));
     let meta: SnapshotMeta = serde_json::from_slice(&meta)
-        .map_err(|e| format!("sync {sync:?}: stored snapshot index is unreadable: {e}"))?;
-    let mut bytes = Vec::with_capacity(meta.bytes);
+        .map_err(|e| unreadable(format!("stored snapshot index is unreadable: {e}")))?;
+    let mut bytes = Vec::with_capacity(meta.bytes.min(1 << 30));
     for i in 0..meta.chunks {
-        let chunk = port
-            .kv_get(&chunk_key(sync, meta.generation, i))
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("sync {sync:?}: snapshot chunk {i} is missing"))?;
+        let chunk = kv(&chunk_key(sync, meta.generation, i))?
+            .ok_or_else(|| unreadable(format!("snapshot chunk {i} is missing")))?;
         bytes.extend_from_slice(&chunk);
     }
     if bytes.len() != meta.bytes {
-        return Err(format!(
-            "sync {sync:?}: stored snapshot has {} bytes, expected {}",
+        return Err(unreadable(format!(
+            "stored snapshot has {} bytes, expected {}",
             bytes.len(),
             meta.bytes
-        ));
+        )));
     }
     Snapshot::decode(&bytes)
         .map(Some)
-        .map_err(|e| format!("sync {sync:?}: {e}"))
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 /// Writes the chunks of a new generation, then switches the index to it (the commit

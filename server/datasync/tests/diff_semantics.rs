@@ -2,8 +2,10 @@
 //! what the diff must report), played through `play`, which stores the snapshot as bytes
 //! between runs exactly as the engine does.
 
-use datasync::diff::{Changes, DiffError, DiffOptions, Snapshot, diff, display_key};
-use datasync::row::{Cell, Row, RowSet};
+use datasync::diff::{
+    Changes, DiffError, DiffOptions, Snapshot, SnapshotBuilder, diff, diff_built, display_key,
+};
+use datasync::row::{Cell, Row, RowSet, RowSink};
 use serde_json::json;
 
 fn text(s: &str) -> Cell {
@@ -594,6 +596,91 @@ fn first_run_lists_every_row_and_key_change_rebaselines() {
     // An empty default snapshot behaves like no snapshot.
     let (fresh, _) = diff(Some(&Snapshot::default()), &result, &opts(&["id"], None)).unwrap();
     assert!(fresh.first_run && !fresh.key_changed);
+}
+
+#[test]
+fn a_baseline_can_skip_listing_rows() {
+    let result = table(&["id"], vec![vec![Cell::Int(1)], vec![Cell::Int(2)]]);
+    let options = DiffOptions {
+        omit_first_run_rows: true,
+        ..opts(&["id"], None)
+    };
+    let (first, snap) = diff(None, &result, &options).unwrap();
+    assert!(first.first_run && first.added.is_empty());
+    assert_eq!(first.total, 2);
+    assert_eq!(snap.len(), 2);
+    // Only first runs are affected: later added rows are listed.
+    let more = table(&["id"], vec![vec![Cell::Int(1)], vec![Cell::Int(3)]]);
+    let (next, _) = diff(Some(&snap), &more, &options).unwrap();
+    assert_eq!(next.added, vec![vec![Cell::Int(3)]]);
+    assert_eq!(next.removed, vec![vec![Cell::Int(2)]]);
+}
+
+#[test]
+fn streamed_rows_diff_like_a_result_in_memory() {
+    let cols = ["id", "v", "doc"];
+    let first = table(
+        &cols,
+        (0..50)
+            .map(|i| {
+                vec![
+                    Cell::Int(i),
+                    text(&format!("v{i}")),
+                    Cell::json(json!({"i": i})),
+                ]
+            })
+            .collect(),
+    );
+    let second = table(
+        &cols,
+        (5..60)
+            .map(|i| {
+                vec![
+                    Cell::Int(i),
+                    text(&format!("v{}", i % 7)),
+                    Cell::json(json!({"i": i})),
+                ]
+            })
+            .collect(),
+    );
+    let options = opts(&["id"], None);
+    let (_, snap) = diff(None, &first, &options).unwrap();
+    let mut builder = SnapshotBuilder::new(&options);
+    second.clone().send_to(&mut builder).unwrap();
+    assert_eq!(builder.len(), 55);
+    let streamed = diff_built(Some(&snap), builder, &options).unwrap();
+    let in_memory = diff(Some(&snap), &second, &options).unwrap();
+    assert_eq!(streamed, in_memory);
+    assert_eq!(streamed.0.removed.len(), 5);
+    assert_eq!(streamed.0.added.len(), 10);
+}
+
+#[test]
+fn the_builder_refuses_bad_results_as_they_arrive() {
+    let options = opts(&["id"], None);
+    // A missing key column is refused with the columns, before any row.
+    let mut builder = SnapshotBuilder::new(&options);
+    let refusal = builder.columns(vec!["x".to_string()].into()).unwrap_err();
+    assert_eq!(
+        refusal,
+        r#"key column "id" is not in the result (columns: "x")"#
+    );
+    // A duplicate key is refused at the row that repeats it, and the diff reports it.
+    let mut builder = SnapshotBuilder::new(&options);
+    builder.columns(vec!["id".to_string()].into()).unwrap();
+    builder.row(vec![Cell::Int(7)]).unwrap();
+    let refusal = builder.row(vec![Cell::Int(7)]).unwrap_err();
+    assert_eq!(refusal, "duplicate key 7 in the result");
+    assert_eq!(builder.len(), 1);
+    assert_eq!(
+        diff_built(None, builder, &options).unwrap_err(),
+        DiffError::DuplicateKey { key: "7".into() }
+    );
+    // A source that sent nothing at all had no columns: the key is missing.
+    assert!(matches!(
+        diff_built(None, SnapshotBuilder::new(&options), &options),
+        Err(DiffError::MissingKeyColumn { .. })
+    ));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use datasync::clock::FixedClock;
 use datasync::config::{self, Plan};
 use datasync::mattermost::{MemoryPort, Port};
-use datasync::row::{Cell, RowSet};
+use datasync::row::{Cell, RowSet, RowSink};
 use datasync::run::{self, Engine, RunMode};
 use datasync::source::{Connection, Query, SourceError};
 
@@ -42,15 +42,15 @@ impl FakeSource {
     fn fail(&self, msg: &str) {
         *self.0.lock().unwrap() = Err(msg.to_string());
     }
-    fn fetch(&self, _c: &Connection, q: &Query) -> Result<RowSet, SourceError> {
-        self.0
-            .lock()
-            .unwrap()
-            .clone()
-            .map_err(|message| SourceError::Query {
-                sync: q.sync.clone(),
-                message,
-            })
+    /// Pushes the set rows like a real source. A refusal by the sink is reported as a
+    /// query error on purpose: the run must still name the diff's own error.
+    fn fetch(&self, _c: &Connection, q: &Query, sink: &mut dyn RowSink) -> Result<(), SourceError> {
+        let fail = |message| SourceError::Query {
+            sync: q.sync.clone(),
+            message,
+        };
+        let rows = self.0.lock().unwrap().clone().map_err(fail)?;
+        rows.send_to(sink).map_err(fail)
     }
 }
 
@@ -75,7 +75,8 @@ impl World {
         }
     }
     fn run(&self, mode: RunMode) -> run::RunReport {
-        let fetch = |c: &Connection, q: &Query| self.source.fetch(c, q);
+        let fetch =
+            |c: &Connection, q: &Query, sink: &mut dyn RowSink| self.source.fetch(c, q, sink);
         let engine = Engine {
             port: &self.port,
             clock: &self.clock,
@@ -179,12 +180,76 @@ fn bad_data_duplicate_key_fails_the_run_cleanly() {
     w.source.set(&[(1, "a", ""), (1, "again", "")]);
     let r = w.run(RunMode::Deliver);
     assert!(!r.record.ok);
-    assert!(
-        r.record.errors[0].contains("duplicate key"),
-        "{:?}",
-        r.record.errors
+    assert_eq!(
+        r.record.errors,
+        [r#"sync "s": duplicate key 1 in the result"#]
     );
     assert!(w.port.posts().is_empty());
+}
+
+#[test]
+fn a_missing_key_column_names_the_column() {
+    let w = World::new("", &CHANGES.replace("key = \"id\"", "key = \"nope\""));
+    w.source.set(&[(1, "a", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert_eq!(
+        r.record.errors,
+        [r#"sync "s": key column "nope" is not in the result (columns: "id", "name", "dest")"#]
+    );
+}
+
+#[test]
+fn an_unreadable_snapshot_is_noted_and_the_run_rebaselines() {
+    // A flipped byte (checksum), and a snapshot from a future format version.
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 2] = [
+        ("checksum mismatch", |b| {
+            if let Some(last) = b.last_mut() {
+                *last ^= 0x40;
+            }
+        }),
+        ("version 99 is not supported", |b| b[4] = 99),
+    ];
+    for (what, damage) in damages {
+        let w = World::new("", &format!("first_run = \"post\"\n{CHANGES}"));
+        w.source.set(&[(1, "a", "")]);
+        w.run(RunMode::Deliver);
+        assert_eq!(w.messages(), ["+a"]);
+        let mut kv = w.port.kv_export();
+        let chunk = kv
+            .iter_mut()
+            .find(|(k, _)| k.starts_with("ds:snap:s:"))
+            .map(|(_, v)| v)
+            .expect("a snapshot chunk");
+        damage(chunk);
+        w.port.kv_import(kv);
+
+        w.source.set(&[(1, "a2", ""), (2, "b", "")]);
+        let r = w.run(RunMode::Deliver);
+        assert!(r.record.baseline, "{what}: {:?}", r.record);
+        assert_eq!(r.record.errors.len(), 1, "{what}: {:?}", r.record.errors);
+        let note = &r.record.errors[0];
+        assert!(
+            note.contains(what) && note.contains("new baseline"),
+            "{note}"
+        );
+        // Nothing posted (not even with first_run = "post"), a warning logged.
+        assert_eq!(w.messages(), ["+a"], "{what}");
+        assert!(
+            w.port.logs().iter().any(|(_, m)| m.contains(what)),
+            "{what}: {:?}",
+            w.port.logs()
+        );
+        let history = run::history(&w.port, "s").unwrap();
+        assert_eq!(history.last().map(|h| &h.errors), Some(&r.record.errors));
+
+        // The new baseline works: the next run diffs against it.
+        w.source.set(&[(1, "a2", ""), (2, "b2", "")]);
+        let r = w.run(RunMode::Deliver);
+        assert!(r.record.ok, "{what}: {:?}", r.record.errors);
+        assert_eq!(w.messages(), ["+a", "~b2"], "{what}");
+    }
 }
 
 #[test]

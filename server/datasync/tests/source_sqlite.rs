@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use datasync::row::Cell;
-use datasync::source::{ConnectionKind, SourceError, fetch};
+use datasync::source::{ConnectionKind, SourceError, fetch, fetch_into};
 
 fn database() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -135,4 +135,59 @@ fn test_connection_reports_the_version() {
     let conn = connection(ConnectionKind::Sqlite, &path);
     let version = datasync::source::test_connection(&conn, Duration::from_secs(10)).expect("ok");
     assert!(version.starts_with("SQLite 3."), "{version}");
+}
+
+/// Records what a source pushes and refuses the row numbered `refuse_at` (1-based).
+struct Recorder {
+    columns: Vec<String>,
+    rows: Vec<datasync::row::Row>,
+    refuse_at: usize,
+}
+
+impl datasync::row::RowSink for Recorder {
+    fn columns(&mut self, columns: datasync::row::Columns) -> Result<(), String> {
+        self.columns = columns.to_vec();
+        Ok(())
+    }
+    fn row(&mut self, row: datasync::row::Row) -> Result<(), String> {
+        if self.rows.len() + 1 == self.refuse_at {
+            return Err(format!("refused row {}", self.refuse_at));
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+#[test]
+fn rows_stream_into_a_sink_which_can_stop_the_read() {
+    let (_dir, path) = database();
+    let conn = connection(ConnectionKind::Sqlite, &path);
+    let query = sql_query("SELECT id FROM t ORDER BY id");
+    let mut sink = Recorder {
+        columns: Vec::new(),
+        rows: Vec::new(),
+        refuse_at: 2,
+    };
+    let err = fetch_into(&conn, &query, &mut sink).expect_err("refused");
+    assert!(
+        matches!(&err, SourceError::Rejected { message, .. } if message == "refused row 2"),
+        "{err:?}"
+    );
+    assert_eq!(sink.columns, ["id"]);
+    assert_eq!(sink.rows, vec![vec![Cell::Int(1)]]);
+
+    // The row limit is checked before a row is pushed: the sink never sees more.
+    let mut query = sql_query("SELECT id FROM t ORDER BY id");
+    query.max_rows = 2;
+    let mut sink = Recorder {
+        columns: Vec::new(),
+        rows: Vec::new(),
+        refuse_at: 0,
+    };
+    let err = fetch_into(&conn, &query, &mut sink).expect_err("limit");
+    assert!(
+        matches!(err, SourceError::TooManyRows { limit: 2, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sink.rows.len(), 2);
 }

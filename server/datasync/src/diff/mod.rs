@@ -122,12 +122,8 @@ pub fn diff(
     options: &DiffOptions,
 ) -> Result<(Changes, Snapshot), DiffError> {
     let mut builder = SnapshotBuilder::new(options);
-    crate::row::RowSink::columns(&mut builder, current.columns.clone()).map_err(|_| {
-        builder
-            .error()
-            .cloned()
-            .unwrap_or(DiffError::NoKeyColumns)
-    })?;
+    crate::row::RowSink::columns(&mut builder, current.columns.clone())
+        .map_err(|_| builder.error().cloned().unwrap_or(DiffError::NoKeyColumns))?;
     for row in &current.rows {
         builder.push(row)?;
     }
@@ -145,7 +141,7 @@ pub fn diff_built(
     options: &DiffOptions,
 ) -> Result<(Changes, Snapshot), DiffError> {
     let watched = builder.watched.clone();
-    let next = builder.finish()?;
+    let (next, next_index) = builder.finish()?;
     let columns: &[String] = next.columns();
     let key = next.key_positions().to_vec();
     let mut changes = Changes {
@@ -188,41 +184,52 @@ pub fn diff_built(
     // Identical columns and key mean identical byte layouts: equal bytes, equal rows.
     let same_layout = previous.columns() == columns && previous.key_positions() == key;
 
-    let mut seen = vec![false; previous.len()];
-    {
-        // The previous snapshot's index lives only for the matching pass.
-        let index = previous.index();
-        let mut scratch = Scratch::default();
-        for i in 0..next.len() {
-            let Some(j) = index.find(next.key_bytes(i)) else {
-                changes.added.push(next.row(i)?);
-                continue;
-            };
-            if let Some(s) = seen.get_mut(j) {
-                *s = true;
-            }
-            if same_layout && next.row_bytes(i) == previous.row_bytes(j) {
-                continue;
-            }
-            let differing = scratch.differing(&next, i, previous, j, &compared)?;
-            if differing.is_empty() {
-                continue;
-            }
-            changes.changed.push(ChangedRow {
-                row: next.row(i)?,
-                previous: previous.aligned_row(j, &mapping)?,
-                changed_columns: differing
-                    .iter()
-                    .filter_map(|&c| columns.get(c).cloned())
-                    .collect(),
-            });
+    // Match each previous row in the new snapshot's key index (built anyway by the
+    // builder's duplicate check), so the previous snapshot needs no index of its own.
+    let mut matched: Vec<u32> = vec![UNMATCHED; next.len()];
+    let mut gone: Vec<usize> = Vec::new();
+    for j in 0..previous.len() {
+        let slot = next
+            .find_in(&next_index, previous.key_bytes(j))
+            .and_then(|i| matched.get_mut(i))
+            .filter(|slot| **slot == UNMATCHED);
+        match (slot, u32::try_from(j)) {
+            (Some(slot), Ok(j)) => *slot = j,
+            _ => gone.push(j),
         }
     }
-    for (j, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+    drop(next_index);
+    let mut scratch = Scratch::default();
+    for (i, &j) in matched.iter().enumerate() {
+        if j == UNMATCHED {
+            changes.added.push(next.row(i)?);
+            continue;
+        }
+        let j = j as usize;
+        if same_layout && next.row_bytes(i) == previous.row_bytes(j) {
+            continue;
+        }
+        let differing = scratch.differing(&next, i, previous, j, &compared)?;
+        if differing.is_empty() {
+            continue;
+        }
+        changes.changed.push(ChangedRow {
+            row: next.row(i)?,
+            previous: previous.aligned_row(j, &mapping)?,
+            changed_columns: differing
+                .iter()
+                .filter_map(|&c| columns.get(c).cloned())
+                .collect(),
+        });
+    }
+    for j in gone {
         changes.removed.push(previous.aligned_row(j, &mapping)?);
     }
     Ok((changes, next))
 }
+
+/// No previous row has this current row's key.
+const UNMATCHED: u32 = u32::MAX;
 
 /// For each current column, the previous column of the same name: the n-th column called
 /// `x` now matches the n-th column called `x` then (results may repeat a name).

@@ -1,6 +1,6 @@
 //! The stored state of one sync's last result, in memory and as bytes.
 //!
-//! In memory a snapshot keeps every row already encoded (see [`super::codec`]) in one byte
+//! In memory a snapshot keeps every row already encoded (see the `codec` module) in one byte
 //! buffer plus 8 bytes of offsets per row, instead of a `Vec<Cell>` per row: a million rows
 //! of eight columns take about 100 MB this way instead of several hundred, and comparing a
 //! row with its previous version is one byte comparison. Each row's bytes hold its key
@@ -54,7 +54,8 @@ struct Span {
 
 /// The stored state of one sync's last result: its columns, key and every row's values.
 ///
-/// Build one with [`super::diff`], store it with [`Snapshot::encode`], read it back with
+/// Build one with a [`SnapshotBuilder`] and [`super::diff_built`] (or [`super::diff`]), store
+/// it with [`Snapshot::encode`], read it back with
 /// [`Snapshot::decode`]. Look rows up by key with [`Snapshot::index`].
 #[derive(Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -208,7 +209,14 @@ impl Snapshot {
             .collect())
     }
 
-        /// A hash index of the rows by key.
+    /// Position of the row whose encoded key is `key`, in `table` (this snapshot's index).
+    pub(crate) fn find_in(&self, table: &HashTable<u32>, key: &[u8]) -> Option<usize> {
+        table
+            .find(key_hash(key), |&j| self.key_bytes(j as usize) == key)
+            .map(|&j| j as usize)
+    }
+
+    /// A hash index of the rows by key.
     pub fn index(&self) -> SnapshotIndex<'_> {
         let mut table = HashTable::with_capacity(self.len());
         for i in 0..self.len() {
@@ -484,7 +492,7 @@ impl SnapshotBuilder {
     }
 
     /// The result's columns (empty until the source sent them).
-    pub fn columns(&self) -> &Columns {
+    pub fn result_columns(&self) -> &Columns {
         &self.columns
     }
 
@@ -571,25 +579,26 @@ impl SnapshotBuilder {
         Ok(())
     }
 
-    /// The snapshot of every row pushed, or the first refusal. A source that never sent
-    /// its columns gave an empty result without columns.
-    pub(crate) fn finish(mut self) -> Result<Snapshot, DiffError> {
+    /// The snapshot of every row pushed and its key index (the duplicate check's table,
+    /// reused by the diff instead of indexing the previous snapshot), or the first
+    /// refusal. A source that never sent its columns gave an empty result without columns.
+    pub(crate) fn finish(mut self) -> Result<(Snapshot, HashTable<u32>), DiffError> {
         if !self.started {
             self.start(Columns::default())?;
         }
         if let Some(e) = self.error {
             return Err(e);
         }
-        drop(self.seen);
         self.data.shrink_to_fit();
         self.rows.shrink_to_fit();
-        Ok(Snapshot {
+        let snapshot = Snapshot {
             columns: self.columns.to_vec(),
             key: self.key,
             order: self.order,
             data: self.data,
             rows: self.rows,
-        })
+        };
+        Ok((snapshot, self.seen))
     }
 }
 
@@ -612,11 +621,7 @@ pub struct SnapshotIndex<'a> {
 impl SnapshotIndex<'_> {
     /// Position of the row whose encoded key is `key`.
     pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
-        self.table
-            .find(key_hash(key), |&j| {
-                self.snapshot.key_bytes(j as usize) == key
-            })
-            .map(|&j| j as usize)
+        self.snapshot.find_in(&self.table, key)
     }
 
     /// The stored row (in the snapshot's column order) whose key cells, in key order, are

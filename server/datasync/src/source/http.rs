@@ -15,16 +15,16 @@ use indexmap::IndexSet;
 use serde_json::{Map, Number, Value};
 
 use super::{Cx, HttpAuth, HttpFormat, SourceError, excerpt};
-use crate::row::{Cell, RowSet};
+use crate::row::{Cell, RowSink};
 
 /// How much of a non-2xx body goes into the error message.
 const ERROR_BODY_CHARS: usize = 200;
 
-pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let body = get(cx)?;
     match cx.query.format {
-        HttpFormat::Json => parse_json(cx, &body),
-        HttpFormat::Csv => parse_csv(cx, &body),
+        HttpFormat::Json => parse_json(cx, &body, sink),
+        HttpFormat::Csv => parse_csv(cx, &body, sink),
     }
 }
 
@@ -161,7 +161,9 @@ fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
     }
 }
 
-fn parse_json(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
+/// The body is parsed whole (it is capped at `max_bytes`), then each object becomes a row
+/// as it is pushed, so the objects and the cells never both exist for every row.
+fn parse_json(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let mut doc: Value = serde_json::from_slice(body)
         .map_err(|e| cx.bad_data(format!("the response is not valid JSON: {e}")))?;
     let pointer = cx.query.json_pointer.as_str();
@@ -203,16 +205,16 @@ fn parse_json(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
         }
         objects.push(object);
     }
-    let rows = objects
-        .into_iter()
-        .map(|mut object| {
-            columns
-                .iter()
-                .map(|c| object.remove(c).map_or(Cell::Null, json_cell))
-                .collect()
-        })
-        .collect();
-    Ok(RowSet::new(columns.into_iter().collect(), rows))
+    let names: Vec<String> = columns.iter().cloned().collect();
+    cx.send_columns(sink, names)?;
+    for mut object in objects {
+        let row = columns
+            .iter()
+            .map(|c| object.remove(c).map_or(Cell::Null, json_cell))
+            .collect();
+        cx.send_row(sink, row)?;
+    }
+    Ok(())
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -284,7 +286,7 @@ fn plain_decimal(text: &str) -> String {
     out
 }
 
-fn parse_csv(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
+fn parse_csv(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(cx.bad_data("the CSV response is empty (expected a header row)"));
@@ -304,12 +306,15 @@ fn parse_csv(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
         .iter()
         .map(String::from)
         .collect();
-    let mut rows = Vec::new();
+    cx.send_columns(sink, columns)?;
+    let mut count = 0;
     for record in reader.records() {
         let record =
             record.map_err(|e| cx.bad_data(format!("malformed CSV: {}", csv_error(&e))))?;
-        cx.check_rows(rows.len() + 1)?;
-        rows.push(
+        count += 1;
+        cx.check_rows(count)?;
+        cx.send_row(
+            sink,
             record
                 .iter()
                 .map(|v| {
@@ -320,9 +325,9 @@ fn parse_csv(cx: &Cx<'_>, body: &[u8]) -> Result<RowSet, SourceError> {
                     }
                 })
                 .collect(),
-        );
+        )?;
     }
-    Ok(RowSet::new(columns, rows))
+    Ok(())
 }
 
 /// "line 3: found record with 2 fields, but the previous record has 3 fields".

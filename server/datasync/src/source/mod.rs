@@ -1,7 +1,10 @@
-//! Sources: read a whole result from a database or HTTP endpoint into a [`RowSet`].
+//! Sources: read a result from a database or HTTP endpoint, row by row, into a
+//! [`RowSink`] (or whole into a [`RowSet`]).
 //!
 //! CONTRACT (owned by the sources work; other modules call only what is here):
-//! `fetch(&Connection, &Query) -> Result<RowSet, SourceError>`. Sources never talk to
+//! `fetch_into(&Connection, &Query, &mut dyn RowSink) -> Result<(), SourceError>` pushes
+//! the columns once, then each row as it is read; `fetch(&Connection, &Query) ->
+//! Result<RowSet, SourceError>` collects them. Sources never talk to
 //! Mattermost and never log secrets: connection URLs and auth values are [`Secret`]s whose
 //! `Debug`/`Display` print `***`.
 //!
@@ -40,7 +43,7 @@ mod sqlite;
 
 use std::time::Duration;
 
-use crate::row::RowSet;
+use crate::row::{Columns, Row, RowSet, RowSetBuilder, RowSink};
 
 /// A string that must never appear in logs, errors or command output.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -138,16 +141,34 @@ pub enum SourceError {
     TooManyRows { sync: String, limit: usize },
     #[error("sync {sync:?}: {message}")]
     BadData { sync: String, message: String },
+    /// The [`RowSink`] refused the result (a duplicate key, a missing key column): the
+    /// sink's own message, the source stopped reading there.
+    #[error("sync {sync:?}: {message}")]
+    Rejected { sync: String, message: String },
 }
 
 /// Reads the whole result of `query` from `conn`, read-only.
 pub fn fetch(conn: &Connection, query: &Query) -> Result<RowSet, SourceError> {
+    let mut rows = RowSetBuilder::new();
+    fetch_into(conn, query, &mut rows)?;
+    Ok(rows.finish())
+}
+
+/// Reads the result of `query` from `conn`, read-only, pushing the columns and then each
+/// row into `sink` as it is read (nothing is kept here). The row limit is checked before a
+/// row is pushed, so the sink never sees more than `max_rows` rows. On an error the sink
+/// may already hold some rows; the caller discards them.
+pub fn fetch_into(
+    conn: &Connection,
+    query: &Query,
+    sink: &mut dyn RowSink,
+) -> Result<(), SourceError> {
     let cx = Cx::new(conn, query);
     let result = match conn.kind {
-        ConnectionKind::Postgres => postgres::fetch(&cx),
-        ConnectionKind::Mysql => mysql::fetch(&cx),
-        ConnectionKind::Sqlite => sqlite::fetch(&cx),
-        ConnectionKind::Http => http::fetch(&cx),
+        ConnectionKind::Postgres => postgres::fetch(&cx, sink),
+        ConnectionKind::Mysql => mysql::fetch(&cx, sink),
+        ConnectionKind::Sqlite => sqlite::fetch(&cx, sink),
+        ConnectionKind::Http => http::fetch(&cx, sink),
     };
     result.map_err(|e| cx.scrub.error(e))
 }
@@ -249,6 +270,28 @@ impl<'a> Cx<'a> {
         match self.query.sql.as_deref().map(str::trim) {
             Some(sql) if !sql.is_empty() => Ok(sql),
             _ => Err(self.query_err("no SQL query configured")),
+        }
+    }
+
+    /// Hands the result's column names to the sink.
+    pub fn send_columns(
+        &self,
+        sink: &mut dyn RowSink,
+        columns: Vec<String>,
+    ) -> Result<(), SourceError> {
+        let columns: Columns = columns.into();
+        sink.columns(columns).map_err(|m| self.rejected(m))
+    }
+
+    /// Hands one row to the sink.
+    pub fn send_row(&self, sink: &mut dyn RowSink, row: Row) -> Result<(), SourceError> {
+        sink.row(row).map_err(|m| self.rejected(m))
+    }
+
+    fn rejected(&self, message: String) -> SourceError {
+        SourceError::Rejected {
+            sync: self.query.sync.clone(),
+            message,
         }
     }
 

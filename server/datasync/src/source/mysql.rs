@@ -19,7 +19,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 
 use super::{Cx, SourceError, percent_decode};
-use crate::row::{Cell, RowSet};
+use crate::row::{Cell, RowSink};
 
 /// Extra time the socket read waits beyond the statement timeout (a server that ignores
 /// its own timeout, or a dead network).
@@ -28,12 +28,12 @@ const CLIENT_GRACE: Duration = Duration::from_secs(5);
 /// Character set number of binary strings (BLOB, BINARY, VARBINARY).
 const BINARY_CHARSET: u16 = 63;
 
-pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let sql = cx.sql()?;
     let (opts, target) = options(cx)?;
     let mut conn = connect(cx, opts, &target)?;
     prepare_session(cx, &mut conn)?;
-    let result = read(cx, &mut conn, sql);
+    let result = read(cx, &mut conn, sql, sink);
     let _ = conn.query_drop("ROLLBACK");
     result
 }
@@ -156,26 +156,33 @@ fn prepare_session(cx: &Cx<'_>, conn: &mut Conn) -> Result<(), SourceError> {
     Ok(())
 }
 
-fn read(cx: &Cx<'_>, conn: &mut Conn, sql: &str) -> Result<RowSet, SourceError> {
+fn read(
+    cx: &Cx<'_>,
+    conn: &mut Conn,
+    sql: &str,
+    sink: &mut dyn RowSink,
+) -> Result<(), SourceError> {
     let mut result = conn
         .exec_iter(sql, ())
         .map_err(|e| query_error(cx, "running the query", e))?;
     let columns: Vec<mysql::Column> = result.columns().as_ref().to_vec();
     let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
-    let mut rows = Vec::new();
+    cx.send_columns(sink, names)?;
+    let mut count = 0;
     for row in result.by_ref() {
         let row = row.map_err(|e| query_error(cx, "reading rows", e))?;
-        cx.check_rows(rows.len() + 1)?;
+        count += 1;
+        cx.check_rows(count)?;
         let cells = row
             .unwrap_raw()
             .into_iter()
             .zip(&columns)
             .map(|(value, column)| cell(value.unwrap_or(Value::NULL), column))
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|why| cx.bad_data(format!("row {}: {why}", rows.len() + 1)))?;
-        rows.push(cells);
+            .map_err(|why| cx.bad_data(format!("row {count}: {why}")))?;
+        cx.send_row(sink, cells)?;
     }
-    Ok(RowSet::new(names, rows))
+    Ok(())
 }
 
 fn cell(value: Value, column: &mysql::Column) -> Result<Cell, String> {

@@ -28,13 +28,13 @@ use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Cx, SourceError, float_cell, percent_decode};
-use crate::row::{Cell, Row, RowSet};
+use crate::row::{Cell, RowSink};
 
 /// Extra time the client waits beyond `statement_timeout` before giving up itself (a
 /// server that ignores `statement_timeout`, or a dead network).
 const CLIENT_GRACE: Duration = Duration::from_secs(5);
 
-pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let sql = cx.sql()?;
     let settings = Settings::parse(cx)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -45,7 +45,7 @@ pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
         let mut client = connect(cx, &settings).await?;
         let cancel = client.cancel_token();
         let limit = cx.query.statement_timeout + CLIENT_GRACE;
-        match tokio::time::timeout(limit, read(cx, &mut client, sql)).await {
+        match tokio::time::timeout(limit, read(cx, &mut client, sql, sink)).await {
             Ok(result) => result,
             Err(_) => {
                 // The server ignored statement_timeout (or the network died): ask it to
@@ -161,7 +161,12 @@ async fn connect(cx: &Cx<'_>, settings: &Settings) -> Result<Client, SourceError
     Ok(client)
 }
 
-async fn read(cx: &Cx<'_>, client: &mut Client, sql: &str) -> Result<RowSet, SourceError> {
+async fn read(
+    cx: &Cx<'_>,
+    client: &mut Client,
+    sql: &str,
+    sink: &mut dyn RowSink,
+) -> Result<(), SourceError> {
     let tx = client
         .build_transaction()
         .read_only(true)
@@ -187,6 +192,7 @@ async fn read(cx: &Cx<'_>, client: &mut Client, sql: &str) -> Result<RowSet, Sou
         .iter()
         .map(|c| c.name().to_string())
         .collect();
+    cx.send_columns(sink, columns.clone())?;
     let statement = match text_cast_query(sql, &original) {
         None => original,
         Some(wrapped) => tx
@@ -210,10 +216,11 @@ async fn read(cx: &Cx<'_>, client: &mut Client, sql: &str) -> Result<RowSet, Sou
         .await
         .map_err(|e| query_error(cx, "running the query", &e))?;
     let mut stream = std::pin::pin!(stream);
-    let mut rows: Vec<Row> = Vec::new();
+    let mut count = 0;
     while let Some(row) = stream.next().await {
         let row = row.map_err(|e| query_error(cx, "reading rows", &e))?;
-        cx.check_rows(rows.len() + 1)?;
+        count += 1;
+        cx.check_rows(count)?;
         let mut cells = Vec::with_capacity(decoders.len());
         for (i, decoder) in decoders.iter().enumerate() {
             let Raw(bytes) = row
@@ -223,20 +230,19 @@ async fn read(cx: &Cx<'_>, client: &mut Client, sql: &str) -> Result<RowSet, Sou
                 None => Cell::Null,
                 Some(bytes) => decoder.decode(bytes).map_err(|why| {
                     cx.bad_data(format!(
-                        "row {}, column {:?}: {why}",
-                        rows.len() + 1,
+                        "row {count}, column {:?}: {why}",
                         columns.get(i).map_or("?", String::as_str)
                     ))
                 })?,
             };
             cells.push(cell);
         }
-        rows.push(cells);
+        cx.send_row(sink, cells)?;
     }
     // Nothing was written (read-only), so ending the transaction either way is the same;
     // dropping the client closes the connection.
     let _ = tx.rollback().await;
-    Ok(RowSet::new(columns, rows))
+    Ok(())
 }
 
 /// `SELECT q.c1, q.c2::text … FROM (<sql>) AS q(c1, c2, …)` when some column has no

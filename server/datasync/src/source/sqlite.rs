@@ -14,13 +14,13 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{Cx, SourceError};
-use crate::row::{Cell, RowSet};
+use crate::row::{Cell, RowSink};
 
-pub(super) fn fetch(cx: &Cx<'_>) -> Result<RowSet, SourceError> {
+pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let sql = cx.sql()?;
     let db = open(cx)?;
     let watchdog = Watchdog::start(&db, cx.query.statement_timeout);
-    let result = run(cx, &db, sql);
+    let result = run(cx, &db, sql, sink);
     let timed_out = watchdog.stop();
     match result {
         Err(_) if timed_out => Err(cx.timeout()),
@@ -52,21 +52,24 @@ fn open(cx: &Cx<'_>) -> Result<Connection, SourceError> {
     Ok(db)
 }
 
-fn run(cx: &Cx<'_>, db: &Connection, sql: &str) -> Result<RowSet, SourceError> {
+fn run(cx: &Cx<'_>, db: &Connection, sql: &str, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let mut stmt = db.prepare(sql).map_err(|e| query_error(cx, e))?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
-    let mut rows_out = Vec::new();
+    let width = columns.len();
+    cx.send_columns(sink, columns)?;
+    let mut count = 0;
     let mut rows = stmt.query([]).map_err(|e| query_error(cx, e))?;
     while let Some(row) = rows.next().map_err(|e| query_error(cx, e))? {
-        cx.check_rows(rows_out.len() + 1)?;
-        let mut cells = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
+        count += 1;
+        cx.check_rows(count)?;
+        let mut cells = Vec::with_capacity(width);
+        for i in 0..width {
             let value = row.get_ref(i).map_err(|e| query_error(cx, e))?;
             cells.push(cell(value));
         }
-        rows_out.push(cells);
+        cx.send_row(sink, cells)?;
     }
-    Ok(RowSet::new(columns, rows_out))
+    Ok(())
 }
 
 fn cell(value: ValueRef<'_>) -> Cell {
