@@ -385,6 +385,10 @@ impl Client {
     where
         A: Serialize + gob::GobType + ?Sized,
     {
+        // The serde conversion needs no stream state, so it runs before the writer lock:
+        // concurrent callers then serialise only on the wire encoding and the write.
+        let args_value = gob::to_value(args).map_err(CallError::Encode)?;
+        let args_type = A::gob_type();
         let mut w = lock(&self.inner.writer);
         let ClientWriter {
             stream,
@@ -400,7 +404,8 @@ impl Client {
         // to the encoder's state (a failed encode leaves it unchanged) and nothing is sent.
         // Type ids need not be in wire order, only defined before use.
         let mut body = Vec::new();
-        enc.encode(args, &mut body).map_err(CallError::Encode)?;
+        enc.encode_value(&args_type, &args_value, &mut body)
+            .map_err(CallError::Encode)?;
         buf.clear();
         enc.encode(&req, buf).map_err(CallError::Encode)?;
         buf.extend_from_slice(&body);
