@@ -152,15 +152,7 @@ impl Encoder {
                     w.push(1);
                     put_uint(w, fields.len() as u64);
                     for (name, fid) in fields {
-                        if name.is_empty() {
-                            w.push(2);
-                        } else {
-                            w.push(1);
-                            put_bytes(w, name.as_bytes());
-                            w.push(1);
-                        }
-                        put_int(w, fid);
-                        w.push(0);
+                        name_and_id(w, &name, fid);
                     }
                 }
                 w.push(0);
@@ -411,6 +403,12 @@ impl Encoder {
 /// `CommonType{Name, Id}` as the first field of a wire type.
 fn common(w: &mut Vec<u8>, name: &str, id: i64) {
     w.push(1);
+    name_and_id(w, name, id);
+}
+
+/// A struct value laid out as `{Name string, Id typeId}`: both `CommonType` and
+/// `fieldType` are. An empty name is omitted (delta 2 goes straight to `Id`).
+fn name_and_id(w: &mut Vec<u8>, name: &str, id: i64) {
     if name.is_empty() {
         w.push(2);
     } else {
