@@ -340,10 +340,18 @@ fn route(sync: &SyncPlan, columns: &[String], row: &[Cell]) -> Result<Target, St
     }
 }
 
-fn fixed_target(sync: &SyncPlan) -> Result<Target, String> {
+/// The channel of a mode that posts every row to one place; otherwise the plan to return:
+/// no messages and the error.
+fn fixed_target(sync: &SyncPlan) -> Result<Target, MessagePlan> {
     match &sync.routing {
         Routing::Fixed(t) => Ok(t.clone()),
-        Routing::Column(_) => Err("this mode needs a fixed channel".to_string()),
+        Routing::Column(_) => Err(MessagePlan {
+            errors: vec![format!(
+                "sync {:?}: this mode needs a fixed channel",
+                sync.name
+            )],
+            ..MessagePlan::default()
+        }),
     }
 }
 
@@ -365,14 +373,11 @@ fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     else {
         return MessagePlan::default();
     };
-    let mut plan = MessagePlan::default();
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(e) => {
-            plan.errors.push(format!("sync {:?}: {e}", sync.name));
-            return plan;
-        }
+        Err(failed) => return failed,
     };
+    let mut plan = MessagePlan::default();
     let chunks: Vec<&[Vec<Cell>]> = rows.rows.chunks((*batch_size).max(1)).collect();
     let count = chunks.len();
     for (n, chunk) in chunks.into_iter().enumerate() {
@@ -459,14 +464,11 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     else {
         return MessagePlan::default();
     };
-    let mut plan = MessagePlan::default();
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(e) => {
-            plan.errors.push(format!("sync {:?}: {e}", sync.name));
-            return plan;
-        }
+        Err(failed) => return failed,
     };
+    let mut plan = MessagePlan::default();
     let rows_extra = {
         let mut e = liquid::model::Object::new();
         e.insert("rows".into(), rows_value(&rows.columns, &rows.rows));
@@ -633,14 +635,11 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     let Mode::Csv { filename, message } = &sync.mode else {
         return MessagePlan::default();
     };
-    let mut plan = MessagePlan::default();
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(e) => {
-            plan.errors.push(format!("sync {:?}: {e}", sync.name));
-            return plan;
-        }
+        Err(failed) => return failed,
     };
+    let mut plan = MessagePlan::default();
     let vars = Vars::default();
     let name = match render::render(filename, cx, &vars, "csv.filename") {
         Ok(n) => sanitize_filename(&n, &sync.name),
