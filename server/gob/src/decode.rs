@@ -67,6 +67,8 @@ pub struct Decoder {
     /// Received ids converted to [`Type`] (for interface values), built lazily.
     converted: HashMap<i64, Type>,
     buf: Buf,
+    /// Ids defined while decoding the current value (undone by `decode_prefix`).
+    defined: Vec<i64>,
 }
 
 impl Default for Decoder {
@@ -86,22 +88,28 @@ impl Decoder {
             types: HashMap::new(),
             converted: HashMap::new(),
             buf: Buf::default(),
+            defined: Vec::new(),
         }
     }
 
     /// Read one value (with any type definitions and continuation messages
     /// it needs). `Error::Eof` when the stream ended cleanly before a message.
     pub fn decode_value<R: Read>(&mut self, r: &mut R) -> Result<Value, Error> {
-        // Like Go: leftovers of a previous message are dropped.
-        self.buf = Buf::default();
+        self.start_value();
         let id = self.type_sequence(r, false)?;
         self.top(r, id, 0)
+    }
+
+    fn start_value(&mut self) {
+        // Like Go: leftovers of a previous message are dropped.
+        self.buf = Buf::default();
+        self.defined.clear();
     }
 
     /// Like [`decode_value`](Self::decode_value), also returning the sender's
     /// type of the value (e.g. to re-encode it unchanged).
     pub fn decode_typed<R: Read>(&mut self, r: &mut R) -> Result<(Type, Value), Error> {
-        self.buf = Buf::default();
+        self.start_value();
         let id = self.type_sequence(r, false)?;
         let value = self.top(r, id, 0)?;
         let ty = self.type_of(id, &mut HashSet::new(), 0)?;
@@ -113,13 +121,46 @@ impl Decoder {
         from_value(self.decode_value(r)?)
     }
 
-    /// Read one length-prefixed message into the buffer.
-    fn read_message<R: Read>(&mut self, r: &mut R, first: bool) -> Result<(), Error> {
-        let len = match read_uint(r)? {
-            Some(n) => n,
-            None if first => return Err(Error::Eof),
-            None => return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into())),
-        };
+    /// Decode the value at the front of `buf` if all of its messages are there:
+    /// `Ok(Some((value, bytes used)))`. `Ok(None)` when `buf` ends first; the decoder is then
+    /// as before the call, so the same bytes plus more can be offered again. For callers that
+    /// receive the stream in chunks. Only whole messages are decoded, so offering a large
+    /// message chunk by chunk costs no repeated decoding.
+    pub fn decode_prefix(&mut self, buf: &[u8]) -> Result<Option<(Value, usize)>, Error> {
+        let whole = self.whole_messages_len(buf)?;
+        let mut r = &buf[..whole];
+        match self.decode_value(&mut r) {
+            Ok(v) => Ok(Some((v, whole - r.len()))),
+            Err(Error::Eof) => Ok(None),
+            // The value goes on in a message not received yet (Go splits a value where an
+            // interface needs a new type): forget the definitions read for it.
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                for id in self.defined.drain(..) {
+                    self.types.remove(&id);
+                }
+                self.converted.clear();
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Length of the longest prefix of `buf` made of whole messages (limits checked).
+    fn whole_messages_len(&self, buf: &[u8]) -> Result<usize, Error> {
+        let mut pos = 0;
+        while let Some((len, prefix)) = uint_at(&buf[pos..])? {
+            self.check_message_len(len)?;
+            // No overflow: len is at most max_message_bytes, itself a usize.
+            let end = pos + prefix + len as usize;
+            if end > buf.len() {
+                break;
+            }
+            pos = end;
+        }
+        Ok(pos)
+    }
+
+    fn check_message_len(&self, len: u64) -> Result<(), Error> {
         if len == 0 {
             return Err(Error::malformed("empty message"));
         }
@@ -129,6 +170,17 @@ impl Decoder {
                 self.limits.max_message_bytes
             )));
         }
+        Ok(())
+    }
+
+    /// Read one length-prefixed message into the buffer.
+    fn read_message<R: Read>(&mut self, r: &mut R, first: bool) -> Result<(), Error> {
+        let len = match read_uint(r)? {
+            Some(n) => n,
+            None if first => return Err(Error::Eof),
+            None => return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into())),
+        };
+        self.check_message_len(len)?;
         // Grow as data arrives instead of trusting the length up front.
         let mut data = Vec::new();
         r.take(len).read_to_end(&mut data)?;
@@ -181,6 +233,7 @@ impl Decoder {
         let wire = read_wire_type(&mut self.buf)
             .map_err(|e| e.context(&format!("definition of type id {id}")))?;
         self.types.insert(id, Arc::new(wire));
+        self.defined.push(id);
         Ok(())
     }
 
@@ -415,6 +468,27 @@ fn builtin_type(id: i64) -> Option<Type> {
         8 => Type::Interface,
         _ => return None,
     })
+}
+
+/// A gob uint at the start of `buf` and its encoded length; `Ok(None)` if `buf` ends first.
+fn uint_at(buf: &[u8]) -> Result<Option<(u64, usize)>, Error> {
+    let Some(&b) = buf.first() else {
+        return Ok(None);
+    };
+    if b < 0x80 {
+        return Ok(Some((u64::from(b), 1)));
+    }
+    let n = usize::from(b.wrapping_neg());
+    if n > 8 {
+        return Err(Error::malformed(format!(
+            "invalid uint length byte {b:#04x}"
+        )));
+    }
+    let Some(bytes) = buf.get(1..=n) else {
+        return Ok(None);
+    };
+    let x = bytes.iter().fold(0u64, |x, &d| (x << 8) | u64::from(d));
+    Ok(Some((x, n + 1)))
 }
 
 /// Read a gob uint straight from the stream (message lengths).

@@ -200,9 +200,53 @@ fn random_values_round_trip_byte_identical() {
     println!("round-tripped {cases} random streams");
 }
 
+/// `decode_prefix` on a stream received in pieces gives what `decode_value` gives on the
+/// whole stream: every strict prefix of a value is "not yet" and leaves the decoder as it was
+/// (or the definitions it read would be duplicates on the next try), the whole value decodes.
+#[test]
+fn decode_prefix_matches_stream_decoding() {
+    let mut rng = Rng(0x51f1_5eed_0000_0001);
+    let mut streams: Vec<Vec<u8>> = common::cases()
+        .iter()
+        .map(|(name, _)| common::bin(name))
+        .collect();
+    streams.extend((0..500).map(|_| random_stream(&mut rng).0));
+    let mut values = 0;
+    for (case, bytes) in streams.iter().enumerate() {
+        let (mut framed, mut streamed) = (Decoder::new(), Decoder::new());
+        let mut r = bytes.as_slice();
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let want = streamed.decode_value(&mut r).expect("stream decode");
+            let used = rest.len() - r.len();
+            for cut in 0..used {
+                let got = framed.decode_prefix(&rest[..cut]);
+                assert!(
+                    matches!(got, Ok(None)),
+                    "case {case}: {cut} of {used} bytes: {got:?}"
+                );
+            }
+            let (got, n) = framed
+                .decode_prefix(rest)
+                .unwrap_or_else(|e| panic!("case {case}: {e}"))
+                .unwrap_or_else(|| panic!("case {case}: whole value not decoded"));
+            assert_eq!(n, used, "case {case}: bytes used");
+            assert_eq!(got.to_json(), want.to_json(), "case {case}");
+            rest = &rest[n..];
+            values += 1;
+        }
+    }
+    println!(
+        "decoded {values} values from {} streams piece by piece",
+        streams.len()
+    );
+}
+
 /// Decode everything in `data` until the first error; true if it ended cleanly.
 fn decode_all(data: &[u8]) -> bool {
     let mut dec = Decoder::new();
+    // Decoding from a partial buffer must not panic either, whatever the bytes.
+    let _ = Decoder::new().decode_prefix(data);
     let mut r = data;
     loop {
         match dec.decode_value(&mut r) {

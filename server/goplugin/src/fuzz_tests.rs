@@ -243,7 +243,9 @@ fn fuzz_netrpc_client_input() {
     let mut answered = 0;
     for _ in 0..runs {
         let input = rpc_input(&mut rng, true);
-        answered += netrpc::fuzz_client_input(&input);
+        // Bytes arrive in frames of any size: from one byte to all at once.
+        let piece = [1, 7, 64, usize::MAX][rng.below(4) as usize];
+        answered += netrpc::fuzz_client_input(&input, piece);
     }
     // Unmutated inputs answer some calls: the harness really reaches the dispatch code.
     assert!(answered > 0);

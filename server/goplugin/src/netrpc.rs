@@ -5,15 +5,15 @@
 //! `Request{ServiceMethod, Seq}` value then the argument value; a response is
 //! `Response{ServiceMethod, Seq, Error}` then the reply (Go's empty `struct{}` on error).
 //!
-//! Server: one thread reads requests and runs each on a thread of its own (like Go's goroutine
-//! per call); responses are written whole, under one lock, as they finish (possibly out of
-//! order). Client: calls are pipelined, matched to responses by `Seq` (first 0, like Go), by
-//! one reader thread per client; when the stream dies every pending call fails.
+//! On a yamux stream both sides decode what arrives on the session's reader thread, as the
+//! bytes come in ([`crate::yamux::Receiver`]): a message then costs one thread wake-up, not
+//! two. Server: each request runs on a worker thread of its own (like Go's goroutine per
+//! call); responses are written whole, under one lock, as they finish (possibly out of
+//! order). Client: calls are pipelined, matched to responses by `Seq` (first 0, like Go), each
+//! reply handed straight to its waiting caller. When the stream dies every pending call fails.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
@@ -94,24 +94,231 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Framing shared by both sides
+
+/// The header of a message: a request or a response.
+trait Header: DeserializeOwned {
+    fn method(&self) -> &str;
+}
+
+impl Header for Request {
+    fn method(&self) -> &str {
+        &self.service_method
+    }
+}
+
+impl Header for Response {
+    fn method(&self) -> &str {
+        &self.service_method
+    }
+}
+
+/// One direction of net/rpc, received in pieces: pairs of (header, body) values.
+struct Frames<H> {
+    dec: gob::Decoder,
+    /// Received bytes not decoded yet.
+    buf: Vec<u8>,
+    /// The header whose body is still to come.
+    header: Option<H>,
+    /// Set by the first error: the rest of the stream is ignored.
+    stopped: bool,
+}
+
+impl<H: Header> Frames<H> {
+    fn new() -> Frames<H> {
+        Frames {
+            dec: gob::Decoder::new(),
+            buf: Vec::new(),
+            header: None,
+            stopped: false,
+        }
+    }
+
+    /// Add `bytes` and pass every whole (header, body) pair to `pair`; the rest waits for
+    /// more bytes. `Err` = malformed input, or what `pair` returned: the stream is unusable
+    /// and later bytes are ignored.
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        mut pair: impl FnMut(H, gob::Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut used = 0;
+        let result = loop {
+            let value = match self.dec.decode_prefix(&self.buf[used..]) {
+                Ok(Some((value, n))) => {
+                    used += n;
+                    value
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(self.describe(&e)),
+            };
+            let step = match self.header.take() {
+                Some(header) => pair(header, value),
+                None => gob::from_value(value)
+                    .map(|h| self.header = Some(h))
+                    .map_err(|e| self.describe(&e)),
+            };
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        self.buf.drain(..used);
+        if result.is_err() {
+            self.stopped = true;
+            self.buf = Vec::new();
+        }
+        result
+    }
+
+    fn describe(&self, e: &gob::Error) -> String {
+        match &self.header {
+            Some(h) => format!("reading body of {}: {e}", h.method()),
+            None => format!("reading header: {e}"),
+        }
+    }
+
+    /// Why the stream ending now loses data, if it does (stopped, or between messages: no).
+    fn cut_short(&self, reason: &str) -> Option<String> {
+        let between_messages = self.buf.is_empty() && self.header.is_none();
+        (!self.stopped && !between_messages).then(|| format!("{reason} in the middle of a message"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Server
 
 struct ServerWriter {
-    out: Box<dyn Write + Send>,
     enc: gob::Encoder,
     buf: Vec<u8>,
 }
 
-/// Counts requests still running, so `serve` can wait for them before closing the stream.
-struct InFlight {
-    count: Mutex<usize>,
-    cv: Condvar,
+/// Where responses go. They are queued under the writer lock, which keeps them in the order
+/// they were encoded in (gob type definitions first), and written after it is released.
+trait Output: Send + Sync {
+    fn queue(&self, bytes: &[u8]) -> std::io::Result<()>;
+    fn flush(&self) -> std::io::Result<()>;
 }
 
-/// Serve net/rpc requests on `stream` until the caller closes it (EOF) or it fails, then wait
-/// for the running requests' responses and close our side.
+impl Output for Stream {
+    fn queue(&self, bytes: &[u8]) -> std::io::Result<()> {
+        Stream::queue(self, bytes)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.flush_queued()
+    }
+}
+
+/// Any writer, written at once (for [`serve_io`]).
+struct Plain<W>(Mutex<W>);
+
+impl<W: Write + Send> Output for Plain<W> {
+    fn queue(&self, bytes: &[u8]) -> std::io::Result<()> {
+        lock(&self.0).write_all(bytes)
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        lock(&self.0).flush()
+    }
+}
+
+/// What the calls of one served stream share.
+struct Calls {
+    writer: Mutex<ServerWriter>,
+    out: Box<dyn Output>,
+    service: Arc<dyn Service>,
+    progress: Mutex<Progress>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Requests still running.
+    in_flight: usize,
+    /// No more requests will be read.
+    ended: bool,
+}
+
+impl Calls {
+    fn update(&self, f: impl FnOnce(&mut Progress)) {
+        f(&mut lock(&self.progress));
+        self.changed.notify_all();
+    }
+
+    /// Wait until no more requests come and every running one has written its response.
+    fn wait_done(&self) {
+        let mut p = lock(&self.progress);
+        while !(p.ended && p.in_flight == 0) {
+            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Run one request on a worker thread (like Go's goroutine per call).
+    fn start(self: &Arc<Calls>, req: Request, body: gob::Value) -> Result<(), String> {
+        self.update(|p| p.in_flight += 1);
+        let calls = self.clone();
+        crate::workers::spawn(Box::new(move || {
+            run_call(&req, body, &calls);
+            calls.update(|p| p.in_flight -= 1);
+        }))
+        .map_err(|e| {
+            self.update(|p| p.in_flight -= 1);
+            format!("cannot start a thread for a call: {e}")
+        })
+    }
+}
+
+/// Decodes requests from the bytes of a served stream as they arrive and starts each call.
+struct RequestReader {
+    frames: Frames<Request>,
+    calls: Arc<Calls>,
+}
+
+impl crate::yamux::Receiver for RequestReader {
+    fn data(&mut self, bytes: &[u8]) {
+        let calls = &self.calls;
+        if let Err(e) = self.frames.feed(bytes, |req, body| calls.start(req, body)) {
+            log::error!("rpc: server stops reading requests: {e}");
+            self.calls.update(|p| p.ended = true);
+        }
+    }
+
+    fn end(&mut self, reason: &str) {
+        if let Some(e) = self.frames.cut_short(reason) {
+            log::error!("rpc: server stops reading requests: {e}");
+        }
+        self.calls.update(|p| p.ended = true);
+    }
+}
+
+impl RequestReader {
+    fn new(out: Box<dyn Output>, service: Arc<dyn Service>) -> RequestReader {
+        RequestReader {
+            frames: Frames::new(),
+            calls: Arc::new(Calls {
+                writer: Mutex::new(ServerWriter {
+                    enc: gob::Encoder::new(),
+                    buf: Vec::new(),
+                }),
+                out,
+                service,
+                progress: Mutex::new(Progress::default()),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+}
+
+/// Serve net/rpc requests on `stream` until the caller closes it or it fails, then wait for
+/// the running requests' responses and close our side. Requests are decoded on the yamux
+/// reader thread as they arrive and go straight to a worker thread.
 pub fn serve(stream: Stream, service: Arc<dyn Service>) {
-    serve_io(stream.clone(), stream.clone(), service);
+    let reader = RequestReader::new(Box::new(stream.clone()), service);
+    let calls = reader.calls.clone();
+    stream.deliver_to(Box::new(reader));
+    calls.wait_done();
     let _ = stream.close();
 }
 
@@ -122,75 +329,24 @@ where
     R: Read,
     W: Write + Send + 'static,
 {
-    let writer = Arc::new(Mutex::new(ServerWriter {
-        out: Box::new(writer),
-        enc: gob::Encoder::new(),
-        buf: Vec::new(),
-    }));
-    let in_flight = Arc::new(InFlight {
-        count: Mutex::new(0),
-        cv: Condvar::new(),
-    });
-    read_requests(reader, &writer, &in_flight, &service);
-    let mut n = lock(&in_flight.count);
-    while *n > 0 {
-        n = in_flight.cv.wait(n).unwrap_or_else(|p| p.into_inner());
-    }
-}
-
-fn read_requests<R: Read>(
-    reader: R,
-    writer: &Arc<Mutex<ServerWriter>>,
-    in_flight: &Arc<InFlight>,
-    service: &Arc<dyn Service>,
-) {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let mut dec = gob::Decoder::new();
-    loop {
-        let req: Request = match dec.decode(&mut reader) {
-            Ok(r) => r,
-            Err(gob::Error::Eof) => return,
-            Err(e) => {
-                if !is_disconnect(&e) {
-                    log::error!("rpc: server cannot decode request: {e}");
-                }
-                return;
-            }
-        };
-        // The body is read whatever the method: the gob stream must stay in step.
-        let body = match dec.decode_value(&mut reader) {
-            Ok(v) => v,
-            Err(e) => {
-                log::error!("rpc: reading body of {}: {e}", req.service_method);
-                return;
-            }
-        };
-        *lock(&in_flight.count) += 1;
-        let (writer, in_flight2, service) = (writer.clone(), in_flight.clone(), service.clone());
-        let spawned = crate::workers::spawn(Box::new(move || {
-            run_call(&req, body, &writer, &*service);
-            let mut n = lock(&in_flight2.count);
-            *n -= 1;
-            in_flight2.cv.notify_all();
-        }));
-        if let Err(e) = spawned {
-            log::error!("rpc: cannot start a thread for a call: {e}");
-            let mut n = lock(&in_flight.count);
-            *n -= 1;
-            return;
+    use crate::yamux::Receiver;
+    let mut requests = RequestReader::new(Box::new(Plain(Mutex::new(writer))), service);
+    let mut reader = reader;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let why = loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break "end of input".to_owned(),
+            Ok(n) => requests.data(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break e.to_string(),
         }
-    }
+    };
+    requests.end(&why);
+    requests.calls.wait_done();
 }
 
-fn is_disconnect(e: &gob::Error) -> bool {
-    matches!(e, gob::Error::Io(io) if matches!(io.kind(),
-        std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe))
-}
-
-fn run_call(req: &Request, body: gob::Value, writer: &Mutex<ServerWriter>, service: &dyn Service) {
+fn run_call(req: &Request, body: gob::Value, calls: &Calls) {
+    let service = &*calls.service;
     let result = if req.service_method.contains('.') {
         // A panicking handler answers with an error instead of leaving the caller hanging.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -203,17 +359,13 @@ fn run_call(req: &Request, body: gob::Value, writer: &Mutex<ServerWriter>, servi
             req.service_method
         ))
     };
-    write_response(req, result, writer);
+    write_response(req, result, calls);
     service.replied(&req.service_method);
 }
 
-fn write_response(
-    req: &Request,
-    result: Result<Box<dyn gob::Encodable>, String>,
-    writer: &Mutex<ServerWriter>,
-) {
-    let mut w = lock(writer);
-    let ServerWriter { out, enc, buf } = &mut *w;
+fn write_response(req: &Request, result: Result<Box<dyn gob::Encodable>, String>, calls: &Calls) {
+    let mut w = lock(&calls.writer);
+    let ServerWriter { enc, buf } = &mut *w;
     buf.clear();
     let mut resp = Response {
         service_method: req.service_method.clone(),
@@ -250,7 +402,9 @@ fn write_response(
         log::error!("rpc: encoding response of {}: {e}", req.service_method);
         return;
     }
-    if let Err(e) = out.write_all(buf).and_then(|()| out.flush()) {
+    let queued = calls.out.queue(buf);
+    drop(w);
+    if let Err(e) = queued.and_then(|()| calls.out.flush()) {
         log::debug!("rpc: writing response of {}: {e}", req.service_method);
     }
 }
@@ -316,9 +470,64 @@ struct Pending {
 
 #[derive(Default)]
 struct PendingState {
-    calls: HashMap<u64, mpsc::Sender<Reply>>,
-    /// Set once the reader stopped: why.
+    calls: HashMap<u64, Arc<Slot>>,
+    /// Set once no more responses can come: why.
     closed: Option<String>,
+}
+
+/// Where a waiting caller gets its reply. Each thread reuses its own: a thread waits for one
+/// call at a time, and a per-call channel would cost allocations on every call.
+#[derive(Default)]
+struct Slot {
+    reply: Mutex<Option<Reply>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn put(&self, reply: Reply) {
+        *lock(&self.reply) = Some(reply);
+        self.ready.notify_one();
+    }
+
+    fn wait(&self) -> Reply {
+        let mut reply = lock(&self.reply);
+        loop {
+            if let Some(r) = reply.take() {
+                return r;
+            }
+            reply = self.ready.wait(reply).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: Arc<Slot> = Arc::default();
+}
+
+impl Pending {
+    /// Answer call `seq` (ignored if nobody waits for it).
+    fn answer(&self, seq: u64, reply: Reply) -> bool {
+        let slot = lock(&self.state).calls.remove(&seq);
+        match slot {
+            Some(slot) => {
+                slot.put(reply);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// No more responses: fail every waiting call with `reason`, and every later one.
+    fn close(&self, reason: &str) {
+        let calls = {
+            let mut p = lock(&self.state);
+            p.closed.get_or_insert_with(|| reason.to_owned());
+            std::mem::take(&mut p.calls)
+        };
+        for (_, slot) in calls {
+            slot.put(Err(CallError::Closed(reason.to_owned())));
+        }
+    }
 }
 
 impl Drop for ClientInner {
@@ -327,21 +536,12 @@ impl Drop for ClientInner {
     }
 }
 
-static CLIENT_THREADS: AtomicUsize = AtomicUsize::new(0);
-
 impl Client {
-    /// Start a client on `stream` (spawns its reader thread).
+    /// Start a client on `stream`. Responses are decoded as they arrive, on the yamux
+    /// session's reader thread, and handed straight to the waiting callers.
     pub fn new(stream: Stream) -> Client {
         let pending = Arc::new(Pending::default());
-        let reader = stream.clone();
-        let pending2 = pending.clone();
-        let n = CLIENT_THREADS.fetch_add(1, Ordering::Relaxed);
-        let spawned = std::thread::Builder::new()
-            .name(format!("rpc-client-{n}"))
-            .spawn(move || read_responses(reader, &pending2));
-        if let Err(e) = spawned {
-            lock(&pending.state).closed = Some(format!("cannot start reader thread: {e}"));
-        }
+        stream.deliver_to(Box::new(ResponseReader::new(pending.clone())));
         Client {
             inner: Arc::new(ClientInner {
                 writer: Mutex::new(ClientWriter {
@@ -370,18 +570,13 @@ impl Client {
     where
         A: Serialize + gob::GobType + ?Sized,
     {
-        let rx = self.send(method, args)?;
-        rx.recv().unwrap_or_else(|_| {
-            Err(CallError::Closed(
-                lock(&self.inner.pending.state)
-                    .closed
-                    .clone()
-                    .unwrap_or_else(|| "reader stopped".into()),
-            ))
+        SLOT.with(|slot| {
+            self.send(method, args, slot)?;
+            slot.wait()
         })
     }
 
-    fn send<A>(&self, method: &str, args: &A) -> Result<mpsc::Receiver<Reply>, CallError>
+    fn send<A>(&self, method: &str, args: &A, slot: &Arc<Slot>) -> Result<(), CallError>
     where
         A: Serialize + gob::GobType + ?Sized,
     {
@@ -409,20 +604,27 @@ impl Client {
         buf.clear();
         enc.encode(&req, buf).map_err(CallError::Encode)?;
         buf.extend_from_slice(&body);
-        let (tx, rx) = mpsc::channel();
         {
             let mut p = lock(&self.inner.pending.state);
             if let Some(reason) = &p.closed {
                 return Err(CallError::Closed(reason.clone()));
             }
-            p.calls.insert(req.seq, tx);
+            p.calls.insert(req.seq, slot.clone());
         }
         *seq += 1;
-        if let Err(e) = stream.write_all(buf) {
-            lock(&self.inner.pending.state).calls.remove(&req.seq);
+        let queued = stream.queue(buf);
+        let stream = stream.clone();
+        drop(w);
+        if let Err(e) = queued.and_then(|()| stream.flush_queued()) {
+            let still_ours = lock(&self.inner.pending.state).calls.remove(&req.seq);
+            if still_ours.is_none() {
+                // The stream closed meanwhile and the slot got (or is getting) that error:
+                // take it, so the thread's next call does not find it.
+                let _ = slot.wait();
+            }
             return Err(CallError::Io(e));
         }
-        Ok(rx)
+        Ok(())
     }
 
     /// Close the stream (FIN). Pending calls fail once the server closes its side.
@@ -430,66 +632,76 @@ impl Client {
         let _ = lock(&self.inner.writer).stream.close();
     }
 
-    /// True once the reader stopped (stream closed or broken).
+    /// True once no more responses can come (stream closed or broken).
     pub fn is_closed(&self) -> bool {
         lock(&self.inner.pending.state).closed.is_some()
     }
 }
 
-fn read_responses<R: Read>(reader: R, pending: &Pending) {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let mut dec = gob::Decoder::new();
-    let reason = loop {
-        let resp: Response = match dec.decode(&mut reader) {
-            Ok(r) => r,
-            Err(gob::Error::Eof) => break "stream closed by the server".to_string(),
-            Err(e) => break format!("reading response header: {e}"),
-        };
-        let body = match dec.decode_value(&mut reader) {
-            Ok(v) => v,
-            Err(e) => break format!("reading body of {}: {e}", resp.service_method),
-        };
-        let tx = lock(&pending.state).calls.remove(&resp.seq);
-        let Some(tx) = tx else {
-            log::debug!(
-                "rpc: response to unknown call {} ({})",
-                resp.seq,
-                resp.service_method
-            );
-            continue;
-        };
-        let reply = if resp.error.is_empty() {
-            Ok(body)
-        } else {
-            Err(CallError::Remote(resp.error))
-        };
-        let _ = tx.send(reply);
-    };
-    let calls = {
-        let mut p = lock(&pending.state);
-        p.closed = Some(reason.clone());
-        std::mem::take(&mut p.calls)
-    };
-    for (_, tx) in calls {
-        let _ = tx.send(Err(CallError::Closed(reason.clone())));
+/// Decodes responses from the bytes of the client's stream as they arrive and answers the
+/// waiting calls. Stops at the first malformed response: every pending call fails then.
+struct ResponseReader {
+    frames: Frames<Response>,
+    pending: Arc<Pending>,
+}
+
+impl ResponseReader {
+    fn new(pending: Arc<Pending>) -> ResponseReader {
+        ResponseReader {
+            frames: Frames::new(),
+            pending,
+        }
     }
 }
 
-/// Fuzzing hook: run the client's response reader over `input` with calls 0..4 pending;
-/// returns how many of them got an answer (rather than the "closed" error).
-#[cfg(test)]
-pub(crate) fn fuzz_client_input(input: &[u8]) -> usize {
-    let pending = Pending::default();
-    let mut receivers = Vec::new();
-    for seq in 0..4 {
-        let (tx, rx) = mpsc::channel();
-        lock(&pending.state).calls.insert(seq, tx);
-        receivers.push(rx);
+impl crate::yamux::Receiver for ResponseReader {
+    fn data(&mut self, bytes: &[u8]) {
+        let pending = &self.pending;
+        let fed = self.frames.feed(bytes, |resp, body| {
+            let reply = if resp.error.is_empty() {
+                Ok(body)
+            } else {
+                Err(CallError::Remote(resp.error))
+            };
+            if !pending.answer(resp.seq, reply) {
+                log::debug!(
+                    "rpc: response to unknown call {} ({})",
+                    resp.seq,
+                    resp.service_method
+                );
+            }
+            Ok(())
+        });
+        if let Err(reason) = fed {
+            self.pending.close(&reason);
+        }
     }
-    read_responses(input, &pending);
-    receivers
+
+    fn end(&mut self, reason: &str) {
+        let why = self.frames.cut_short(reason);
+        self.pending.close(why.as_deref().unwrap_or(reason));
+    }
+}
+
+/// Fuzzing hook: run the client's response reader over `input`, handed over in pieces of
+/// `piece` bytes, with calls 0..4 pending; returns how many of them got an answer (rather
+/// than the "closed" error).
+#[cfg(test)]
+pub(crate) fn fuzz_client_input(input: &[u8], piece: usize) -> usize {
+    use crate::yamux::Receiver;
+    let pending = Arc::new(Pending::default());
+    let slots: Vec<Arc<Slot>> = (0..4).map(|_| Arc::default()).collect();
+    for (seq, slot) in slots.iter().enumerate() {
+        lock(&pending.state).calls.insert(seq as u64, slot.clone());
+    }
+    let mut reader = ResponseReader::new(pending);
+    for chunk in input.chunks(piece.max(1)) {
+        reader.data(chunk);
+    }
+    reader.end("end of input");
+    slots
         .iter()
-        .filter(|rx| !matches!(rx.try_recv(), Ok(Err(CallError::Closed(_)))))
+        .filter(|slot| !matches!(slot.wait(), Err(CallError::Closed(_))))
         .count()
 }
 

@@ -1,8 +1,9 @@
 //! yamux, **server** role, behaving like hashicorp/yamux v0.1.2 (what go-plugin uses).
 //!
 //! Threads and blocking I/O: one reader thread per session owns the socket's read half and
-//! dispatches frames; every frame write goes through one mutex-protected writer; each stream
-//! keeps its state behind a `Mutex` + `Condvar`. Behaviour copied from Go on purpose:
+//! dispatches frames; frames to write are queued and written by whichever sending thread
+//! finds no write in progress (see `Queue`); each stream keeps its state behind a `Mutex` +
+//! `Condvar`. Behaviour copied from Go on purpose:
 //! eager ACK when a stream is accepted, fixed 256 KiB windows, window updates once half the
 //! window was consumed, pings answered straight from the reader thread. Backpressure is
 //! applied through windows only: the reader thread never waits for an application reader,
@@ -17,7 +18,7 @@ pub use frame::{
     FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN, FrameType, GO_AWAY_INTERNAL_ERROR, GO_AWAY_NORMAL,
     GO_AWAY_PROTOCOL_ERROR, HEADER_LEN, Header, HeaderError,
 };
-pub use stream::Stream;
+pub use stream::{Receiver, Stream};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -104,7 +105,12 @@ pub struct Session {
 }
 
 pub(crate) struct Shared {
-    writer: Mutex<Writer>,
+    /// Frames waiting to be written, and whether a thread is writing.
+    queue: Mutex<Queue>,
+    /// Signalled when a writing thread stops.
+    queue_cv: Condvar,
+    /// The connection's write half: only the thread that set `Queue::writing` touches it.
+    out: Mutex<Box<dyn Write + Send>>,
     state: Mutex<State>,
     /// Signalled when the backlog grows, on remote GoAway and on shutdown.
     state_cv: Condvar,
@@ -115,9 +121,15 @@ pub(crate) struct Shared {
     next_ping: AtomicU32,
 }
 
-struct Writer {
-    out: Box<dyn Write + Send>,
-    buf: Vec<u8>,
+/// Frames are queued and written by whichever thread finds no other thread writing: it
+/// writes everything queued, including what others add meanwhile. Concurrent senders thus
+/// never wait for each other's system calls, and frames sent together go out in one write.
+#[derive(Default)]
+struct Queue {
+    frames: Vec<u8>,
+    /// The writing thread's buffer, kept between writes to reuse its allocation.
+    spare: Vec<u8>,
+    writing: bool,
 }
 
 struct State {
@@ -169,10 +181,9 @@ impl Session {
         C: Fn() + Send + Sync + 'static,
     {
         let shared = Arc::new(Shared {
-            writer: Mutex::new(Writer {
-                out: Box::new(writer),
-                buf: Vec::with_capacity(HEADER_LEN + MAX_FRAME as usize),
-            }),
+            queue: Mutex::new(Queue::default()),
+            queue_cv: Condvar::new(),
+            out: Mutex::new(Box::new(writer)),
             state: Mutex::new(State {
                 streams: HashMap::new(),
                 backlog: VecDeque::new(),
@@ -233,12 +244,7 @@ impl Session {
             }
         };
         let update = stream.lock().pending_window_update();
-        if let Some((flags, delta)) = update {
-            self.shared.send(
-                Header::new(FrameType::WindowUpdate, flags, stream.id, delta),
-                &[],
-            )?;
-        }
+        self.shared.send_window_update(stream.id, update)?;
         Ok(Stream::new(self.shared.clone(), stream))
     }
 
@@ -285,8 +291,10 @@ impl Session {
             .send(Header::new(FrameType::GoAway, 0, 0, GO_AWAY_NORMAL), &[])
     }
 
-    /// Close the session: the connection is shut down, every stream fails or sees EOF.
+    /// Close the session: frames already sent are written, then the connection is shut
+    /// down and every stream fails or sees EOF.
     pub fn close(&self) {
+        self.shared.drain();
         self.shared.shutdown("closed locally".into());
     }
 
@@ -406,28 +414,93 @@ impl Shared {
         self.lock_state().close_reason.clone().unwrap_or_default()
     }
 
-    /// Write one frame (header + body) atomically.
+    /// Send one frame (header + body), whole and in order with every other frame. It is
+    /// written before this returns unless another thread is writing, which then writes it
+    /// too; if that write fails, the session ends (and with it every stream).
     pub(crate) fn send(&self, header: Header, body: &[u8]) -> Result<(), Error> {
+        self.queue(header, body)?;
+        self.flush()
+    }
+
+    /// Queue one frame; the next [`Shared::flush`] (by any thread) writes it.
+    pub(crate) fn queue(&self, header: Header, body: &[u8]) -> Result<(), Error> {
         if self.is_closed() {
             return Err(Error::Closed(self.closed_reason()));
         }
-        let result = {
-            let mut w = lock(&self.writer);
-            let Writer { out, buf } = &mut *w;
-            buf.clear();
-            buf.extend_from_slice(&header.encode());
-            buf.extend_from_slice(body);
-            out.write_all(buf).and_then(|()| out.flush())
-        };
-        result.map_err(|e| {
-            let reason = format!("write failed: {e}");
-            self.shutdown(reason.clone());
-            Error::Closed(reason)
-        })
+        let mut q = lock(&self.queue);
+        q.frames.extend_from_slice(&header.encode());
+        q.frames.extend_from_slice(body);
+        Ok(())
+    }
+
+    /// Write the queued frames, unless another thread is writing (it writes them then).
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        let mut q = lock(&self.queue);
+        if q.writing || q.frames.is_empty() {
+            return Ok(());
+        }
+        q.writing = true;
+        self.write_queued(q)
+    }
+
+    /// As the writing thread: write queued frames until none are left.
+    fn write_queued<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> Result<(), Error> {
+        loop {
+            if q.frames.is_empty() {
+                q.writing = false;
+                self.queue_cv.notify_all();
+                return Ok(());
+            }
+            let mut batch = std::mem::take(&mut q.frames);
+            q.frames = std::mem::take(&mut q.spare);
+            drop(q);
+            let result = {
+                let mut out = lock(&self.out);
+                out.write_all(&batch).and_then(|()| out.flush())
+            };
+            batch.clear();
+            q = lock(&self.queue);
+            q.spare = batch;
+            if let Err(e) = result {
+                q.writing = false;
+                self.queue_cv.notify_all();
+                drop(q);
+                let reason = format!("write failed: {e}");
+                self.shutdown(reason.clone());
+                return Err(Error::Closed(reason));
+            }
+        }
+    }
+
+    /// Wait until every frame queued so far is written (or writing failed).
+    fn drain(&self) {
+        let mut q = lock(&self.queue);
+        while q.writing {
+            q = self.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        if !q.frames.is_empty() {
+            q.writing = true;
+            let _ = self.write_queued(q);
+        }
+    }
+
+    /// Send a stream's due window update (flags, delta), if there is one.
+    pub(crate) fn send_window_update(
+        &self,
+        id: u32,
+        update: Option<(u16, u32)>,
+    ) -> Result<(), Error> {
+        match update {
+            Some((flags, delta)) => {
+                self.send(Header::new(FrameType::WindowUpdate, flags, id, delta), &[])
+            }
+            None => Ok(()),
+        }
     }
 
     /// End the session once: record why, shut the connection, wake every waiter.
     pub(crate) fn shutdown(&self, reason: String) {
+        let ended = format!("yamux session closed: {reason}");
         {
             let mut st = self.lock_state();
             if self.closed.swap(true, Ordering::SeqCst) {
@@ -446,7 +519,7 @@ impl Shared {
                 .collect()
         };
         for s in streams {
-            s.wake_all();
+            s.session_ended(&ended);
         }
         let _pings = lock(&self.pings);
         self.ping_cv.notify_all();
@@ -478,6 +551,8 @@ impl Shared {
 
     fn read_frames<R: Read>(&self, reader: &mut R) -> Stop {
         let mut raw = [0u8; HEADER_LEN];
+        // One buffer for every frame's data, reused.
+        let mut data = Vec::new();
         loop {
             if let Err(e) = reader.read_exact(&mut raw) {
                 return Stop::Io(match e.kind() {
@@ -491,7 +566,9 @@ impl Shared {
                 Err(e) => return Stop::Protocol(e.to_string()),
             };
             let step = match header.frame_type {
-                FrameType::Data | FrameType::WindowUpdate => self.on_stream_frame(header, reader),
+                FrameType::Data | FrameType::WindowUpdate => {
+                    self.on_stream_frame(header, reader, &mut data)
+                }
                 FrameType::Ping => self.on_ping(header),
                 FrameType::GoAway => self.on_go_away(header),
             };
@@ -503,7 +580,7 @@ impl Shared {
 
     fn on_ping(&self, h: Header) -> Result<(), Stop> {
         if h.has(FLAG_SYN) {
-            // Answer from this thread: the writer lock is only ever held for one frame.
+            // Answer from this thread: sending never waits for another sender.
             return self
                 .send(Header::new(FrameType::Ping, FLAG_ACK, 0, h.length), &[])
                 .map_err(|e| Stop::Io(e.to_string()));
@@ -534,7 +611,12 @@ impl Shared {
         }
     }
 
-    fn on_stream_frame<R: Read>(&self, h: Header, reader: &mut R) -> Result<(), Stop> {
+    fn on_stream_frame<R: Read>(
+        &self,
+        h: Header,
+        reader: &mut R,
+        data: &mut Vec<u8>,
+    ) -> Result<(), Stop> {
         if h.has(FLAG_SYN) {
             self.incoming_stream(h.stream_id)?;
         }
@@ -554,12 +636,15 @@ impl Shared {
         // Data before flags: a reader must see the payload of a Data+FIN frame before the EOF.
         let result = match h.frame_type {
             FrameType::WindowUpdate => Ok(()),
-            _ => self.read_data(&stream, h.length, reader),
+            _ => self.read_data(&stream, h.length, reader, data),
         };
         result?;
         let remove = stream.process_flags(h.flags).map_err(Stop::Protocol)?;
         if remove {
             self.remove_stream(h.stream_id);
+        }
+        if h.flags & (FLAG_FIN | FLAG_RST) != 0 {
+            stream.peer_ended();
         }
         if h.frame_type == FrameType::WindowUpdate {
             stream.grow_send_window(h.length).map_err(Stop::Protocol)?;
@@ -572,6 +657,7 @@ impl Shared {
         stream: &StreamShared,
         len: u32,
         reader: &mut R,
+        data: &mut Vec<u8>,
     ) -> Result<(), Stop> {
         if len == 0 {
             return Ok(());
@@ -584,13 +670,14 @@ impl Shared {
                 stream.id
             )));
         }
-        let mut data = vec![0u8; len as usize];
-        reader.read_exact(&mut data).map_err(|e| match e.kind() {
+        data.resize(len as usize, 0);
+        reader.read_exact(data).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => Stop::Io("connection closed by peer".into()),
             _ => Stop::Io(format!("read failed: {e}")),
         })?;
-        stream.push_data(&data);
-        Ok(())
+        let update = stream.push_data(data);
+        self.send_window_update(stream.id, update)
+            .map_err(|e| Stop::Io(e.to_string()))
     }
 
     fn incoming_stream(&self, id: u32) -> Result<(), Stop> {

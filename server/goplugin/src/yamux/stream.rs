@@ -20,6 +20,18 @@ pub(crate) enum StreamState {
     Reset,
 }
 
+/// Takes a stream's incoming bytes as they arrive, instead of a reader (see
+/// [`Stream::deliver_to`]). Both methods run on the session's reader thread (or, for `end`,
+/// on whichever thread ends the session): they must not block, and must not call back into
+/// this stream.
+pub trait Receiver: Send {
+    /// The next bytes of the stream, in order.
+    fn data(&mut self, bytes: &[u8]);
+    /// No more data will come: the peer closed or reset the stream, or the session ended.
+    /// Called once.
+    fn end(&mut self, reason: &str);
+}
+
 /// State shared by the session's reader thread and every handle of one stream.
 pub(crate) struct StreamShared {
     pub(crate) id: u32,
@@ -27,6 +39,8 @@ pub(crate) struct StreamShared {
     cv: Condvar,
     /// Serialises whole `write` calls so concurrent writers never interleave frames' data.
     write_lock: Mutex<()>,
+    /// Where incoming data goes once `Inner::delivering` is set; `None` again after `end`.
+    receiver: Mutex<Option<Box<dyn Receiver>>>,
 }
 
 pub(crate) struct Inner {
@@ -36,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) recv_window: u32,
     /// How many more bytes we may send the peer.
     send_window: u32,
+    /// Incoming data goes to the stream's receiver rather than `recv_buf`.
+    delivering: bool,
 }
 
 impl Inner {
@@ -79,9 +95,11 @@ impl StreamShared {
                 recv_buf: VecDeque::new(),
                 recv_window: WINDOW,
                 send_window: WINDOW,
+                delivering: false,
             }),
             cv: Condvar::new(),
             write_lock: Mutex::new(()),
+            receiver: Mutex::new(None),
         }
     }
 
@@ -93,13 +111,37 @@ impl StreamShared {
         self.cv.wait(g).unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn wake_all(&self) {
+    /// The session ended: wake blocked readers and writers, tell the receiver.
+    pub(crate) fn session_ended(&self, reason: &str) {
+        self.wake_all();
+        self.end_receiver(reason);
+    }
+
+    fn wake_all(&self) {
         let _g = self.lock();
         self.cv.notify_all();
     }
 
+    /// Tell the receiver (if any, once) that no more data will come.
+    pub(crate) fn end_receiver(&self, reason: &str) {
+        let receiver = lock(&self.receiver).take();
+        if let Some(mut r) = receiver {
+            r.end(reason);
+        }
+    }
+
+    /// Why reads are over, if they are (peer's FIN, reset).
+    pub(crate) fn read_end(&self) -> Option<&'static str> {
+        match self.lock().state {
+            StreamState::RemoteClose | StreamState::Closed => Some("stream closed by the peer"),
+            StreamState::Reset => Some("stream reset"),
+            _ => None,
+        }
+    }
+
     /// Apply the flags of an incoming frame. `Ok(true)` = the stream is finished and must be
     /// dropped from the session map. `Err` = protocol violation (Go: `ErrUnexpectedFlag`).
+    /// Waiters are woken by [`StreamShared::peer_ended`], once the session map is updated.
     pub(crate) fn process_flags(&self, flags: u16) -> Result<bool, String> {
         let mut g = self.lock();
         let mut remove = false;
@@ -127,10 +169,16 @@ impl StreamShared {
             g.state = StreamState::Reset;
             remove = true;
         }
-        if flags & (FLAG_FIN | FLAG_RST) != 0 {
-            self.cv.notify_all();
-        }
         Ok(remove)
+    }
+
+    /// The peer's FIN or RST was applied (and the stream dropped from the session if it is
+    /// finished): wake blocked readers and writers, tell the receiver.
+    pub(crate) fn peer_ended(&self) {
+        self.wake_all();
+        if let Some(reason) = self.read_end() {
+            self.end_receiver(reason);
+        }
     }
 
     pub(crate) fn grow_send_window(&self, delta: u32) -> Result<(), String> {
@@ -143,13 +191,23 @@ impl StreamShared {
         Ok(())
     }
 
-    /// Called by the reader thread after checking the window.
-    pub(crate) fn push_data(&self, data: &[u8]) {
+    /// Called by the reader thread after checking the window. Returns the window update to
+    /// send when the data went straight to the receiver (it is consumed at once).
+    pub(crate) fn push_data(&self, data: &[u8]) -> Option<(u16, u32)> {
         let mut g = self.lock();
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         g.recv_window = g.recv_window.saturating_sub(len);
-        g.recv_buf.extend(data);
-        self.cv.notify_all();
+        if !g.delivering {
+            g.recv_buf.extend(data);
+            self.cv.notify_all();
+            return None;
+        }
+        let update = g.pending_window_update();
+        drop(g);
+        if let Some(r) = lock(&self.receiver).as_mut() {
+            r.data(data);
+        }
+        update
     }
 }
 
@@ -243,6 +301,7 @@ impl Stream {
             g.state = StreamState::Reset;
             s.cv.notify_all();
         }
+        s.end_receiver("stream reset");
         self.handle.session.remove_stream(s.id);
         self.handle
             .session
@@ -250,16 +309,49 @@ impl Stream {
         Ok(())
     }
 
+    /// From now on, hand incoming data to `receiver` on the session's reader thread instead of
+    /// buffering it for `read` (which then sees no data). Saves a thread and a wake-up per
+    /// message for a stream that is read by one decoder. Data already buffered is handed over
+    /// first; if the stream already ended, `end` follows at once.
+    pub fn deliver_to(&self, receiver: Box<dyn Receiver>) {
+        let s = &self.handle.shared;
+        // Held throughout, so the reader thread cannot deliver newer data before the
+        // buffered bytes.
+        let mut slot = lock(&s.receiver);
+        let buffered: Vec<u8> = {
+            let mut g = s.lock();
+            g.delivering = true;
+            g.recv_buf.drain(..).collect()
+        };
+        let mut receiver = receiver;
+        if !buffered.is_empty() {
+            receiver.data(&buffered);
+            // A dead session is reported to the receiver just below.
+            let _ = self.send_window_update();
+        }
+        let ended = if self.handle.session.is_closed() {
+            Some(format!(
+                "yamux session closed: {}",
+                self.handle.session.closed_reason()
+            ))
+        } else {
+            s.read_end().map(str::to_owned)
+        };
+        match ended {
+            Some(reason) => receiver.end(&reason),
+            None => *slot = Some(receiver),
+        }
+    }
+
     /// Send the opening WindowUpdate+SYN (what Go's `OpenStream` does).
     pub(crate) fn send_syn(&self) -> Result<(), super::Error> {
+        self.send_window_update()
+    }
+
+    /// Send the window update (or pending SYN/ACK) that is due, if any.
+    fn send_window_update(&self) -> Result<(), super::Error> {
         let update = self.handle.shared.lock().pending_window_update();
-        if let Some((flags, delta)) = update {
-            self.handle.session.send(
-                Header::new(FrameType::WindowUpdate, flags, self.id(), delta),
-                &[],
-            )?;
-        }
-        Ok(())
+        self.handle.session.send_window_update(self.id(), update)
     }
 
     fn read_impl(&self, out: &mut [u8]) -> io::Result<usize> {
@@ -278,15 +370,9 @@ impl Stream {
                 let from_back = n - from_front;
                 out_back[..from_back].copy_from_slice(&back[..from_back]);
                 g.recv_buf.drain(..n);
-                let update = g.pending_window_update();
                 drop(g);
-                if let Some((flags, delta)) = update {
-                    // A dead session is reported by the next read, not this one.
-                    let _ = self.handle.session.send(
-                        Header::new(FrameType::WindowUpdate, flags, s.id, delta),
-                        &[],
-                    );
-                }
+                // A dead session is reported by the next read, not this one.
+                let _ = self.send_window_update();
                 return Ok(n);
             }
             match g.state {
@@ -306,24 +392,49 @@ impl Stream {
         }
     }
 
-    fn write_impl(&self, data: &[u8]) -> io::Result<usize> {
+    /// Queue all of `data` as data frames without writing them to the connection yet: the
+    /// next flush of any stream of this session writes them (or a thread already writing
+    /// does). Frames keep the order they were queued in, so a caller can queue under its own
+    /// lock and flush after releasing it, never holding the lock during a system call. Waits
+    /// only for send window.
+    pub fn queue(&self, data: &[u8]) -> io::Result<()> {
         let s = &self.handle.shared;
         let _serial = lock(&s.write_lock);
         let mut total = 0;
         while total < data.len() {
-            match self.write_frame(&data[total..]) {
+            total += self.queue_frame(&data[total..])?;
+        }
+        Ok(())
+    }
+
+    /// Write what is queued (see [`Stream::queue`]), unless another thread is writing (which
+    /// then writes it).
+    pub fn flush_queued(&self) -> io::Result<()> {
+        Ok(self.handle.session.flush()?)
+    }
+
+    fn write_impl(&self, data: &[u8]) -> io::Result<usize> {
+        let s = &self.handle.shared;
+        let serial = lock(&s.write_lock);
+        let mut total = 0;
+        while total < data.len() {
+            match self.queue_frame(&data[total..]) {
                 Ok(n) => total += n,
                 Err(e) if total == 0 => return Err(e),
                 Err(_) => break,
             }
+            // Waiting for window below must not keep queued frames from being written.
+            self.flush_queued()?;
         }
+        drop(serial);
         Ok(total)
     }
 
-    /// Send one data frame of at most min(window, MAX_FRAME) bytes, waiting for window.
-    fn write_frame(&self, data: &[u8]) -> io::Result<usize> {
+    /// Queue one data frame of at most min(window, MAX_FRAME) bytes, waiting for window.
+    fn queue_frame(&self, data: &[u8]) -> io::Result<usize> {
         let s = &self.handle.shared;
         let mut g = s.lock();
+        let mut flushed = false;
         loop {
             match g.state {
                 StreamState::LocalClose | StreamState::Closed => {
@@ -346,6 +457,15 @@ impl Stream {
             if g.send_window > 0 {
                 break;
             }
+            if !flushed {
+                // The peer grants window only for data it received: write what is queued
+                // (ours included) before waiting for it.
+                drop(g);
+                self.flush_queued()?;
+                flushed = true;
+                g = s.lock();
+                continue;
+            }
             g = s.wait(g);
         }
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
@@ -356,7 +476,7 @@ impl Stream {
         let body = data.get(..n as usize).unwrap_or(data);
         self.handle
             .session
-            .send(Header::new(FrameType::Data, flags, s.id, n), body)?;
+            .queue(Header::new(FrameType::Data, flags, s.id, n), body)?;
         Ok(n as usize)
     }
 }
@@ -373,12 +493,14 @@ impl Read for Stream {
     }
 }
 
+/// `write` sends at once (unless another thread is writing the session's frames, which then
+/// sends these too); `flush` also writes what [`Stream::queue`] queued.
 impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_impl(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.flush_queued()
     }
 }
 
@@ -387,6 +509,6 @@ impl Write for Stream {
         self.write_impl(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.flush_queued()
     }
 }

@@ -310,3 +310,101 @@ fn dropping_last_handle_sends_fin() {
     drop(clone);
     assert_eq!(peer.read_frame().0, Header::new(WU, FLAG_FIN, 1, 0));
 }
+
+/// Records what a stream delivers; `end` also reports on a channel so tests can wait for it.
+struct Recorder {
+    got: std::sync::mpsc::Sender<Result<Vec<u8>, String>>,
+}
+
+impl Receiver for Recorder {
+    fn data(&mut self, bytes: &[u8]) {
+        let _ = self.got.send(Ok(bytes.to_vec()));
+    }
+    fn end(&mut self, reason: &str) {
+        let _ = self.got.send(Err(reason.to_owned()));
+    }
+}
+
+fn recorder() -> (
+    Box<Recorder>,
+    std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (Box::new(Recorder { got: tx }), rx)
+}
+
+/// Collects delivered bytes until `end`; returns them and the end reason.
+fn until_end(rx: &std::sync::mpsc::Receiver<Result<Vec<u8>, String>>) -> (Vec<u8>, String) {
+    let mut data = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)).expect("delivery") {
+            Ok(bytes) => data.extend(bytes),
+            Err(reason) => return (data, reason),
+        }
+    }
+}
+
+#[test]
+fn delivered_stream_gets_buffered_bytes_first_then_the_rest_then_end() {
+    let (mut peer, session) = Peer::new();
+    let s = opened(&mut peer, &session, 1);
+    peer.write_frame(D, 0, 1, 3, b"abc");
+    // Our answer to a ping that follows the data shows the session buffered the data.
+    peer.write_frame(FrameType::Ping, FLAG_SYN, 0, 7, &[]);
+    peer.read_until(|h| h.frame_type == FrameType::Ping);
+    let (rec, rx) = recorder();
+    s.deliver_to(rec);
+    peer.write_frame(D, 0, 1, 2, b"de");
+    peer.write_frame(D, FLAG_FIN, 1, 1, b"f");
+    let (data, reason) = until_end(&rx);
+    assert_eq!(data, b"abcdef");
+    assert_eq!(reason, "stream closed by the peer");
+    assert!(rx.try_recv().is_err(), "end is reported once");
+}
+
+#[test]
+fn delivered_stream_grants_window_without_any_reader() {
+    let (mut peer, session) = Peer::new();
+    let s = opened(&mut peer, &session, 1);
+    let (rec, rx) = recorder();
+    s.deliver_to(rec);
+    // Twice the window: the peer may only send it if we grant window back as data is
+    // delivered (no one ever calls read).
+    let chunk = vec![9u8; 64 * 1024];
+    let mut granted = u64::from(WINDOW);
+    let mut sent = 0u64;
+    while sent < 2 * u64::from(WINDOW) {
+        if sent + chunk.len() as u64 > granted {
+            let (h, _) = peer.read_until(|h| h.frame_type == WU);
+            assert_eq!(h.stream_id, 1);
+            granted += u64::from(h.length);
+            continue;
+        }
+        peer.write_frame(D, 0, 1, chunk.len() as u32, &chunk);
+        sent += chunk.len() as u64;
+    }
+    peer.write_frame(WU, FLAG_RST, 1, 0, &[]);
+    let (data, reason) = until_end(&rx);
+    assert_eq!(data.len() as u64, sent);
+    assert_eq!(reason, "stream reset");
+}
+
+#[test]
+fn delivered_stream_ends_with_the_session_and_on_local_reset() {
+    let (mut peer, session) = Peer::new();
+    let a = opened(&mut peer, &session, 1);
+    let b = opened(&mut peer, &session, 3);
+    let (rec_a, rx_a) = recorder();
+    let (rec_b, rx_b) = recorder();
+    a.deliver_to(rec_a);
+    b.deliver_to(rec_b);
+    b.reset().expect("reset");
+    assert_eq!(until_end(&rx_b).1, "stream reset");
+    drop(peer);
+    let (_, reason) = until_end(&rx_a);
+    assert!(reason.starts_with("yamux session closed: "), "{reason}");
+    // Attaching to a stream of a dead session ends at once.
+    let (rec_c, rx_c) = recorder();
+    a.deliver_to(rec_c);
+    assert!(until_end(&rx_c).1.starts_with("yamux session closed: "));
+}

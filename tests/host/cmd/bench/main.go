@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ import (
 
 type options struct {
 	calls, warmup, totalCalls, apiN, activations, reps int
+	// only: run just these calls/s rows (e.g. kvset8), for profiling
+	only string
+	// each: print every run's rate
+	each bool
 }
 
 // result is one plugin's figures; field names are the JSON keys.
@@ -63,7 +68,9 @@ func main() {
 	flag.IntVar(&o.totalCalls, "rss-calls", 10000, "hook calls made before the second RSS reading")
 	flag.IntVar(&o.apiN, "api-n", 5000, "API calls per /bench run")
 	flag.IntVar(&o.activations, "activations", 10, "activations timed for the start-up row")
-	flag.IntVar(&o.reps, "reps", 5, "runs of each calls/s row; the median is reported (2 cores are noisy)")
+	flag.IntVar(&o.reps, "reps", 21, "runs of each calls/s row per plugin, the plugins taking turns; the median is reported (runs on 2 cores vary by ±25%)")
+	flag.BoolVar(&o.each, "each", false, "print every run's rate to stderr")
+	flag.StringVar(&o.only, "only", "", "run only these calls/s rows (comma-separated): createpost1, createpost8, kvset1, kvset8 (for profiling)")
 	verbose := flag.Bool("v", false, "echo host logs to stderr")
 	flag.Parse()
 
@@ -78,22 +85,33 @@ func main() {
 			fail(err)
 		}
 	}
-	results := map[string]*result{}
-	fmt.Fprintln(os.Stderr, "benchmarking go-hello …")
-	if results["go"], err = run("go-hello", *goBin, tmp, o, *verbose); err != nil {
+	var subjects []*subject
+	goSubject, err := prepare("go", "go-hello", *goBin, tmp, o, *verbose)
+	if err != nil {
 		fail(fmt.Errorf("go-hello: %w", err))
 	}
+	defer goSubject.env.Env.Shutdown()
+	subjects = append(subjects, goSubject)
 	if _, statErr := os.Stat(*rustBin); statErr == nil {
 		id := *rustID
 		if id == "" {
 			id = filepath.Base(*rustBin)
 		}
-		fmt.Fprintf(os.Stderr, "benchmarking %s …\n", id)
-		if results["rust"], err = run(id, *rustBin, tmp, o, *verbose); err != nil {
+		rs, err := prepare("rust", id, *rustBin, tmp, o, *verbose)
+		if err != nil {
 			fail(fmt.Errorf("%s: %w", id, err))
 		}
+		defer rs.env.Env.Shutdown()
+		subjects = append(subjects, rs)
 	} else {
 		fmt.Fprintf(os.Stderr, "no Rust executable at %s (build it with: cargo build -p rs-hello --release); Go only\n", *rustBin)
+	}
+	if err := measure(subjects, o); err != nil {
+		fail(err)
+	}
+	results := map[string]*result{}
+	for _, s := range subjects {
+		results[s.key] = s.r
 	}
 	printTable(results, o)
 	if *jsonOut != "" {
@@ -108,8 +126,22 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// run measures one plugin in its own environment.
-func run(id, bin, tmp string, o options, verbose bool) (*result, error) {
+// subject is one plugin under measurement, activated in its own environment.
+type subject struct {
+	key   string // "go" or "rust"
+	r     *result
+	env   *harness.Env
+	hooks plugin.Hooks
+	args  *model.CommandArgs
+	pid   int
+	// channel for CreatePost
+	channel string
+}
+
+// prepare installs and activates one plugin and takes the figures that need it alone:
+// executable size, start-up time, RSS after activation.
+func prepare(key, id, bin, tmp string, o options, verbose bool) (*subject, error) {
+	fmt.Fprintf(os.Stderr, "starting %s …\n", id)
 	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
@@ -118,63 +150,119 @@ func run(id, bin, tmp string, o options, verbose bool) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &result{Plugin: id, Executable: abs, SizeMiB: float64(st.Size()) / (1 << 20)}
-	env, err := harness.NewEnv(filepath.Join(tmp, "plugins-"+id), verbose)
-	if err != nil {
+	s := &subject{key: key, r: &result{Plugin: id, Executable: abs, SizeMiB: float64(st.Size()) / (1 << 20)}}
+	if s.env, err = harness.NewEnv(filepath.Join(tmp, "plugins-"+id), verbose); err != nil {
 		return nil, err
 	}
-	defer env.Env.Shutdown()
-	team := env.Server.AddTeam("bench", "Bench")
-	channel := env.Server.AddChannel(team.Id, "bench", "Bench")
-	user := env.Server.AddUser("bencher", "bencher@example.com")
-	if err := env.Install(harness.HelloManifest(id), abs); err != nil {
+	team := s.env.Server.AddTeam("bench", "Bench")
+	s.channel = s.env.Server.AddChannel(team.Id, "bench", "Bench").Id
+	user := s.env.Server.AddUser("bencher", "bencher@example.com")
+	s.args = &model.CommandArgs{UserId: user.Id, ChannelId: s.channel, TeamId: team.Id, Command: "/hello x"}
+	if err := s.env.Install(harness.HelloManifest(id), abs); err != nil {
 		return nil, err
 	}
-
-	if r.ActivateMedianMs, err = timeActivations(env, id, o.activations); err != nil {
+	if s.r.ActivateMedianMs, err = timeActivations(s.env, id, o.activations); err != nil {
 		return nil, err
 	}
-	if err := env.Activate(id); err != nil {
+	if err := s.env.Activate(id); err != nil {
 		return nil, err
 	}
-	pid := env.PluginPID(id)
-	if pid == 0 {
+	if s.pid = s.env.PluginPID(id); s.pid == 0 {
 		return nil, fmt.Errorf("plugin process not found")
 	}
-	if r.RSSActivatedMiB, err = rssMiB(pid); err != nil {
+	if s.r.RSSActivatedMiB, err = rssMiB(s.pid); err != nil {
 		return nil, err
 	}
-	hooks, err := env.Hooks(id)
-	if err != nil {
-		return nil, err
+	s.hooks, err = s.env.Hooks(id)
+	return s, err
+}
+
+// latencyBlocks: the timed ExecuteCommand calls are made in this many blocks, the plugins
+// taking turns, so that a slower or faster stretch of a shared machine hits both alike.
+const latencyBlocks = 10
+
+// measure takes the timed rows with the plugins taking turns: blocks of ExecuteCommand
+// calls, then each rep of each calls/s row for one plugin and then the other.
+func measure(subjects []*subject, o options) error {
+	fmt.Fprintln(os.Stderr, "measuring, the plugins taking turns …")
+	lat := make([][]float64, len(subjects))
+	for i, s := range subjects {
+		if _, err := commandLatencies(s.hooks, s.args, o.warmup, 0); err != nil {
+			return fmt.Errorf("%s: %w", s.r.Plugin, err)
+		}
+		lat[i] = make([]float64, 0, o.calls)
 	}
-	args := &model.CommandArgs{UserId: user.Id, ChannelId: channel.Id, TeamId: team.Id, Command: "/hello x"}
-	lat, err := commandLatencies(hooks, args, o.warmup, o.calls)
-	if err != nil {
-		return nil, err
-	}
-	r.CmdMedianUs, r.CmdP99Us = percentile(lat, 0.50), percentile(lat, 0.99)
-	for i := o.warmup + o.calls; i < o.totalCalls; i++ {
-		if _, appErr := hooks.ExecuteCommand(&plugin.Context{}, args); appErr != nil {
-			return nil, appErr
+	for b := range latencyBlocks {
+		n := o.calls/latencyBlocks + boolInt(b < o.calls%latencyBlocks)
+		for i, s := range subjects {
+			l, err := commandLatencies(s.hooks, s.args, 0, n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.r.Plugin, err)
+			}
+			lat[i] = append(lat[i], l...)
 		}
 	}
-	if r.RSSAfterCallsMiB, err = rssMiB(pid); err != nil {
-		return nil, err
+	for i, s := range subjects {
+		s.r.CmdMedianUs, s.r.CmdP99Us = percentile(lat[i], 0.50), percentile(lat[i], 0.99)
+		for c := o.warmup + o.calls; c < o.totalCalls; c++ {
+			if _, appErr := s.hooks.ExecuteCommand(&plugin.Context{}, s.args); appErr != nil {
+				return fmt.Errorf("%s: %w", s.r.Plugin, appErr)
+			}
+		}
+		var err error
+		if s.r.RSSAfterCallsMiB, err = rssMiB(s.pid); err != nil {
+			return err
+		}
 	}
 	for _, b := range []struct {
 		op      string
 		workers int
-		dst     *float64
-	}{{"createpost", 1, &r.CreatePost1PerSec}, {"createpost", 8, &r.CreatePost8PerSec},
-		{"kvset", 1, &r.KVSet1PerSec}, {"kvset", 8, &r.KVSet8PerSec}} {
-		if *b.dst, err = medianRate(hooks, b.op, o.apiN, b.workers, o.reps, channel.Id); err != nil {
-			// Keep the other rows: report the failure and print n/a for this one.
-			fmt.Fprintf(os.Stderr, "%s: %v\n", id, err)
-			*b.dst = math.NaN()
+		dst     func(*result) *float64
+	}{{"createpost", 1, func(r *result) *float64 { return &r.CreatePost1PerSec }},
+		{"createpost", 8, func(r *result) *float64 { return &r.CreatePost8PerSec }},
+		{"kvset", 1, func(r *result) *float64 { return &r.KVSet1PerSec }},
+		{"kvset", 8, func(r *result) *float64 { return &r.KVSet8PerSec }}} {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), fmt.Sprintf("%s%d", b.op, b.workers)) {
+			for _, s := range subjects {
+				*b.dst(s.r) = math.NaN()
+			}
+			continue
+		}
+		rates := make([][]float64, len(subjects))
+		failed := make([]bool, len(subjects))
+		for range max(o.reps, 1) {
+			for i, s := range subjects {
+				if failed[i] {
+					continue
+				}
+				rate, err := apiRate(s.hooks, b.op, o.apiN, b.workers, s.channel)
+				if err != nil {
+					// Keep the other rows: report the failure and print n/a for this one.
+					fmt.Fprintf(os.Stderr, "%s: %v\n", s.r.Plugin, err)
+					failed[i] = true
+					continue
+				}
+				rates[i] = append(rates[i], rate)
+				if o.each {
+					fmt.Fprintf(os.Stderr, "%s %s%d: %.0f calls/s\n", s.r.Plugin, b.op, b.workers, rate)
+				}
+			}
+		}
+		for i, s := range subjects {
+			*b.dst(s.r) = math.NaN()
+			if !failed[i] {
+				*b.dst(s.r) = percentile(rates[i], 0.50)
+			}
 		}
 	}
-	return r, nil
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // timeActivations measures env.Activate (exec → handshake → OnActivate returned), median in ms.
@@ -225,22 +313,6 @@ func apiRate(hooks plugin.Hooks, op string, n, workers int, channelID string) (f
 		return 0, fmt.Errorf("POST %s: body %q is not a positive nanosecond count", q, body)
 	}
 	return float64(n) / (float64(ns) / 1e9), nil
-}
-
-// medianRate runs apiRate reps times and returns the median rate.
-func medianRate(hooks plugin.Hooks, op string, n, workers, reps int, channelID string) (float64, error) {
-	if reps < 1 {
-		reps = 1
-	}
-	rates := make([]float64, 0, reps)
-	for i := 0; i < reps; i++ {
-		rate, err := apiRate(hooks, op, n, workers, channelID)
-		if err != nil {
-			return 0, err
-		}
-		rates = append(rates, rate)
-	}
-	return percentile(rates, 0.50), nil
 }
 
 func rssMiB(pid int) (float64, error) {
