@@ -7,7 +7,16 @@ cd "$(dirname "$0")/.."
 version=$(cargo metadata --no-deps --format-version 1 \
   | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="rs-hello"))')
 rustup target list --installed | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-cargo build -q -p rs-hello --profile dist --target x86_64-unknown-linux-musl
+# The allocator (mimalloc) is C: compiled for musl with Debian's musl-gcc.
+if ! command -v musl-gcc >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get install -y -q musl-tools || (apt-get update -q && apt-get install -y -q musl-tools)) >/dev/null
+  else
+    echo "hello-bundle: musl-gcc is missing; install it first (Debian/Ubuntu: sudo apt-get install musl-tools)" >&2
+    exit 1
+  fi
+fi
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build -q -p rs-hello --profile dist --target x86_64-unknown-linux-musl
 binaries=(--binary "linux-amd64=target/x86_64-unknown-linux-musl/dist/rs-hello")
 if [ "${ARM64:-0}" = 1 ] && ! command -v cargo-zigbuild >/dev/null; then
   bash scripts/install-zig.sh
