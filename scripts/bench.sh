@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p rs-hello
-cd tests/host && go run ./cmd/bench -rust ../../target/release/rs-hello "$@"
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+cd tests/host && go run ./cmd/bench -rust "$target/release/rs-hello" "$@"

@@ -17,13 +17,14 @@ if ! command -v musl-gcc >/dev/null; then
   fi
 fi
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build -q -p rs-hello --profile dist --target x86_64-unknown-linux-musl
-binaries=(--binary "linux-amd64=target/x86_64-unknown-linux-musl/dist/rs-hello")
+target="${CARGO_TARGET_DIR:-target}"
+binaries=(--binary "linux-amd64=$target/x86_64-unknown-linux-musl/dist/rs-hello")
 if [ "${ARM64:-0}" = 1 ] && ! command -v cargo-zigbuild >/dev/null; then
   bash scripts/install-zig.sh
 fi
 if command -v cargo-zigbuild >/dev/null; then
   rustup target list --installed | grep -q aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
   cargo zigbuild -q -p rs-hello --profile dist --target aarch64-unknown-linux-musl
-  binaries+=(--binary "linux-arm64=target/aarch64-unknown-linux-musl/dist/rs-hello")
+  binaries+=(--binary "linux-arm64=$target/aarch64-unknown-linux-musl/dist/rs-hello")
 fi
 python3 scripts/bundle.py --manifest examples/hello/plugin.json --version "$version" "${binaries[@]}" --out dist

@@ -7,6 +7,7 @@
 #
 #   tests/host/run.sh          1. Go controls: go-hello + go-probe (official Go SDK)
 #                              2. Rust: target/release/rs-hello + rs-probe, when built
+#                                 (under $CARGO_TARGET_DIR when that is set)
 #   HOST_PLUGIN_BIN=target/release/rs-hello tests/host/run.sh     only that hello plugin
 #   tests/host/run.sh -run TestServeHTTP -v                       extra flags go to `go test`
 #
@@ -17,15 +18,17 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
 abspath() { case "$1" in /*|go-probe) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 runs=()   # "hello|probe|label"
 if [ -n "${HOST_PLUGIN_BIN:-}" ]; then
-  runs+=("$(abspath "$HOST_PLUGIN_BIN")|$(abspath "${HOST_PROBE_BIN:-${repo}/target/release/rs-probe}")|selected")
+  runs+=("$(abspath "$HOST_PLUGIN_BIN")|$(abspath "${HOST_PROBE_BIN:-${target}/release/rs-probe}")|selected")
 else
   runs+=("|go-probe|Go controls (official SDK)")
-  if [ -x "$repo/target/release/rs-hello" ]; then
-    runs+=("$repo/target/release/rs-hello|$repo/target/release/rs-probe|Rust")
+  if [ -x "$target/release/rs-hello" ]; then
+    runs+=("$target/release/rs-hello|$target/release/rs-probe|Rust")
   fi
 fi
 
