@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::{
@@ -204,8 +205,17 @@ impl StreamShared {
         }
         let update = g.pending_window_update();
         drop(g);
-        if let Some(r) = lock(&self.receiver).as_mut() {
-            r.data(data);
+        let mut slot = lock(&self.receiver);
+        if let Some(r) = slot.as_mut() {
+            let handled = catch_unwind(AssertUnwindSafe(|| r.data(data)));
+            if handled.is_err() {
+                // A bug in one stream's decoder must not stop the session's reader thread.
+                let broken = slot.take();
+                drop(slot);
+                if let Some(mut r) = broken {
+                    let _ = catch_unwind(AssertUnwindSafe(|| r.end("stream receiver panicked")));
+                }
+            }
         }
         update
     }

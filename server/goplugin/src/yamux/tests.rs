@@ -408,3 +408,36 @@ fn delivered_stream_ends_with_the_session_and_on_local_reset() {
     a.deliver_to(rec_c);
     assert!(until_end(&rx_c).1.starts_with("yamux session closed: "));
 }
+
+/// Panics on its first bytes; reports its end.
+struct Panicky {
+    ended: std::sync::mpsc::Sender<String>,
+}
+
+impl Receiver for Panicky {
+    fn data(&mut self, _: &[u8]) {
+        panic!("receiver bug (expected in this test)");
+    }
+    fn end(&mut self, reason: &str) {
+        let _ = self.ended.send(reason.to_owned());
+    }
+}
+
+#[test]
+fn a_panicking_receiver_ends_its_stream_only() {
+    let (mut peer, session) = Peer::new();
+    let bad = opened(&mut peer, &session, 1);
+    let good = opened(&mut peer, &session, 3);
+    let (tx, ended) = std::sync::mpsc::channel();
+    bad.deliver_to(Box::new(Panicky { ended: tx }));
+    let (rec, rx) = recorder();
+    good.deliver_to(rec);
+    peer.write_frame(D, 0, 1, 1, b"x");
+    assert_eq!(
+        ended.recv_timeout(Duration::from_secs(20)).expect("end"),
+        "stream receiver panicked"
+    );
+    // The reader thread lives on: the other stream still gets its data.
+    peer.write_frame(D, FLAG_FIN, 3, 2, b"ok");
+    assert_eq!(until_end(&rx).0, b"ok");
+}
