@@ -414,6 +414,11 @@ impl Shared {
         self.lock_state().close_reason.clone().unwrap_or_default()
     }
 
+    /// What streams report once the session is closed.
+    pub(crate) fn closed_message(&self) -> String {
+        format!("yamux session closed: {}", self.closed_reason())
+    }
+
     /// Send one frame (header + body), whole and in order with every other frame. It is
     /// written before this returns unless another thread is writing, which then writes it
     /// too; if that write fails, the session ends (and with it every stream).
@@ -500,7 +505,6 @@ impl Shared {
 
     /// End the session once: record why, shut the connection, wake every waiter.
     pub(crate) fn shutdown(&self, reason: String) {
-        let ended = format!("yamux session closed: {reason}");
         {
             let mut st = self.lock_state();
             if self.closed.swap(true, Ordering::SeqCst) {
@@ -518,6 +522,7 @@ impl Shared {
                 .cloned()
                 .collect()
         };
+        let ended = self.closed_message();
         for s in streams {
             s.session_ended(&ended);
         }

@@ -247,10 +247,7 @@ impl std::fmt::Debug for Stream {
 }
 
 fn session_gone(session: &Shared) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        format!("yamux session closed: {}", session.closed_reason()),
-    )
+    io::Error::new(io::ErrorKind::ConnectionAborted, session.closed_message())
 }
 
 fn close(session: &Shared, s: &StreamShared) -> io::Result<()> {
@@ -340,10 +337,7 @@ impl Stream {
             let _ = self.send_window_update();
         }
         let ended = if self.handle.session.is_closed() {
-            Some(format!(
-                "yamux session closed: {}",
-                self.handle.session.closed_reason()
-            ))
+            Some(self.handle.session.closed_message())
         } else {
             s.read_end().map(str::to_owned)
         };
