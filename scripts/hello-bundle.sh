@@ -24,7 +24,9 @@ if [ "${ARM64:-0}" = 1 ] && ! command -v cargo-zigbuild >/dev/null; then
 fi
 if command -v cargo-zigbuild >/dev/null; then
   rustup target list --installed | grep -q aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
-  cargo zigbuild -q -p rs-hello --profile dist --target aarch64-unknown-linux-musl
+  # With no `zig` on PATH, cargo-zigbuild runs `python3 -m ziglang`: the venv's python has it.
+  zig_venv=${ZIG_VENV:-$HOME/.cache/datasync-zig}
+  PATH="$zig_venv/bin:$PATH" cargo zigbuild -q -p rs-hello --profile dist --target aarch64-unknown-linux-musl
   binaries+=(--binary "linux-arm64=$target/aarch64-unknown-linux-musl/dist/rs-hello")
 fi
 python3 scripts/bundle.py --manifest examples/hello/plugin.json --version "$version" "${binaries[@]}" --out dist
