@@ -440,7 +440,10 @@ impl Shared {
 
     /// Write the queued frames, unless another thread is writing (it writes them then).
     pub(crate) fn flush(&self) -> Result<(), Error> {
-        let mut q = lock(&self.queue);
+        self.write_unless_writing(lock(&self.queue))
+    }
+
+    fn write_unless_writing<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> Result<(), Error> {
         if q.writing || q.frames.is_empty() {
             return Ok(());
         }
@@ -483,10 +486,7 @@ impl Shared {
         while q.writing {
             q = self.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
         }
-        if !q.frames.is_empty() {
-            q.writing = true;
-            let _ = self.write_queued(q);
-        }
+        let _ = self.write_unless_writing(q);
     }
 
     /// Send a stream's due window update (flags, delta), if there is one.
