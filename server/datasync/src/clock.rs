@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 /// Where the engine gets the current time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    /// Waits (back-off between retries). A fixed clock moves on instead of blocking.
+    fn sleep(&self, d: std::time::Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// The real wall clock.
@@ -49,5 +53,8 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn sleep(&self, d: std::time::Duration) {
+        self.advance(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero()));
     }
 }

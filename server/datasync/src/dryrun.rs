@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::{self, Plan};
-use crate::mattermost::MemoryPort;
+use crate::port::MemoryPort;
 use crate::render::{self, Context, LaxObject, RunInfo, Vars};
 use crate::row::{Cell, RowSet};
 use crate::run::{self, Engine, RunMode, RunReport};

@@ -10,18 +10,23 @@
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,
 //!   attachments, sender props, table splitting, flood guard).
-//! - [`mattermost`]: the port the engine uses to reach Mattermost, and an in-memory one.
-//! - [`run`]: one run end to end, snapshot committed only after delivery.
+//! - [`port`]: the small traits (KV, messaging, directory, log) through which the engine
+//!   reaches Mattermost, and an in-memory implementation.
+//! - [`state`]: every KV key and value a sync keeps (snapshot, outbox, threads, history).
+//! - [`outbox`]: a committed run's messages, delivered in order, each exactly once.
+//! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
 //! - [`dryrun`]: the `datasync` command line: dry run, validate, demo, bench.
 //! - [`clock`]: the one injectable source of time.
 pub mod clock;
 pub mod config;
 pub mod diff;
 pub mod dryrun;
-pub mod mattermost;
+pub mod outbox;
 pub mod plan;
+pub mod port;
 pub mod render;
 pub mod row;
 pub mod run;
 pub mod schedule;
 pub mod source;
+pub mod state;

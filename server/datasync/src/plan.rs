@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value, json};
 
 use crate::config::{Attachments, Mode, Routing, SyncPlan, Target};
-use crate::diff::Changes;
+use crate::diff::{Changes, HeldRow};
 use crate::render::{self, Context, Kind, LaxObject, RenderError, Template, Vars};
 use crate::row::{Cell, RowSet};
 
@@ -24,11 +24,12 @@ pub struct File {
     pub bytes: Vec<u8>,
 }
 
-/// Whether a message starts a row's thread or replies in it.
+/// Whether a message starts a row's thread, replies in it, or closes it (the row is gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadRole {
     Root,
     Reply,
+    End,
 }
 
 /// Ties the messages about one row together: `key` is the sync name plus the row's key.
@@ -51,6 +52,29 @@ pub struct Message {
     pub row_key: Option<String>,
     /// `update_original`: the new text and props for the thread's first post.
     pub edit_root: Option<(String, Map<String, Value>)>,
+    /// Only `edit_root` applies: no new post (a change without a `changed` template).
+    pub edit_only: bool,
+    /// What the snapshot keeps for this row if the message cannot be routed, so the next
+    /// run retries it (changes mode).
+    pub retry: Option<HeldRow>,
+}
+
+impl Message {
+    /// A message about no row in particular (batch, table, csv, summaries).
+    fn plain(target: Target, message: String) -> Message {
+        Message {
+            kind: Kind::Other,
+            target,
+            message,
+            props: Map::new(),
+            file: None,
+            thread: None,
+            row_key: None,
+            edit_root: None,
+            edit_only: false,
+            retry: None,
+        }
+    }
 }
 
 /// What a run would post, and the rows that could not become messages.
@@ -61,6 +85,15 @@ pub struct MessagePlan {
     pub errors: Vec<String>,
     /// Set when the flood guard replaced this many messages with summaries.
     pub summarized: Option<usize>,
+    /// Rows whose message could not be made (template or routing error): the snapshot
+    /// keeps their previous state so the next run retries them.
+    pub held: Vec<HeldRow>,
+    /// Thread keys of removed rows that get no message: their threads are forgotten.
+    pub forget_threads: Vec<String>,
+    /// Messages not posted because they rendered empty (or only whitespace).
+    pub skipped_empty: usize,
+    /// The run must not go ahead (nothing posted, nothing committed), and why.
+    pub refused: Option<String>,
 }
 
 /// What the plan is built from.
@@ -179,78 +212,114 @@ pub fn row_key(columns: &[String], row: &[Cell], key: &[String]) -> String {
 }
 
 fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
+    let mut plan = MessagePlan::default();
+    let columns: &[String] = &c.columns;
+    for_each_row(Input::Changes(c), |row, previous, changed_cols, kind| {
+        let key = row_key(columns, row, &sync.diff.key);
+        let retry = HeldRow {
+            current: row.to_vec(),
+            keep: match kind {
+                Kind::Added => None,
+                Kind::Changed => previous.map(<[Cell]>::to_vec),
+                _ => Some(row.to_vec()),
+            },
+        };
+        match change_message(sync, columns, cx, (row, previous, changed_cols, kind), &key) {
+            Ok(Some(mut m)) if m.edit_only || !is_blank(&m) => {
+                m.retry = Some(retry);
+                plan.messages.push(m);
+            }
+            Ok(Some(_)) => plan.skipped_empty += 1,
+            Ok(None) if kind == Kind::Removed => plan.forget_threads.push(thread_key(sync, &key)),
+            Ok(None) => {}
+            Err(e) => {
+                plan.errors.push(format!("row {key}: {e}"));
+                plan.held.push(retry);
+            }
+        }
+    });
+    plan
+}
+
+fn thread_key(sync: &SyncPlan, row_key: &str) -> String {
+    format!("{}\u{1f}{row_key}", sync.name)
+}
+
+/// A message with neither text nor attachments (a template that rendered only spaces).
+fn is_blank(m: &Message) -> bool {
+    m.message.trim().is_empty() && m.props.is_empty() && m.file.is_none()
+}
+
+/// One changed row as [`for_each_row`] hands it over.
+type ChangedRowRef<'a> = (&'a [Cell], Option<&'a [Cell]>, &'a [String], Kind);
+
+/// The message for one added, changed or removed row (None: the sync has no template for
+/// this kind and nothing to edit). Errors name the template (routing errors the column).
+fn change_message(
+    sync: &SyncPlan,
+    columns: &[String],
+    cx: &Context,
+    (row, previous, changed_cols, kind): ChangedRowRef<'_>,
+    key: &str,
+) -> Result<Option<Message>, String> {
     let Mode::Changes {
         added,
         changed,
         removed,
     } = &sync.mode
     else {
-        return MessagePlan::default();
+        return Ok(None);
     };
-    let mut plan = MessagePlan::default();
-    let columns: &[String] = &c.columns;
-    for_each_row(Input::Changes(c), |row, previous, changed_cols, kind| {
-        let (template, field, role) = match kind {
-            Kind::Added => (added, "templates.added", ThreadRole::Root),
-            Kind::Changed => (changed, "templates.changed", ThreadRole::Reply),
-            _ => (removed, "templates.removed", ThreadRole::Reply),
-        };
-        let Some(template) = template else { return };
-        let key = row_key(columns, row, &sync.diff.key);
-        let target = match route(sync, columns, row) {
-            Ok(t) => t,
-            Err(e) => {
-                plan.errors
-                    .push(format!("sync {:?}, row {key}: {e}", sync.name));
-                return;
-            }
-        };
-        let row_obj = LaxObject::from_row(columns, row);
-        let prev_obj = previous.map(|p| LaxObject::from_row(columns, p));
-        let vars = Vars {
-            row: Some(&row_obj),
-            previous: prev_obj.as_ref(),
-            changed: changed_cols.to_vec(),
-            kind: Some(kind),
-            extra: None,
-        };
-        let edit_root = match (kind, sync.update_original, added) {
-            (Kind::Changed, true, Some(t)) => {
-                let current = Vars {
-                    kind: Some(Kind::Added),
-                    ..vars_clone(&vars)
-                };
-                match render_message(sync, t, "templates.added", cx, &current) {
-                    Ok(mut edit) => {
-                        edit.0 = finish_text(sync, edit.0);
-                        Some(edit)
-                    }
-                    Err(e) => {
-                        plan.errors.push(format!("row {key}: {e}"));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        match render_message(sync, template, field, cx, &vars) {
-            Ok((message, props)) => plan.messages.push(Message {
-                kind,
-                target,
-                message,
-                props,
-                file: None,
-                thread: Some(Thread {
-                    key: format!("{}\u{1f}{key}", sync.name),
-                    role,
-                }),
-                row_key: Some(key),
-                edit_root,
-            }),
-            Err(e) => plan.errors.push(format!("row {key}: {e}")),
+    let (template, field, role) = match kind {
+        Kind::Added => (added, "templates.added", ThreadRole::Root),
+        Kind::Changed => (changed, "templates.changed", ThreadRole::Reply),
+        _ => (removed, "templates.removed", ThreadRole::End),
+    };
+    let edits = kind == Kind::Changed && sync.update_original && added.is_some();
+    if template.is_none() && !edits {
+        return Ok(None);
+    }
+    let target = route(sync, columns, row).map_err(|e| format!("sync {:?}: {e}", sync.name))?;
+    let row_obj = LaxObject::from_row(columns, row);
+    let prev_obj = previous.map(|p| LaxObject::from_row(columns, p));
+    let vars = Vars {
+        row: Some(&row_obj),
+        previous: prev_obj.as_ref(),
+        changed: changed_cols.to_vec(),
+        kind: Some(kind),
+        extra: None,
+    };
+    let edit_root = match (edits, added) {
+        (true, Some(t)) => {
+            let current = Vars {
+                kind: Some(Kind::Added),
+                ..vars_clone(&vars)
+            };
+            let (text, props) = render_message(sync, t, "templates.added", cx, &current)
+                .map_err(|e| e.to_string())?;
+            Some((finish_text(sync, text), props))
         }
-    });
-    plan
+        _ => None,
+    };
+    let (message, props) = match template {
+        Some(t) => render_message(sync, t, field, cx, &vars).map_err(|e| e.to_string())?,
+        None => (String::new(), Map::new()),
+    };
+    Ok(Some(Message {
+        kind,
+        target,
+        message,
+        props,
+        file: None,
+        thread: Some(Thread {
+            key: thread_key(sync, key),
+            role,
+        }),
+        row_key: Some(key.to_string()),
+        edit_root,
+        edit_only: template.is_none(),
+        retry: None,
+    }))
 }
 
 fn vars_clone<'a>(v: &Vars<'a>) -> Vars<'a> {
@@ -342,16 +411,16 @@ fn route(sync: &SyncPlan, columns: &[String], row: &[Cell]) -> Result<Target, St
 
 /// The channel of a mode that posts every row to one place; otherwise the plan to return:
 /// no messages and the error.
-fn fixed_target(sync: &SyncPlan) -> Result<Target, MessagePlan> {
+fn fixed_target(sync: &SyncPlan) -> Result<Target, Box<MessagePlan>> {
     match &sync.routing {
         Routing::Fixed(t) => Ok(t.clone()),
-        Routing::Column(_) => Err(MessagePlan {
+        Routing::Column(_) => Err(Box::new(MessagePlan {
             errors: vec![format!(
                 "sync {:?}: this mode needs a fixed channel",
                 sync.name
             )],
             ..MessagePlan::default()
-        }),
+        })),
     }
 }
 
@@ -364,18 +433,12 @@ fn rows_value(columns: &[String], rows: &[Vec<Cell>]) -> liquid::model::Value {
 }
 
 fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
-    let Mode::Batch {
-        header,
-        row,
-        footer,
-        batch_size,
-    } = &sync.mode
-    else {
+    let Mode::Batch { batch_size, .. } = &sync.mode else {
         return MessagePlan::default();
     };
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(failed) => return failed,
+        Err(failed) => return *failed,
     };
     let mut plan = MessagePlan::default();
     let chunks: Vec<&[Vec<Cell>]> = rows.rows.chunks((*batch_size).max(1)).collect();
@@ -391,60 +454,144 @@ fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
             liquid::model::Value::scalar(chunk.len() as i64),
         );
         extra.insert("batch".into(), liquid::model::Value::Object(b));
-        let outer = Vars {
-            extra: Some(&extra),
-            ..Vars::default()
-        };
-        let result = (|| -> Result<String, RenderError> {
-            let mut parts = Vec::new();
-            if let Some(h) = header {
-                parts.push(render::render(h, cx, &outer, "templates.header")?);
-            }
-            for r in chunk {
-                let obj = LaxObject::from_row(&rows.columns, r);
-                let vars = Vars {
-                    row: Some(&obj),
-                    extra: Some(&extra),
-                    ..Vars::default()
-                };
-                parts.push(render::render(row, cx, &vars, "templates.row")?);
-            }
-            if let Some(f) = footer {
-                parts.push(render::render(f, cx, &outer, "templates.footer")?);
-            }
-            Ok(parts.join("\n"))
-        })();
-        match result {
-            Ok(text) => {
-                let mut props = Map::new();
-                let message = match &sync.attachments {
-                    None => text,
-                    Some(a) => match attachment(a, text, cx, &outer) {
-                        Ok(att) => {
-                            props.insert("attachments".into(), Value::Array(vec![att]));
-                            String::new()
-                        }
-                        Err(e) => {
-                            plan.errors.push(e.to_string());
-                            continue;
-                        }
-                    },
-                };
-                plan.messages.push(Message {
-                    kind: Kind::Other,
-                    target: target.clone(),
-                    message,
-                    props,
-                    file: None,
-                    thread: None,
-                    row_key: None,
-                    edit_root: None,
-                });
+        match batch_posts(sync, &rows.columns, chunk, cx, &extra) {
+            Ok(posts) => {
+                for (message, props) in posts {
+                    let mut m = Message::plain(target.clone(), message);
+                    m.props = props;
+                    if is_blank(&m) {
+                        plan.skipped_empty += 1;
+                    } else {
+                        plan.messages.push(m);
+                    }
+                }
             }
             Err(e) => plan.errors.push(format!("batch {}: {e}", n + 1)),
         }
     }
     plan
+}
+
+/// A post's text and props.
+type PostText = (String, Map<String, Value>);
+
+/// One batch's posts: header, rows and footer, split between rows when they do not fit in
+/// one post (never cutting a row off).
+fn batch_posts(
+    sync: &SyncPlan,
+    columns: &[String],
+    chunk: &[Vec<Cell>],
+    cx: &Context,
+    extra: &liquid::model::Object,
+) -> Result<Vec<PostText>, RenderError> {
+    let Mode::Batch {
+        header,
+        row,
+        footer,
+        ..
+    } = &sync.mode
+    else {
+        return Ok(Vec::new());
+    };
+    let outer = Vars {
+        extra: Some(extra),
+        ..Vars::default()
+    };
+    let render_opt = |t: &Option<Template>, field: &str| -> Result<String, RenderError> {
+        t.as_ref()
+            .map_or(Ok(String::new()), |t| render::render(t, cx, &outer, field))
+    };
+    let head = render_opt(header, "templates.header")?;
+    let foot = render_opt(footer, "templates.footer")?;
+    let mut lines = Vec::with_capacity(chunk.len());
+    for r in chunk {
+        let obj = LaxObject::from_row(columns, r);
+        let vars = Vars {
+            row: Some(&obj),
+            extra: Some(extra),
+            ..Vars::default()
+        };
+        lines.push(render::render(row, cx, &vars, "templates.row")?);
+    }
+    // A row longer than a post is cut with a visible mark; the other rows are unaffected.
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|l| truncate_runes(&l, MAX_POST_RUNES))
+        .collect();
+    // Attachments carry the text in their own field, which has the same limit.
+    let texts = split_posts(&head, "", &lines, "\n", &foot);
+    texts
+        .into_iter()
+        .map(|text| match &sync.attachments {
+            None => Ok((text, Map::new())),
+            Some(a) => {
+                let att = attachment(a, text, cx, &outer)?;
+                let mut props = Map::new();
+                props.insert("attachments".into(), Value::Array(vec![att]));
+                Ok((String::new(), props))
+            }
+        })
+        .collect()
+}
+
+/// Packs `lines` into posts under the limit without splitting a line: `heading` opens the
+/// first post, `repeat` opens each later one (a table's header row), `footer` closes the
+/// last. `gap` separates heading and footer from the lines. When the heading leaves no room
+/// for the next line, the heading gets a post of its own. Callers make sure that every line
+/// fits in a post after `repeat`.
+fn split_posts(
+    heading: &str,
+    repeat: &str,
+    lines: &[String],
+    gap: &str,
+    footer: &str,
+) -> Vec<String> {
+    let heading = truncate_runes(heading, MAX_POST_RUNES);
+    let mut posts = Vec::new();
+    let mut current = join_nonempty(&heading, repeat, gap);
+    let mut has_lines = false;
+    for line in lines {
+        if !fits(&current, "\n", line) {
+            if has_lines {
+                posts.push(std::mem::take(&mut current));
+            } else if !heading.is_empty() {
+                posts.push(heading.clone());
+            }
+            current = repeat.to_string();
+        }
+        push_part(&mut current, "\n", line);
+        has_lines = true;
+    }
+    if !footer.is_empty() {
+        if !fits(&current, gap, footer) {
+            posts.push(std::mem::take(&mut current));
+        }
+        push_part(&mut current, gap, &truncate_runes(footer, MAX_POST_RUNES));
+    }
+    if !current.is_empty() || posts.is_empty() {
+        posts.push(current);
+    }
+    posts
+}
+
+fn fits(current: &str, sep: &str, part: &str) -> bool {
+    let sep = if current.is_empty() { 0 } else { runes(sep) };
+    runes(current) + sep + runes(part) <= MAX_POST_RUNES
+}
+
+fn push_part(current: &mut String, sep: &str, part: &str) {
+    if !current.is_empty() {
+        current.push_str(sep);
+    }
+    current.push_str(part);
+}
+
+fn join_nonempty(a: &str, b: &str, gap: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (false, true) => a.to_string(),
+        (false, false) => format!("{a}{gap}{b}"),
+    }
 }
 
 /// Makes a cell safe inside a Markdown table row.
@@ -466,7 +613,7 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     };
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(failed) => return failed,
+        Err(failed) => return *failed,
     };
     let mut plan = MessagePlan::default();
     let rows_extra = {
@@ -521,16 +668,7 @@ fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
         &mut plan.errors,
         &sync.name,
     ) {
-        plan.messages.push(Message {
-            kind: Kind::Other,
-            target: target.clone(),
-            message: text,
-            props: Map::new(),
-            file: None,
-            thread: None,
-            row_key: None,
-            edit_root: None,
-        });
+        plan.messages.push(Message::plain(target.clone(), text));
     }
     plan
 }
@@ -574,7 +712,8 @@ fn runes(s: &str) -> usize {
 }
 
 /// Splits a table into posts under the limit, never inside a row, header row on every
-/// part; the heading text opens the first part and the footer closes the last.
+/// part; the heading text opens the first part and the footer closes the last. A row too
+/// long for any post is left out and reported (a cut row would break the table).
 pub fn split_table(
     heading: &str,
     head_row: &str,
@@ -583,52 +722,22 @@ pub fn split_table(
     errors: &mut Vec<String>,
     sync: &str,
 ) -> Vec<String> {
-    let mut posts = Vec::new();
-    let open = |first: bool| {
-        if first && !heading.is_empty() {
-            format!("{heading}\n\n{head_row}")
-        } else {
-            head_row.to_string()
-        }
-    };
-    let mut current = open(true);
-    let mut current_runes = runes(&current);
-    let mut rows_in_current = 0;
-    if lines.is_empty() {
-        current.push_str("\n| _no rows_ |");
-    }
+    let room = MAX_POST_RUNES.saturating_sub(runes(head_row) + 1);
+    let mut kept: Vec<String> = Vec::with_capacity(lines.len());
     for line in lines {
-        let len = runes(line) + 1;
-        if current_runes + len > MAX_POST_RUNES && rows_in_current > 0 {
-            posts.push(std::mem::take(&mut current));
-            current = open(false);
-            current_runes = runes(&current);
-            rows_in_current = 0;
-        }
-        if current_runes + len > MAX_POST_RUNES {
+        if runes(line) > room {
             errors.push(format!(
                 "sync {sync:?}: a table row of {} characters does not fit in one post; left out",
-                len - 1
+                runes(line)
             ));
-            continue;
-        }
-        current.push('\n');
-        current.push_str(line);
-        current_runes += len;
-        rows_in_current += 1;
-    }
-    if !footer.is_empty() {
-        let len = runes(footer) + 2;
-        if current_runes + len > MAX_POST_RUNES {
-            posts.push(std::mem::take(&mut current));
-            current = footer.to_string();
         } else {
-            current.push_str("\n\n");
-            current.push_str(footer);
+            kept.push(line.clone());
         }
     }
-    posts.push(current);
-    posts
+    if lines.is_empty() {
+        kept.push("| _no rows_ |".to_string());
+    }
+    split_posts(heading, head_row, &kept, "\n\n", footer)
 }
 
 fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
@@ -637,7 +746,7 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     };
     let target = match fixed_target(sync) {
         Ok(t) => t,
-        Err(failed) => return failed,
+        Err(failed) => return *failed,
     };
     let mut plan = MessagePlan::default();
     let vars = Vars::default();
@@ -661,14 +770,8 @@ fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
     };
     match write_csv(rows) {
         Ok(bytes) => plan.messages.push(Message {
-            kind: Kind::Other,
-            target,
-            message: text,
-            props: Map::new(),
             file: Some(File { name, bytes }),
-            thread: None,
-            row_key: None,
-            edit_root: None,
+            ..Message::plain(target, text)
         }),
         Err(e) => plan
             .errors
@@ -750,8 +853,12 @@ fn finish_text(sync: &SyncPlan, mut text: String) -> String {
 
 const TRUNCATED: &str = "\n… (message truncated)";
 
+/// `s` cut to `max` runes with a visible mark (unchanged if it fits).
 fn truncate_runes(s: &str, max: usize) -> String {
-    let keep = max - runes(TRUNCATED);
+    if runes(s) <= max {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(runes(TRUNCATED));
     let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
     format!("{}{TRUNCATED}", &s[..end])
 }
@@ -799,17 +906,31 @@ fn find_bare_url(s: &str) -> Option<usize> {
     }
 }
 
-/// Above `max_messages`, one summary per destination replaces the messages.
+/// Above `max_messages`, one summary per destination replaces the messages (edits of
+/// earlier posts are kept: they add no post). When even one summary per destination would
+/// be more than the limit, the run is refused rather than leaving destinations untold.
 fn flood_guard(sync: &SyncPlan, input: Input<'_>, plan: &mut MessagePlan) {
-    let n = plan.messages.len();
+    let n = plan.messages.iter().filter(|m| !m.edit_only).count();
     if n <= sync.max_messages {
         return;
     }
     let mut targets: Vec<Target> = Vec::new();
-    for m in &plan.messages {
+    for m in plan.messages.iter().filter(|m| !m.edit_only) {
         if !targets.contains(&m.target) {
             targets.push(m.target.clone());
         }
+    }
+    let name = &sync.name;
+    if targets.len() > sync.max_messages {
+        plan.refused = Some(format!(
+            "sync {name:?}: {n} messages for {} destinations, more than max_messages = {}; \
+             one summary per destination would still exceed it, so nothing was posted and \
+             the changes stay pending. Raise max_messages to at least {} to deliver them.",
+            targets.len(),
+            sync.max_messages,
+            targets.len()
+        ));
+        return;
     }
     let what = match input {
         Input::Changes(c) => format!(
@@ -820,28 +941,23 @@ fn flood_guard(sync: &SyncPlan, input: Input<'_>, plan: &mut MessagePlan) {
         ),
         Input::Rows(r) => format!("{n} messages for {} rows", r.rows.len()),
     };
-    let name = &sync.name;
     let mut summaries = Vec::new();
-    for target in targets.into_iter().take(sync.max_messages) {
-        let here = plan.messages.iter().filter(|m| m.target == target).count();
+    for target in targets {
+        let here = plan
+            .messages
+            .iter()
+            .filter(|m| !m.edit_only && m.target == target)
+            .count();
         let text = format!(
             "**{name}**: {what} in this run, {here} of them for this channel. That is more than the limit of {} messages per run, so they are not posted one by one. See `/datasync history {name}` and `/datasync preview {name}`.",
             sync.max_messages
         );
-        let mut m = Message {
-            kind: Kind::Other,
-            target,
-            message: text,
-            props: Map::new(),
-            file: None,
-            thread: None,
-            row_key: None,
-            edit_root: None,
-        };
+        let mut m = Message::plain(target, text);
         finish_message(sync, &mut m);
         summaries.push(m);
     }
-    plan.messages = summaries;
+    let edits = plan.messages.drain(..).filter(|m| m.edit_only);
+    plan.messages = edits.chain(summaries).collect();
     plan.summarized = Some(n);
 }
 

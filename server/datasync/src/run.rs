@@ -1,9 +1,14 @@
 //! One run of one sync, end to end.
 //!
-//! fetch → diff against the stored snapshot → user lookups (one batch) → render → resolve
-//! routes (allow-list) → deliver → store the new snapshot → history. The snapshot is
-//! written only after every message was delivered, so a failing source, bad data or a
-//! Mattermost outage loses nothing: the next run sees the same changes again.
+//! finish an earlier run's outbox → fetch → diff against the stored snapshot → user
+//! look-ups (one batch) → plan (render) → resolve routes (allow-list) → **commit** the new
+//! snapshot together with the outbox → deliver the outbox → history.
+//!
+//! Nothing is posted before the commit point, so a failing source, bad data or a
+//! Mattermost outage before it loses nothing: the next run sees the same changes again.
+//! After it the outbox ([`crate::outbox`]) delivers each message once, across failures and
+//! restarts. A row whose message cannot be made (template or routing error) is held back
+//! in the snapshot as it was, so it is reported and retried by every run until it works.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,17 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::{AllowList, FirstRun, Mode, SyncPlan, Target};
-use crate::diff::{self, Changes, DiffError, Snapshot, SnapshotBuilder};
-use crate::mattermost::{LogLevel, NewPost, Port, PortError, User};
+use crate::diff::{self, Changes, DiffError, HeldRow, Snapshot, SnapshotBuilder};
+use crate::outbox::{self, Entry, FileBody, PostBody, ThreadStep};
 use crate::plan::{self, Input, Message, MessagePlan, ThreadRole};
+use crate::port::{Kv, LogLevel, Port, PortError, User};
 use crate::render::{Context, RunInfo, UserCache};
 use crate::row::{RowSet, RowSetBuilder, RowSink};
 use crate::source::{self, Connection, Query, SourceError};
-
-/// Largest value written to one KV key; bigger snapshots are chunked.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 512 * 1024;
-/// History records kept per sync.
-pub const HISTORY_LEN: usize = 50;
+use crate::state::{self, StateError};
 
 /// How rows are read (the real sources, or a stand-in in tests and benchmarks): the
 /// columns and then each row are pushed into the sink as they are read, so changes mode
@@ -78,10 +80,17 @@ pub struct HistoryRecord {
     /// Messages the flood guard replaced with a summary.
     #[serde(default)]
     pub summarized: usize,
+    /// Messages not posted because they rendered empty.
+    #[serde(default)]
+    pub skipped: usize,
     /// This run recorded the baseline (first run) without posting.
     #[serde(default)]
     pub baseline: bool,
     pub ok: bool,
+    /// What an admin should know that is not an error (a new baseline and why, messages
+    /// delivered for an earlier run).
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -107,8 +116,10 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunRepor
         removed: 0,
         messages: 0,
         summarized: 0,
+        skipped: 0,
         baseline: false,
         ok: false,
+        notes: Vec::new(),
         errors: Vec::new(),
     };
     let mut report = RunReport {
@@ -125,8 +136,13 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunRepor
     let elapsed = engine.clock.now() - started;
     record.duration_ms = elapsed.num_milliseconds().max(0) as u64;
     if mode == RunMode::Deliver {
-        if let Err(e) = append_history(engine.port, &record) {
-            record.errors.push(e.to_string());
+        match state::append_history(engine.port, &sync.name, &record) {
+            Ok(None) => {}
+            Ok(Some(damage)) => engine.port.log(
+                LogLevel::Warn,
+                &format!("{damage}; the history was started anew"),
+            ),
+            Err(e) => record.errors.push(e.to_string()),
         }
         if !record.ok {
             let msg = format!(
@@ -141,6 +157,12 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunRepor
     report
 }
 
+/// What the fetch produced: the diff (changes mode) or every row.
+enum Fetched {
+    Changes(Box<(Changes, Snapshot)>),
+    Rows(RowSet),
+}
+
 fn run_inner(
     engine: &Engine<'_>,
     sync: &SyncPlan,
@@ -148,25 +170,145 @@ fn run_inner(
     record: &mut HistoryRecord,
     report: &mut RunReport,
 ) -> Result<(), String> {
-    let is_changes = matches!(sync.mode, Mode::Changes { .. });
-    let mut rows = RowSet::default();
-    let mut diffed: Option<(Changes, Snapshot)> = None;
-    if is_changes {
-        let Some(d) = fetch_and_diff(engine, sync, mode, record, report)? else {
-            return Ok(());
-        };
-        diffed = Some(d);
+    let stored = load_state(engine, sync, record)?;
+    let stored = match mode {
+        RunMode::Deliver => finish_outbox(engine, sync, stored, record)?,
+        RunMode::Preview => stored,
+    };
+    let fetched = if matches!(sync.mode, Mode::Changes { .. }) {
+        match fetch_and_diff(engine, sync, stored.as_ref(), mode, record, report)? {
+            Some(d) => Fetched::Changes(Box::new(d)),
+            None => return Ok(()),
+        }
     } else {
         let mut builder = RowSetBuilder::new();
         (engine.fetch)(&sync.connection, &sync.query, &mut builder).map_err(|e| e.to_string())?;
-        rows = builder.finish();
+        let rows = builder.finish();
         record.rows = rows.rows.len();
         report.columns = rows.columns.to_vec();
-    }
-    let input = match &diffed {
-        Some((c, _)) => Input::Changes(c),
-        None => Input::Rows(&rows),
+        Fetched::Rows(rows)
     };
+    let input = match &fetched {
+        Fetched::Changes(d) => Input::Changes(&d.0),
+        Fetched::Rows(rows) => Input::Rows(rows),
+    };
+    let plan = plan_messages(engine, sync, input, record)?;
+    report.plan = plan.clone();
+    let routes = resolve_targets(engine.port, engine.allow, &plan.messages);
+    if let Some(e) = routes
+        .values()
+        .find_map(|r| r.as_ref().err().filter(|e| e.transient))
+    {
+        return Err(format!(
+            "sync {:?}: {}; nothing was posted, the run is retried",
+            sync.name, e.message
+        ));
+    }
+    let (entries, messages, held) = outbox_entries(sync, &plan, &routes, record)?;
+    if mode == RunMode::Preview {
+        report.delivered = preview(engine, sync, &entries, messages);
+        return Ok(());
+    }
+    let snapshot = match &fetched {
+        Fetched::Changes(d) => {
+            Some(diff::hold_back(&d.1, &sync.diff, &held).map_err(|e| diff_error(sync, &e))?)
+        }
+        Fetched::Rows(_) => None,
+    };
+    let encoded = outbox::encode(&entries).map_err(|e| format!("sync {:?}: {e}", sync.name))?;
+    let commit = state::Commit {
+        snapshot: snapshot.as_ref(),
+        source: &source_fingerprint(sync),
+        outbox: &encoded,
+        outbox_len: entries.len(),
+        now: engine.clock.now(),
+    };
+    let committed = state::commit(engine.port, &sync.name, stored.as_ref(), &commit)
+        .map_err(|e| e.to_string())?;
+    let (_, outcome) = deliver(engine, sync, committed, &entries, false);
+    report.delivered = delivered(&entries, messages, &outcome);
+    record.messages += report
+        .delivered
+        .iter()
+        .filter(|d| d.post_id.is_some())
+        .count();
+    record.errors.extend(outcome.failed);
+    record.errors.extend(outcome.stopped);
+    Ok(())
+}
+
+fn deliver(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    stored: state::Stored,
+    entries: &[Entry],
+    resumed: bool,
+) -> (state::Stored, outbox::Outcome) {
+    let retry = outbox::Retry::default();
+    let (port, clock) = (engine.port, engine.clock);
+    outbox::deliver(port, clock, &retry, &sync.name, stored, entries, resumed)
+}
+
+/// The stored state; a damaged index is reported and the sync starts over (its snapshot
+/// and outbox cannot be found without it).
+fn load_state(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    record: &mut HistoryRecord,
+) -> Result<Option<state::Stored>, String> {
+    match state::load_meta(engine.port, &sync.name) {
+        Ok(stored) => Ok(stored),
+        Err(e @ StateError::Damaged { .. }) => {
+            let note = format!("{e}; the sync's state was cleared and a new baseline is recorded");
+            engine.port.log(LogLevel::Warn, &note);
+            record.errors.push(note);
+            state::reset(engine.port, &sync.name).map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Delivers what an earlier run committed but did not finish, before this run reads its
+/// source: the outbox is the truth, and a new run must not overtake it.
+fn finish_outbox(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    stored: Option<state::Stored>,
+    record: &mut HistoryRecord,
+) -> Result<Option<state::Stored>, String> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    if stored.meta.outbox.is_none() {
+        return Ok(Some(stored));
+    }
+    let entries = state::read_outbox(engine.port, &sync.name, &stored.meta)
+        .and_then(|bytes| outbox::decode(&sync.name, &bytes))
+        .map_err(|e| e.to_string())?;
+    let (stored, outcome) = deliver(engine, sync, stored, &entries, true);
+    let posted = outcome.posted.iter().filter(|p| p.1.is_some()).count();
+    record.messages += posted;
+    if posted > 0 {
+        record.notes.push(format!(
+            "delivered {posted} messages left from an earlier run"
+        ));
+    }
+    record.errors.extend(outcome.failed);
+    match outcome.stopped {
+        Some(e) => Err(format!("{e}; this run did not read its source")),
+        None => Ok(Some(stored)),
+    }
+}
+
+/// Look-ups for mentions (one batch), then the messages. Refusals and look-up failures
+/// stop the run before anything is committed.
+fn plan_messages(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    input: Input<'_>,
+    record: &mut HistoryRecord,
+) -> Result<MessagePlan, String> {
     let info = RunInfo {
         time: engine.clock.now(),
         added: record.added,
@@ -176,23 +318,183 @@ fn run_inner(
     };
     let mut cx = Context::new(&sync.name, sync.mode.name(), &info, input.columns());
     let wanted = plan::collect_lookups(sync, input, &cx);
-    cx.users = std::sync::Arc::new(lookup_users(engine.port, &wanted).map_err(|e| e.to_string())?);
+    let users = lookup_users(engine.port, &wanted).map_err(|e| {
+        format!(
+            "sync {:?}: looking up users for mentions: {e}; nothing was posted, the run is retried",
+            sync.name
+        )
+    })?;
+    cx.users = std::sync::Arc::new(users);
     let plan = plan::build(sync, input, &cx);
+    if let Some(refusal) = &plan.refused {
+        return Err(refusal.clone());
+    }
     record.errors.extend(plan.errors.iter().cloned());
     record.summarized = plan.summarized.unwrap_or(0);
-    let routes = resolve_targets(engine.port, engine.allow, &plan.messages);
-    report.plan = plan.clone();
-    let delivered = deliver(engine.port, sync, plan.messages, &routes, mode, record);
-    report.delivered = delivered?;
-    record.messages = report
-        .delivered
-        .iter()
-        .filter(|d| d.post_id.is_some())
-        .count();
-    if let (RunMode::Deliver, Some((_, snapshot))) = (mode, &diffed) {
-        store_snapshot(engine.port, &sync.name, snapshot).map_err(|e| e.to_string())?;
+    record.skipped = plan.skipped_empty;
+    Ok(plan)
+}
+
+/// The outbox of a run: one entry per routable message (in plan order), one per thread to
+/// forget. Messages that cannot be routed are reported and their rows held back.
+#[allow(clippy::type_complexity)]
+fn outbox_entries(
+    sync: &SyncPlan,
+    plan: &MessagePlan,
+    routes: &HashMap<Target, Result<String, RouteError>>,
+    record: &mut HistoryRecord,
+) -> Result<(Vec<Entry>, Vec<Option<Message>>, Vec<HeldRow>), String> {
+    let run_id = &state::stable_hash(&format!(
+        "{}\u{1f}{}\u{1f}{}",
+        sync.name,
+        record.started.timestamp_nanos_opt().unwrap_or_default(),
+        std::process::id()
+    ))[..16];
+    let mut entries = Vec::with_capacity(plan.messages.len());
+    let mut messages = Vec::with_capacity(plan.messages.len());
+    let mut held = plan.held.clone();
+    for m in &plan.messages {
+        let channel_id = match routes.get(&m.target) {
+            Some(Ok(id)) => id.clone(),
+            Some(Err(e)) => {
+                let row = m
+                    .row_key
+                    .as_deref()
+                    .map(|k| format!(", row {k}"))
+                    .unwrap_or_default();
+                record.errors.push(format!(
+                    "sync {:?}{row}: {}; not posted",
+                    sync.name, e.message
+                ));
+                held.extend(m.retry.clone());
+                continue;
+            }
+            None => continue,
+        };
+        entries.push(entry(format!("{run_id}:{}", entries.len()), channel_id, m));
+        messages.push(Some(m.clone()));
     }
-    Ok(())
+    for key in &plan.forget_threads {
+        entries.push(Entry {
+            id: format!("{run_id}:{}", entries.len()),
+            channel_id: String::new(),
+            row_key: None,
+            thread: Some((key.clone(), ThreadStep::End)),
+            post: None,
+            edit_root: None,
+        });
+        messages.push(None);
+    }
+    Ok((entries, messages, held))
+}
+
+fn entry(id: String, channel_id: String, m: &Message) -> Entry {
+    let step = |role| match role {
+        ThreadRole::Root => ThreadStep::Start,
+        ThreadRole::Reply => ThreadStep::Reply,
+        ThreadRole::End => ThreadStep::End,
+    };
+    Entry {
+        id,
+        channel_id,
+        row_key: m.row_key.clone(),
+        thread: m.thread.as_ref().map(|t| (t.key.clone(), step(t.role))),
+        post: (!m.edit_only).then(|| PostBody {
+            message: m.message.clone(),
+            props: m.props.clone(),
+            file: m.file.as_ref().map(|f| FileBody {
+                name: f.name.clone(),
+                bytes: f.bytes.clone(),
+            }),
+        }),
+        edit_root: m.edit_root.clone(),
+    }
+}
+
+/// What a preview shows: each message with its channel and the thread it would reply in.
+fn preview(
+    engine: &Engine<'_>,
+    sync: &SyncPlan,
+    entries: &[Entry],
+    messages: Vec<Option<Message>>,
+) -> Vec<Delivered> {
+    entries
+        .iter()
+        .zip(messages)
+        .filter_map(|(e, m)| {
+            let root_id = e
+                .thread
+                .as_ref()
+                .filter(|(_, step)| *step != ThreadStep::Start)
+                .and_then(|(key, _)| {
+                    state::thread_root(engine.port, &sync.name, key)
+                        .ok()
+                        .flatten()
+                })
+                .filter(|r| r.channel == e.channel_id)
+                .map(|r| r.post);
+            Some(Delivered {
+                message: m?,
+                channel_id: e.channel_id.clone(),
+                post_id: None,
+                root_id,
+            })
+        })
+        .collect()
+}
+
+/// The report's list of what was posted (or edited) this run.
+fn delivered(
+    entries: &[Entry],
+    messages: Vec<Option<Message>>,
+    outcome: &outbox::Outcome,
+) -> Vec<Delivered> {
+    let mut messages: Vec<Option<Message>> = messages;
+    outcome
+        .posted
+        .iter()
+        .filter_map(|(i, post_id, root_id)| {
+            let message = messages.get_mut(*i)?.take()?;
+            Some(Delivered {
+                message,
+                channel_id: entries.get(*i)?.channel_id.clone(),
+                post_id: post_id.clone(),
+                root_id: root_id.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What produced a snapshot: the connection's kind and location (never its credentials),
+/// the query and the key. A snapshot made from other data is not diffed against.
+pub fn source_fingerprint(sync: &SyncPlan) -> String {
+    let c = &sync.connection;
+    let q = &sync.query;
+    state::stable_hash(&format!(
+        "{:?}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{:?}\u{1f}{}",
+        c.kind,
+        locator(c.url.expose()),
+        q.sql.as_deref().unwrap_or(""),
+        q.path.as_deref().unwrap_or(""),
+        q.json_pointer,
+        q.format,
+        sync.diff.key.join("\u{1f}")
+    ))
+}
+
+/// A connection string without credentials: `scheme://host:port/path` for URLs (no user,
+/// password or query), the path for SQLite, keyword strings without `password=`.
+fn locator(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let rest = rest.split(['?', '#']).next().unwrap_or("");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        return format!("{scheme}://{host}/{path}");
+    }
+    url.split_whitespace()
+        .filter(|t| !t.to_ascii_lowercase().starts_with("password="))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Changes mode: streams the source into a [`SnapshotBuilder`], then diffs against the
@@ -200,6 +502,7 @@ fn run_inner(
 fn fetch_and_diff(
     engine: &Engine<'_>,
     sync: &SyncPlan,
+    stored: Option<&state::Stored>,
     mode: RunMode,
     record: &mut HistoryRecord,
     report: &mut RunReport,
@@ -215,10 +518,10 @@ fn fetch_and_diff(
     }
     record.rows = builder.len();
     report.columns = builder.result_columns().to_vec();
-    let (previous, damaged) = previous_snapshot(engine, sync, record)?;
-    // After a damaged snapshot the run re-baselines even with `first_run = "post"`: the
-    // rows are not new, and posting every one of them would flood the channel.
-    let baseline = sync.first_run == FirstRun::Baseline || damaged;
+    let (previous, fresh) = previous_snapshot(engine, sync, stored, record)?;
+    // A re-baseline (damaged snapshot, other source) posts nothing even with
+    // `first_run = "post"`: the rows are not new, and posting them all would flood.
+    let baseline = sync.first_run == FirstRun::Baseline || fresh;
     let options = diff::DiffOptions {
         // A baseline run posts nothing: don't decode every row just to list it.
         omit_first_run_rows: baseline,
@@ -233,10 +536,23 @@ fn fetch_and_diff(
     };
     record.changed = changes.changed.len();
     record.removed = changes.removed.len();
+    if changes.key_changed {
+        record.notes.push(format!(
+            "the key changed to {:?}: a new baseline was recorded",
+            sync.diff.key
+        ));
+    }
     if changes.first_run && baseline {
         record.baseline = true;
         if mode == RunMode::Deliver {
-            store_snapshot(engine.port, &sync.name, &snapshot).map_err(|e| e.to_string())?;
+            let commit = state::Commit {
+                snapshot: Some(&snapshot),
+                source: &source_fingerprint(sync),
+                outbox: &[],
+                outbox_len: 0,
+                now: engine.clock.now(),
+            };
+            state::commit(engine.port, &sync.name, stored, &commit).map_err(|e| e.to_string())?;
         }
         return Ok(None);
     }
@@ -247,28 +563,42 @@ fn diff_error(sync: &SyncPlan, e: &DiffError) -> String {
     format!("sync {:?}: {e}", sync.name)
 }
 
-/// The stored snapshot, or None on a first run. A snapshot that cannot be decoded (damaged,
-/// or written by a format this build does not read) must not fail the sync on every run
-/// forever: it is logged, noted in the run's history, and the run records a new baseline.
-/// A Mattermost error reading it still fails the run (the snapshot may be fine).
-/// Returns the snapshot and whether one was stored but unreadable.
+/// The snapshot to diff against, and whether this run must be a fresh baseline although
+/// state was stored: a snapshot of other data (connection, query or key changed) or one
+/// that cannot be read must not be diffed against, nor fail the sync forever. Either is
+/// noted in the history and the log, and the rows' threads are forgotten.
 fn previous_snapshot(
     engine: &Engine<'_>,
     sync: &SyncPlan,
+    stored: Option<&state::Stored>,
     record: &mut HistoryRecord,
 ) -> Result<(Option<Snapshot>, bool), String> {
-    match read_snapshot(engine.port, &sync.name) {
-        Ok(snapshot) => Ok((snapshot, false)),
-        Err(LoadError::Port(e)) => Err(e),
-        Err(LoadError::Unreadable(e)) => {
-            let note = format!(
-                "{e}; recording a new baseline (changes since the last run are not reported)"
-            );
-            engine.port.log(LogLevel::Warn, &note);
-            record.errors.push(note);
-            Ok((None, true))
+    let Some(stored) = stored.filter(|s| s.meta.chunks > 0) else {
+        return Ok((None, false));
+    };
+    let rebaseline = "recording a new baseline (changes since the last run are not reported)";
+    if stored.meta.source != source_fingerprint(sync) {
+        let note = format!(
+            "sync {:?}: the sync now reads other data (its connection, query or key \
+             changed); {rebaseline}",
+            sync.name
+        );
+        engine.port.log(LogLevel::Info, &note);
+        record.notes.push(note);
+    } else {
+        match state::read_snapshot(engine.port, &sync.name, &stored.meta) {
+            Ok(snapshot) => return Ok((Some(snapshot), false)),
+            // Damage is an error of the run: changes may have been missed.
+            Err(e @ StateError::Damaged { .. }) => {
+                let note = format!("{e}; {rebaseline}");
+                engine.port.log(LogLevel::Warn, &note);
+                record.errors.push(note);
+            }
+            Err(e) => return Err(e.to_string()),
         }
     }
+    state::forget_threads(engine.port, &sync.name).map_err(|e| e.to_string())?;
+    Ok((None, true))
 }
 
 /// Resolves e-mails and usernames in one call each.
@@ -292,12 +622,37 @@ pub fn lookup_users(port: &dyn Port, wanted: &BTreeSet<String>) -> Result<UserCa
     Ok(cache)
 }
 
+/// Why a message cannot be routed; transient problems fail the run before it commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError {
+    pub message: String,
+    pub transient: bool,
+}
+
+impl RouteError {
+    fn permanent(message: String) -> Self {
+        RouteError {
+            message,
+            transient: false,
+        }
+    }
+}
+
+impl From<PortError> for RouteError {
+    fn from(e: PortError) -> Self {
+        RouteError {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Each distinct target → a channel id, or why it cannot be posted to.
 fn resolve_targets(
     port: &dyn Port,
     allow: &AllowList,
     messages: &[Message],
-) -> HashMap<Target, Result<String, String>> {
+) -> HashMap<Target, Result<String, RouteError>> {
     let targets: BTreeSet<&Target> = messages.iter().map(|m| &m.target).collect();
     let mut users: HashMap<String, User> = HashMap::new();
     let emails: Vec<String> = targets
@@ -318,18 +673,18 @@ fn resolve_targets(
     if !emails.is_empty() {
         match port.users_by_emails(&emails) {
             Ok(found) => users.extend(found.into_iter().map(|u| (u.email.to_lowercase(), u))),
-            Err(e) => lookup_error = Some(e.to_string()),
+            Err(e) => lookup_error = Some(e),
         }
     }
     if !names.is_empty() {
         match port.users_by_usernames(&names) {
             Ok(found) => users.extend(found.into_iter().map(|u| (u.username.to_lowercase(), u))),
-            Err(e) => lookup_error = Some(e.to_string()),
+            Err(e) => lookup_error = Some(e),
         }
     }
     let mut out = HashMap::new();
     for t in targets {
-        let r = resolve_one(port, allow, t, &users, lookup_error.as_deref());
+        let r = resolve_one(port, allow, t, &users, lookup_error.as_ref());
         out.insert(t.clone(), r);
     }
     out
@@ -340,303 +695,74 @@ fn resolve_one(
     allow: &AllowList,
     t: &Target,
     users: &HashMap<String, User>,
-    lookup_error: Option<&str>,
-) -> Result<String, String> {
+    lookup_error: Option<&PortError>,
+) -> Result<String, RouteError> {
+    let missing = RouteError::permanent;
     match t {
         Target::Email(key) | Target::Username(key) => {
             if !allow.direct_messages {
-                return Err(format!(
-                    "direct messages are not allowed (allow_direct_messages = false): {t}"
-                ));
+                return Err(missing(format!(
+                    "{t} would be a direct message, and this configuration has \
+                     allow_direct_messages = false"
+                )));
             }
-            let user = users
-                .get(&key.to_lowercase())
-                .ok_or_else(|| match lookup_error {
-                    Some(e) => format!("looking up {t}: {e}"),
-                    None => format!("no Mattermost user {t}"),
-                })?;
-            port.direct_channel(&user.id).map_err(|e| e.to_string())
+            let user = match (users.get(&key.to_lowercase()), lookup_error) {
+                (Some(user), _) => user,
+                (None, Some(e)) => {
+                    return Err(RouteError {
+                        message: format!("looking up {t}: {e}"),
+                        transient: e.is_transient(),
+                    });
+                }
+                (None, None) => return Err(missing(format!("no Mattermost user {t}"))),
+            };
+            Ok(port.direct_channel(&user.id)?)
         }
         Target::ChannelId(id) => {
             let c = port
-                .channel_by_id(id)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no channel with id {id}"))?;
+                .channel_by_id(id)?
+                .ok_or_else(|| missing(format!("no channel with id {id}")))?;
             if !allow.allows_channel(&c.team, &c.name) {
-                return Err(format!(
+                return Err(missing(format!(
                     "channel {}/{} is not in allowed_channels",
                     c.team, c.name
-                ));
+                )));
             }
             Ok(c.id)
         }
         Target::TeamChannel { team, channel } => {
             if !allow.allows_channel(team, channel) {
-                return Err(format!("channel {t} is not in allowed_channels"));
+                return Err(missing(format!("channel {t} is not in allowed_channels")));
             }
-            port.channel_by_name(team, channel)
-                .map_err(|e| e.to_string())?
+            port.channel_by_name(team, channel)?
                 .map(|c| c.id)
                 .ok_or_else(|| {
-                    format!(
+                    missing(format!(
                         "no channel {t} (is the team/channel name right, and is the bot a member?)"
-                    )
+                    ))
                 })
         }
     }
 }
 
-/// Posts the messages in order. A Mattermost failure stops delivery and fails the run (so
-/// the snapshot is not stored); a routing problem only skips that message.
-fn deliver(
-    port: &dyn Port,
-    sync: &SyncPlan,
-    messages: Vec<Message>,
-    routes: &HashMap<Target, Result<String, String>>,
-    mode: RunMode,
-    record: &mut HistoryRecord,
-) -> Result<Vec<Delivered>, String> {
-    let mut out = Vec::with_capacity(messages.len());
-    for m in messages {
-        let channel_id = match routes.get(&m.target) {
-            Some(Ok(id)) => id.clone(),
-            Some(Err(e)) => {
-                let row = m
-                    .row_key
-                    .as_deref()
-                    .map(|k| format!(", row {k}"))
-                    .unwrap_or_default();
-                record
-                    .errors
-                    .push(format!("sync {:?}{row}: {e}; not posted", sync.name));
-                continue;
-            }
-            None => continue,
-        };
-        let root_id = match &m.thread {
-            Some(t) if t.role == ThreadRole::Reply => thread_root(port, &t.key)
-                .map_err(|e| e.to_string())?
-                .and_then(|(post, ch)| (ch == channel_id).then_some(post)),
-            _ => None,
-        };
-        if mode == RunMode::Preview {
-            out.push(Delivered {
-                message: m,
-                channel_id,
-                post_id: None,
-                root_id,
-            });
-            continue;
-        }
-        let mut file_ids = Vec::new();
-        if let Some(f) = &m.file {
-            let id = port
-                .upload_file(&channel_id, &f.name, &f.bytes)
-                .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
-            file_ids.push(id);
-        }
-        let post = NewPost {
-            channel_id: channel_id.clone(),
-            message: m.message.clone(),
-            props: m.props.clone(),
-            root_id: root_id.clone(),
-            file_ids,
-        };
-        let post_id = port
-            .create_post(&post)
-            .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
-        if let (Some(root), Some((text, props))) = (&root_id, &m.edit_root) {
-            port.update_post(root, text, props)
-                .map_err(|e| format!("sync {:?}: {e}", sync.name))?;
-        }
-        if let Some(t) = &m.thread
-            && t.role == ThreadRole::Root
-        {
-            remember_thread(port, &t.key, &post_id, &channel_id).map_err(|e| e.to_string())?;
-        }
-        out.push(Delivered {
-            message: m,
-            channel_id,
-            post_id: Some(post_id),
-            root_id,
-        });
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// KV layout.
-
-/// Stable 128-bit FNV-1a, hex: KV keys are limited to 150 characters and must not change
-/// between Rust versions (std's hasher may).
-pub fn stable_hash(s: &str) -> String {
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x6c62_272e_07bb_0142;
-    for byte in s.bytes() {
-        a = (a ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        b = (b ^ u64::from(byte))
-            .wrapping_mul(0x0000_0100_0000_01b3)
-            .rotate_left(5);
-    }
-    format!("{a:016x}{b:016x}")
-}
-
-fn sync_key(sync: &str) -> String {
-    if sync.len() <= 64
-        && sync
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        sync.to_string()
-    } else {
-        stable_hash(sync)
+/// The stored snapshot (None before the first baseline).
+pub fn load_snapshot(kv: &dyn Kv, sync: &str) -> Result<Option<Snapshot>, String> {
+    match state::load_meta(kv, sync).map_err(|e| e.to_string())? {
+        Some(stored) if stored.meta.chunks > 0 => state::read_snapshot(kv, sync, &stored.meta)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        _ => Ok(None),
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotMeta {
-    generation: u64,
-    chunks: usize,
-    bytes: usize,
-}
-
-fn meta_key(sync: &str) -> String {
-    format!("ds:snap:{}", sync_key(sync))
-}
-
-fn chunk_key(sync: &str, generation: u64, i: usize) -> String {
-    format!("ds:snap:{}:{generation}:{i}", sync_key(sync))
-}
-
-/// Reads the stored snapshot (None before the first successful run).
-pub fn load_snapshot(port: &dyn Port, sync: &str) -> Result<Option<Snapshot>, String> {
-    read_snapshot(port, sync).map_err(|e| match e {
-        LoadError::Port(e) | LoadError::Unreadable(e) => e,
-    })
-}
-
-/// Why a stored snapshot could not be loaded.
-enum LoadError {
-    /// Mattermost's KV store failed: maybe temporary, the snapshot may be fine.
-    Port(String),
-    /// The stored bytes are damaged, incomplete or of an unsupported format version.
-    Unreadable(String),
-}
-
-fn read_snapshot(port: &dyn Port, sync: &str) -> Result<Option<Snapshot>, LoadError> {
-    let kv = |key: &str| port.kv_get(key).map_err(|e| LoadError::Port(e.to_string()));
-    let Some(meta) = kv(&meta_key(sync))? else {
-        return Ok(None);
-    };
-    let unreadable = |what: String| LoadError::Unreadable(format!("sync {sync:?}: {what}"));
-    let meta: SnapshotMeta = serde_json::from_slice(&meta)
-        .map_err(|e| unreadable(format!("stored snapshot index is unreadable: {e}")))?;
-    let mut bytes = Vec::with_capacity(meta.bytes.min(1 << 30));
-    for i in 0..meta.chunks {
-        let chunk = kv(&chunk_key(sync, meta.generation, i))?
-            .ok_or_else(|| unreadable(format!("snapshot chunk {i} is missing")))?;
-        bytes.extend_from_slice(&chunk);
-    }
-    if bytes.len() != meta.bytes {
-        return Err(unreadable(format!(
-            "stored snapshot has {} bytes, expected {}",
-            bytes.len(),
-            meta.bytes
-        )));
-    }
-    Snapshot::decode(&bytes)
-        .map(Some)
-        .map_err(|e| unreadable(e.to_string()))
-}
-
-/// Writes the chunks of a new generation, then switches the index to it (the commit
-/// point), then deletes the old generation's chunks.
-pub fn store_snapshot(port: &dyn Port, sync: &str, snapshot: &Snapshot) -> Result<(), PortError> {
-    let bytes = snapshot.encode();
-    let old: Option<SnapshotMeta> = port
-        .kv_get(&meta_key(sync))?
-        .and_then(|m| serde_json::from_slice(&m).ok());
-    let generation = old.as_ref().map_or(1, |m| m.generation + 1);
-    let chunks: Vec<&[u8]> = if bytes.is_empty() {
-        Vec::new()
-    } else {
-        bytes.chunks(SNAPSHOT_CHUNK_BYTES).collect()
-    };
-    for (i, c) in chunks.iter().enumerate() {
-        port.kv_set(&chunk_key(sync, generation, i), c)?;
-    }
-    let meta = SnapshotMeta {
-        generation,
-        chunks: chunks.len(),
-        bytes: bytes.len(),
-    };
-    let meta = serde_json::to_vec(&meta).map_err(|e| PortError::new("KVSet", e.to_string()))?;
-    port.kv_set(&meta_key(sync), &meta)?;
-    if let Some(old) = old {
-        for i in 0..old.chunks {
-            port.kv_delete(&chunk_key(sync, old.generation, i))?;
-        }
-    }
-    Ok(())
-}
-
-/// Forgets a sync's snapshot (`/datasync reset`): the next run is a first run again.
-pub fn reset_snapshot(port: &dyn Port, sync: &str) -> Result<(), PortError> {
-    if let Some(meta) = port.kv_get(&meta_key(sync))?
-        && let Ok(meta) = serde_json::from_slice::<SnapshotMeta>(&meta)
-    {
-        for i in 0..meta.chunks {
-            port.kv_delete(&chunk_key(sync, meta.generation, i))?;
-        }
-    }
-    port.kv_delete(&meta_key(sync))
-}
-
-fn thread_key(key: &str) -> String {
-    format!("ds:thread:{}", stable_hash(key))
-}
-
-fn remember_thread(
-    port: &dyn Port,
-    key: &str,
-    post_id: &str,
-    channel_id: &str,
-) -> Result<(), PortError> {
-    let v = serde_json::json!({"post": post_id, "channel": channel_id}).to_string();
-    port.kv_set(&thread_key(key), v.as_bytes())
-}
-
-/// The root post (and its channel) of a row's thread.
-fn thread_root(port: &dyn Port, key: &str) -> Result<Option<(String, String)>, PortError> {
-    let Some(v) = port.kv_get(&thread_key(key))? else {
-        return Ok(None);
-    };
-    let v: serde_json::Value = serde_json::from_slice(&v).unwrap_or_default();
-    Ok(match (v["post"].as_str(), v["channel"].as_str()) {
-        (Some(p), Some(c)) => Some((p.to_string(), c.to_string())),
-        _ => None,
-    })
-}
-
-fn history_key(sync: &str) -> String {
-    format!("ds:history:{}", sync_key(sync))
+/// Forgets everything a sync stored (`/datasync reset`): the next run is a first run.
+pub fn reset(kv: &dyn Kv, sync: &str) -> Result<(), StateError> {
+    state::reset(kv, sync)
 }
 
 /// A sync's recent runs, oldest first.
-pub fn history(port: &dyn Port, sync: &str) -> Result<Vec<HistoryRecord>, PortError> {
-    Ok(port
-        .kv_get(&history_key(sync))?
-        .and_then(|v| serde_json::from_slice(&v).ok())
-        .unwrap_or_default())
-}
-
-fn append_history(port: &dyn Port, record: &HistoryRecord) -> Result<(), PortError> {
-    let mut all = history(port, &record.sync)?;
-    all.push(record.clone());
-    let skip = all.len().saturating_sub(HISTORY_LEN);
-    let all: Vec<_> = all.into_iter().skip(skip).collect();
-    let v = serde_json::to_vec(&all).map_err(|e| PortError::new("KVSet", e.to_string()))?;
-    port.kv_set(&history_key(&record.sync), &v)
+pub fn history(kv: &dyn Kv, sync: &str) -> Result<Vec<HistoryRecord>, StateError> {
+    state::history(kv, sync)
 }
 
 /// Runs several syncs one after another (dry run, demo).

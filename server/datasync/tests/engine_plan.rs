@@ -86,10 +86,7 @@ fn changes_mode_one_message_per_row_with_threads() {
     let t0 = mp.messages[0].thread.as_ref().unwrap();
     assert_eq!((t0.key.as_str(), t0.role), ("s\u{1f}[0]", ThreadRole::Root));
     let t3 = mp.messages[3].thread.as_ref().unwrap();
-    assert_eq!(
-        (t3.key.as_str(), t3.role),
-        ("s\u{1f}[3]", ThreadRole::Reply)
-    );
+    assert_eq!((t3.key.as_str(), t3.role), ("s\u{1f}[3]", ThreadRole::End));
     assert!(mp.errors.is_empty());
 }
 
@@ -341,19 +338,32 @@ fn flood_guard_posts_one_summary_per_destination() {
     );
     assert!(m.contains("/datasync history s"), "{m}");
 
+    // Three owners, max_messages = 3: every owner gets its summary.
     let p = plan_of(
-        "key = \"id\"\nmax_messages = 2\nchannel_column = \"owner\"\n[syncs.s.templates]\nadded = \"+\"",
+        "key = \"id\"\nmax_messages = 3\nchannel_column = \"owner\"\n[syncs.s.templates]\nadded = \"+\"",
     );
     let c = changes(9, 0, 0);
     let mp = plan::build(&p.syncs[0], Input::Changes(&c), &cx(&p, &c.columns));
-    // Three owners, but at most max_messages summaries.
-    assert_eq!(mp.messages.len(), 2);
+    assert_eq!(mp.messages.len(), 3);
     assert!(
-        mp.messages[0]
-            .message
-            .contains("3 of them for this channel"),
-        "{}",
-        mp.messages[0].message
+        mp.messages
+            .iter()
+            .all(|m| m.message.contains("3 of them for this channel")),
+        "{:?}",
+        mp.messages
+    );
+    assert_eq!(mp.refused, None);
+
+    // max_messages = 2: one summary each would still leave an owner untold, so the run is
+    // refused (nothing posted, nothing committed) instead of dropping a recipient.
+    let p = plan_of(
+        "key = \"id\"\nmax_messages = 2\nchannel_column = \"owner\"\n[syncs.s.templates]\nadded = \"+\"",
+    );
+    let mp = plan::build(&p.syncs[0], Input::Changes(&c), &cx(&p, &c.columns));
+    let refusal = mp.refused.expect("refused");
+    assert!(
+        refusal.contains("9 messages for 3 destinations") && refusal.contains("at least 3"),
+        "{refusal}"
     );
 }
 

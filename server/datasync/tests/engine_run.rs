@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use datasync::clock::FixedClock;
 use datasync::config::{self, Plan};
-use datasync::mattermost::{MemoryPort, Port};
+use datasync::port::{Directory, MemoryPort};
 use datasync::row::{Cell, RowSet, RowSink};
 use datasync::run::{self, Engine, RunMode};
 use datasync::source::{Connection, Query, SourceError};
@@ -219,7 +219,7 @@ fn an_unreadable_snapshot_is_noted_and_the_run_rebaselines() {
         let mut kv = w.port.kv_export();
         let chunk = kv
             .iter_mut()
-            .find(|(k, _)| k.starts_with("ds:snap:s:"))
+            .find(|(k, _)| k.starts_with("ds1:s:snap:"))
             .map(|(_, v)| v)
             .expect("a snapshot chunk");
         damage(chunk);
@@ -253,7 +253,7 @@ fn an_unreadable_snapshot_is_noted_and_the_run_rebaselines() {
 }
 
 #[test]
-fn delivery_failure_keeps_the_snapshot_so_the_next_run_retries() {
+fn delivery_failure_resumes_from_the_outbox_without_repeats() {
     let w = World::new("", CHANGES);
     w.source.set(&[]);
     w.run(RunMode::Deliver);
@@ -267,10 +267,20 @@ fn delivery_failure_keeps_the_snapshot_so_the_next_run_retries() {
         r.record.errors
     );
     assert_eq!(w.messages(), ["+a"]);
-    w.port.fail_posts_after(100);
-    w.run(RunMode::Deliver);
-    // At-least-once: "a" again (duplicate suppression is the outbox's job), then "b".
-    assert_eq!(w.messages(), ["+a", "+a", "+b"]);
+    // Still failing: the next run does not read its source while the outbox is pending.
+    w.source.set(&[(1, "a", ""), (2, "b", ""), (3, "c", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(
+        r.record.errors[0].contains("did not read its source"),
+        "{:?}",
+        r.record.errors
+    );
+    w.port.heal_posts();
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    // Exactly once: "a" is not posted again; "b" from the outbox, then this run's "c".
+    assert_eq!(w.messages(), ["+a", "+b", "+c"]);
 }
 
 #[test]
@@ -359,11 +369,18 @@ fn rows_routed_outside_the_allow_list_are_errors_not_posts() {
         "{errors}"
     );
     assert!(
-        errors.contains("row [4]: direct messages are not allowed"),
+        errors.contains("row [4]: @ann would be a direct message, and this configuration has allow_direct_messages = false"),
         "{errors}"
     );
     assert!(errors.contains("row [5]: no channel t/missing"), "{errors}");
     assert!(!r.record.ok);
+
+    // The rows that could not be routed were held back: once the channel exists, the next
+    // run posts row 5 (nothing changed in the data), and keeps reporting the others.
+    w.port.add_channel("t", "missing");
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(w.messages(), ["ok", "nowhere"]);
+    assert_eq!(r.record.errors.len(), 3, "{:?}", r.record.errors);
 }
 
 #[test]
@@ -407,7 +424,7 @@ fn large_snapshots_are_chunked_and_old_generations_removed() {
     let chunk_keys = |port: &MemoryPort| {
         port.kv_keys()
             .into_iter()
-            .filter(|k| k.starts_with("ds:snap:s:"))
+            .filter(|k| k.starts_with("ds1:s:snap:"))
             .collect::<Vec<_>>()
     };
     let first = chunk_keys(&w.port);
@@ -421,7 +438,7 @@ fn large_snapshots_are_chunked_and_old_generations_removed() {
         second.iter().all(|k| !first.contains(k)),
         "old generation left behind"
     );
-    run::reset_snapshot(&w.port, "s").unwrap();
+    run::reset(&w.port, "s").unwrap();
     assert!(chunk_keys(&w.port).is_empty());
     assert!(run::load_snapshot(&w.port, "s").unwrap().is_none());
 }

@@ -3,7 +3,7 @@
 
 use datasync::clock::FixedClock;
 use datasync::dryrun;
-use datasync::mattermost::{MemoryPort, StoredPost};
+use datasync::port::{MemoryPort, StoredPost};
 use datasync::run::{self, Engine, RunMode};
 
 struct Demo {

@@ -284,3 +284,42 @@ impl Scratch {
         Ok(differing)
     }
 }
+
+/// A row whose message could not be made this run (a template or routing error), and what
+/// the stored snapshot should hold for it instead of its current values: its previous
+/// values (changed, removed rows) or nothing (added rows). The next run then sees the same
+/// change again and retries it, so a row is never lost because its message failed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldRow {
+    pub current: Row,
+    pub keep: Option<Row>,
+}
+
+/// `next` with each held row put back as it was before this run.
+pub fn hold_back(
+    next: &Snapshot,
+    options: &DiffOptions,
+    held: &[HeldRow],
+) -> Result<Snapshot, DiffError> {
+    if held.is_empty() {
+        return Ok(next.clone());
+    }
+    let key = next.key_positions().to_vec();
+    let mut ids = std::collections::HashSet::new();
+    for h in held {
+        ids.insert(key::key_id(&key, &h.current)?);
+    }
+    let mut builder = SnapshotBuilder::new(options);
+    crate::row::RowSink::columns(&mut builder, next.columns().into())
+        .map_err(|_| builder.error().cloned().unwrap_or(DiffError::NoKeyColumns))?;
+    for row in next.rows() {
+        let row = row?;
+        if !ids.contains(&key::key_id(&key, &row)?) {
+            builder.push(&row)?;
+        }
+    }
+    for keep in held.iter().filter_map(|h| h.keep.as_ref()) {
+        builder.push(keep)?;
+    }
+    Ok(builder.finish()?.0)
+}

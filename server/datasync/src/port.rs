@@ -1,13 +1,15 @@
-//! The engine's port to Mattermost, and an in-memory implementation of it.
+//! The engine's ports to Mattermost, and an in-memory implementation of them.
 //!
-//! The engine never calls the plugin RPC API directly: it uses [`Port`], which production
-//! implements over the `mattermost` crate's API client and which tests and the dry run
-//! implement with [`MemoryPort`]. Keeping the trait small (the handful of calls a run needs)
-//! keeps the engine testable without a server.
+//! The engine never calls the plugin RPC API directly. It uses small traits split by
+//! capability — [`Kv`] (state), [`Messaging`] (posts, files, read-back), [`Directory`]
+//! (users, channels) and [`Logger`] — so each module depends on what it uses; [`Port`] is
+//! all of them. Production implements them over the `mattermost` crate's API client; tests
+//! and the dry run use [`MemoryPort`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// A user as far as the engine cares.
@@ -48,25 +50,80 @@ pub enum LogLevel {
     Error,
 }
 
-/// A failed call to Mattermost: which call, and what the server said.
+/// What the caller should do about a failed call. The outbox decides by kind, never by
+/// matching message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Transport failure, timeout, 5xx, rate limit: the same call may work later.
+    Transient,
+    /// The request itself cannot work (channel gone, bot not a member, 4xx): retrying the
+    /// same call will not help.
+    Permanent,
+    /// The server is too old for the call.
+    Unsupported,
+}
+
+/// A failed call to Mattermost: which call, what kind of failure, what the server said.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("Mattermost {call}: {message}")]
 pub struct PortError {
     pub call: &'static str,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl PortError {
+    /// A transient failure (the common case for transport problems).
     pub fn new(call: &'static str, message: impl Into<String>) -> Self {
+        Self::of(call, ErrorKind::Transient, message)
+    }
+
+    pub fn permanent(call: &'static str, message: impl Into<String>) -> Self {
+        Self::of(call, ErrorKind::Permanent, message)
+    }
+
+    pub fn of(call: &'static str, kind: ErrorKind, message: impl Into<String>) -> Self {
         PortError {
             call,
+            kind,
             message: message.into(),
         }
     }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
 }
 
-/// What the engine needs from Mattermost.
-pub trait Port: Send + Sync {
+/// A recent post, as reconciliation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentPost {
+    pub id: String,
+    pub props: Map<String, Value>,
+}
+
+/// Everything the engine needs from Mattermost.
+pub trait Port: Kv + Messaging + Directory + Logger {}
+impl<T: Kv + Messaging + Directory + Logger> Port for T {}
+
+/// The plugin's key-value store (state that survives restarts and is shared by nodes).
+pub trait Kv: Send + Sync {
+    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
+    fn kv_delete(&self, key: &str) -> Result<(), PortError>;
+    /// Sets `key` to `new` only if it currently holds `old` (`None`: only if absent).
+    fn kv_compare_and_set(
+        &self,
+        key: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, PortError>;
+    /// Keys starting with `prefix` (for cleanup).
+    fn kv_list(&self, prefix: &str) -> Result<Vec<String>, PortError>;
+}
+
+/// Posting as the bot.
+pub trait Messaging: Send + Sync {
     /// Creates a post as the bot; returns the new post's id.
     fn create_post(&self, post: &NewPost) -> Result<String, PortError>;
     /// Replaces a post's message and props.
@@ -78,6 +135,17 @@ pub trait Port: Send + Sync {
     ) -> Result<(), PortError>;
     /// Uploads a file into a channel; returns the file id to attach to a post.
     fn upload_file(&self, channel_id: &str, name: &str, bytes: &[u8]) -> Result<String, PortError>;
+    /// The channel's posts created since `since` (reconciliation after a crash looks for a
+    /// delivery id among them). May return more than asked; never fewer.
+    fn recent_posts(
+        &self,
+        channel_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RecentPost>, PortError>;
+}
+
+/// Users and channels.
+pub trait Directory: Send + Sync {
     /// Users with these e-mail addresses (unknown ones are simply absent). One call per batch.
     fn users_by_emails(&self, emails: &[String]) -> Result<Vec<User>, PortError>;
     /// Users with these usernames (unknown ones are simply absent). One call per batch.
@@ -86,16 +154,10 @@ pub trait Port: Send + Sync {
     fn channel_by_name(&self, team: &str, name: &str) -> Result<Option<Channel>, PortError>;
     /// The direct channel between the bot and a user (created if needed); returns its id.
     fn direct_channel(&self, user_id: &str) -> Result<String, PortError>;
-    fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
-    fn kv_set(&self, key: &str, value: &[u8]) -> Result<(), PortError>;
-    fn kv_delete(&self, key: &str) -> Result<(), PortError>;
-    /// Sets `key` to `new` only if it currently holds `old` (`None`: only if absent).
-    fn kv_compare_and_set(
-        &self,
-        key: &str,
-        old: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<bool, PortError>;
+}
+
+/// The server log.
+pub trait Logger: Send + Sync {
     fn log(&self, level: LogLevel, message: &str);
 }
 
@@ -137,8 +199,10 @@ struct MemoryState {
     logs: Vec<(LogLevel, String)>,
     calls: CallCounts,
     next_id: u64,
-    /// Make `create_post` fail from the n-th call on (tests of delivery failures).
-    fail_posts_after: Option<usize>,
+    /// Make `create_post` fail once this many posts exist (tests of delivery failures).
+    fail_posts_after: Option<(usize, ErrorKind)>,
+    /// Make user look-ups fail (tests of directory outages).
+    fail_lookups: bool,
     /// Dry run: channels named by team/channel or id, and users named by username, exist
     /// as soon as they are asked for.
     auto_create: bool,
@@ -224,9 +288,24 @@ impl MemoryPort {
         self.lock().kv = kv;
     }
 
-    /// Makes every `create_post` after the first `n` successful ones fail.
+    /// Makes every `create_post` after the first `n` successful ones fail transiently.
     pub fn fail_posts_after(&self, n: usize) {
-        self.lock().fail_posts_after = Some(n);
+        self.fail_posts_after_with(n, ErrorKind::Transient);
+    }
+
+    /// Makes every `create_post` after the first `n` successful ones fail with `kind`.
+    pub fn fail_posts_after_with(&self, n: usize, kind: ErrorKind) {
+        self.lock().fail_posts_after = Some((n, kind));
+    }
+
+    /// Lets posts through again.
+    pub fn heal_posts(&self) {
+        self.lock().fail_posts_after = None;
+    }
+
+    /// Makes user look-ups fail (transiently) or work again.
+    pub fn fail_lookups(&self, fail: bool) {
+        self.lock().fail_lookups = fail;
     }
 
     /// A channel's "team/name" (or the DM's name) for printing.
@@ -240,27 +319,42 @@ impl MemoryPort {
     }
 }
 
-impl Port for MemoryPort {
+impl Messaging for MemoryPort {
     fn create_post(&self, post: &NewPost) -> Result<String, PortError> {
         let mut s = self.lock();
         s.calls.create_post += 1;
-        if let Some(n) = s.fail_posts_after
+        if let Some((n, kind)) = s.fail_posts_after
             && s.posts.len() >= n
         {
-            return Err(PortError::new("CreatePost", "server unavailable (test)"));
+            return Err(PortError::of(
+                "CreatePost",
+                kind,
+                "server unavailable (test)",
+            ));
         }
         if !s.channels.iter().any(|c| c.id == post.channel_id) {
-            return Err(PortError::new("CreatePost", "channel not found"));
+            return Err(PortError::permanent("CreatePost", "channel not found"));
         }
         let mut files = Vec::new();
         for id in &post.file_ids {
             match s.files.get(id) {
                 Some(f) => files.push(f.clone()),
-                None => return Err(PortError::new("CreatePost", "file not found")),
+                None => return Err(PortError::permanent("CreatePost", "file not found")),
             }
         }
-        s.next_id += 1;
-        let id = make_id('p', s.next_id);
+        let id = match post
+            .props
+            .get(crate::outbox::DELIVERY_PROP)
+            .and_then(Value::as_str)
+        {
+            // Ids follow the delivery id, so a dry run's state file (threads) stays valid
+            // across runs that each start a fresh port.
+            Some(delivery) => format!("p{}", &crate::state::stable_hash(delivery)[..25]),
+            None => {
+                s.next_id += 1;
+                make_id('p', s.next_id)
+            }
+        };
         s.posts.push(StoredPost {
             id: id.clone(),
             channel_id: post.channel_id.clone(),
@@ -271,6 +365,24 @@ impl Port for MemoryPort {
             edits: 0,
         });
         Ok(id)
+    }
+
+    fn recent_posts(
+        &self,
+        channel_id: &str,
+        _since: DateTime<Utc>,
+    ) -> Result<Vec<RecentPost>, PortError> {
+        // In memory every post of the channel counts as recent: a superset is allowed.
+        Ok(self
+            .lock()
+            .posts
+            .iter()
+            .filter(|p| p.channel_id == channel_id)
+            .map(|p| RecentPost {
+                id: p.id.clone(),
+                props: p.props.clone(),
+            })
+            .collect())
     }
 
     fn update_post(
@@ -285,7 +397,7 @@ impl Port for MemoryPort {
             .posts
             .iter_mut()
             .find(|p| p.id == post_id)
-            .ok_or_else(|| PortError::new("UpdatePost", "post not found"))?;
+            .ok_or_else(|| PortError::permanent("UpdatePost", "post not found"))?;
         post.message = message.to_string();
         post.props = props.clone();
         post.edits += 1;
@@ -296,7 +408,7 @@ impl Port for MemoryPort {
         let mut s = self.lock();
         s.calls.upload_file += 1;
         if !s.channels.iter().any(|c| c.id == channel_id) {
-            return Err(PortError::new("UploadFile", "channel not found"));
+            return Err(PortError::permanent("UploadFile", "channel not found"));
         }
         s.next_id += 1;
         let id = make_id('f', s.next_id);
@@ -304,10 +416,18 @@ impl Port for MemoryPort {
             .insert(id.clone(), (name.to_string(), bytes.to_vec()));
         Ok(id)
     }
+}
 
+impl Directory for MemoryPort {
     fn users_by_emails(&self, emails: &[String]) -> Result<Vec<User>, PortError> {
         let mut s = self.lock();
         s.calls.users_by_emails += 1;
+        if s.fail_lookups {
+            return Err(PortError::new(
+                "GetUsersByEmails",
+                "server unavailable (test)",
+            ));
+        }
         Ok(s.users
             .iter()
             .filter(|u| emails.iter().any(|e| e.eq_ignore_ascii_case(&u.email)))
@@ -318,6 +438,12 @@ impl Port for MemoryPort {
     fn users_by_usernames(&self, usernames: &[String]) -> Result<Vec<User>, PortError> {
         let mut s = self.lock();
         s.calls.users_by_usernames += 1;
+        if s.fail_lookups {
+            return Err(PortError::new(
+                "GetUsersByUsernames",
+                "server unavailable (test)",
+            ));
+        }
         if s.auto_create {
             for name in usernames {
                 if !s
@@ -392,7 +518,7 @@ impl Port for MemoryPort {
             .iter()
             .find(|u| u.id == user_id)
             .cloned()
-            .ok_or_else(|| PortError::new("GetDirectChannel", "user not found"))?;
+            .ok_or_else(|| PortError::permanent("GetDirectChannel", "user not found"))?;
         let name = format!("@{}", user.username);
         if let Some(c) = s
             .channels
@@ -410,7 +536,9 @@ impl Port for MemoryPort {
         });
         Ok(id)
     }
+}
 
+impl Kv for MemoryPort {
     fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         let mut s = self.lock();
         s.calls.kv_get += 1;
@@ -443,6 +571,18 @@ impl Port for MemoryPort {
         Ok(true)
     }
 
+    fn kv_list(&self, prefix: &str) -> Result<Vec<String>, PortError> {
+        Ok(self
+            .lock()
+            .kv
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+}
+
+impl Logger for MemoryPort {
     fn log(&self, level: LogLevel, message: &str) {
         self.lock().logs.push((level, message.to_string()));
     }
