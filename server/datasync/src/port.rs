@@ -203,6 +203,9 @@ struct MemoryState {
     fail_posts_after: Option<(usize, ErrorKind)>,
     /// Make user look-ups fail (tests of directory outages).
     fail_lookups: bool,
+    /// Make compare-and-set fail after this many more successful ones (tests of a crash
+    /// between a post and the cursor write).
+    fail_cas_after: Option<usize>,
     /// Dry run: channels named by team/channel or id, and users named by username, exist
     /// as soon as they are asked for.
     auto_create: bool,
@@ -301,6 +304,12 @@ impl MemoryPort {
     /// Lets posts through again.
     pub fn heal_posts(&self) {
         self.lock().fail_posts_after = None;
+    }
+
+    /// Makes compare-and-set fail (transiently) after `n` more successful calls; `None`
+    /// lets it work again.
+    pub fn fail_cas_after(&self, n: Option<usize>) {
+        self.lock().fail_cas_after = n;
     }
 
     /// Makes user look-ups fail (transiently) or work again.
@@ -564,6 +573,16 @@ impl Kv for MemoryPort {
         new: &[u8],
     ) -> Result<bool, PortError> {
         let mut s = self.lock();
+        match s.fail_cas_after {
+            Some(0) => {
+                return Err(PortError::new(
+                    "KVCompareAndSet",
+                    "server unavailable (test)",
+                ));
+            }
+            Some(n) => s.fail_cas_after = Some(n - 1),
+            None => {}
+        }
         if s.kv.get(key).map(Vec::as_slice) != old {
             return Ok(false);
         }

@@ -387,3 +387,47 @@ fn link_previews_off_and_long_messages() {
     assert_eq!(m.chars().count(), MAX_POST_RUNES);
     assert!(m.ends_with("(message truncated)"));
 }
+
+#[test]
+fn batch_splits_long_batches_instead_of_truncating() {
+    let p = plan_of(
+        "mode = \"batch\"\nbatch_size = 20\nchannel = \"t/c\"\n[syncs.s.templates]\nheader = \"HEAD\"\nrow = \"{{ row.n }}: {{ row.text }}\"\nfooter = \"FOOT\"",
+    );
+    let long = "x".repeat(2_000);
+    let r = RowSet::new(
+        vec!["n".into(), "text".into()],
+        (0..20)
+            .map(|i| vec![Cell::Int(i), Cell::Text(long.clone())])
+            .collect(),
+    );
+    let mp = plan::build(&p.syncs[0], Input::Rows(&r), &cx(&p, &r.columns));
+    assert!(mp.errors.is_empty(), "{:?}", mp.errors);
+    assert!(mp.messages.len() >= 3, "{}", mp.messages.len());
+    let lines: Vec<&str> = mp.messages.iter().flat_map(|m| m.message.lines()).collect();
+    assert!(!lines.iter().any(|l| l.contains("truncated")));
+    for i in 0..20 {
+        let row = format!("{i}: {long}");
+        assert_eq!(lines.iter().filter(|l| **l == row).count(), 1, "row {i}");
+    }
+    for m in &mp.messages {
+        assert!(m.message.chars().count() <= MAX_POST_RUNES);
+    }
+    assert!(mp.messages[0].message.starts_with("HEAD\n0: "));
+    assert!(mp.messages.last().unwrap().message.ends_with("\nFOOT"));
+}
+
+#[test]
+fn a_long_table_heading_gets_its_own_post_and_no_row_is_dropped() {
+    let heading = "h".repeat(MAX_POST_RUNES - 10);
+    let p = plan_of(&format!(
+        "mode = \"table\"\nchannel = \"t/c\"\n[syncs.s.templates]\nheader = \"{heading}\""
+    ));
+    let r = rows(3);
+    let mp = plan::build(&p.syncs[0], Input::Rows(&r), &cx(&p, &r.columns));
+    assert!(mp.errors.is_empty(), "{:?}", mp.errors);
+    assert_eq!(mp.messages.len(), 2);
+    assert_eq!(mp.messages[0].message, heading);
+    let table = &mp.messages[1].message;
+    assert!(table.starts_with("| id | name | owner |"), "{table}");
+    assert_eq!(table.lines().count(), 2 + 3, "{table}");
+}

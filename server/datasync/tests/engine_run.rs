@@ -467,3 +467,238 @@ fn update_original_edits_the_threads_first_post() {
     .to_string();
     assert!(bad.contains("field \"update_original\" (line 10)"), "{bad}");
 }
+
+fn with_sql(sql: &str, body: &str) -> Plan {
+    let text = format!(
+        "[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"{sql}\"\nschedule = \"manual\"\n{body}\n"
+    );
+    config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_sync_pointed_at_other_data_starts_a_new_baseline() {
+    let mut w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    // Same name, other query (or connection, or key): the old rows are not "removed" and
+    // the new table's rows are not "added".
+    let others = [
+        with_sql("SELECT * FROM other", CHANGES),
+        with_sql(
+            "SELECT * FROM other",
+            "key = \"name\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"+{{ name }}\"",
+        ),
+    ];
+    for (n, plan) in others.into_iter().enumerate() {
+        w.plan = plan;
+        w.source.set(&[(7, &format!("x{n}"), ""), (8, "y", "")]);
+        let r = w.run(RunMode::Deliver);
+        assert!(r.record.ok, "{:?}", r.record.errors);
+        assert!(r.record.baseline);
+        assert!(
+            r.record
+                .notes
+                .iter()
+                .any(|n| n.contains("reads other data")),
+            "{:?}",
+            r.record.notes
+        );
+        assert!(w.messages().is_empty(), "{:?}", w.messages());
+    }
+    // The new baseline is used from then on.
+    w.source.set(&[(7, "x1", ""), (8, "y", ""), (9, "z", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.notes, Vec::<String>::new());
+    assert_eq!(w.messages(), ["+z"]);
+}
+
+#[test]
+fn a_failed_user_lookup_posts_nothing_and_commits_nothing() {
+    let bodies = [
+        // A mention looked up by e-mail…
+        "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"{{ dest | mattermost_user_lookup }} {{ name }}\"",
+        // …and a DM routed by e-mail.
+        "key = \"id\"\nchannel_column = \"dest\"\n[syncs.s.templates]\nadded = \"{{ name }}\"",
+    ];
+    for body in bodies {
+        let w = World::new("", body);
+        w.port.add_user("ann", "ann@example.com");
+        w.source.set(&[]);
+        w.run(RunMode::Deliver);
+        let before = run::load_snapshot(&w.port, "s").unwrap();
+        w.source.set(&[(1, "hello", "ann@example.com")]);
+        w.port.fail_lookups(true);
+        let r = w.run(RunMode::Deliver);
+        assert!(!r.record.ok);
+        assert!(
+            r.record.errors[0].contains("nothing was posted, the run is retried"),
+            "{:?}",
+            r.record.errors
+        );
+        assert!(w.port.posts().is_empty());
+        assert_eq!(run::load_snapshot(&w.port, "s").unwrap(), before);
+        w.port.fail_lookups(false);
+        let r = w.run(RunMode::Deliver);
+        assert!(r.record.ok, "{:?}", r.record.errors);
+        assert_eq!(w.port.posts().len(), 1, "{body}");
+    }
+}
+
+#[test]
+fn a_permanent_post_failure_is_recorded_and_skipped() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.port
+        .fail_posts_after_with(1, datasync::port::ErrorKind::Permanent);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.errors.len(), 1, "{:?}", r.record.errors);
+    assert!(
+        r.record.errors[0].contains("row [2]"),
+        "{:?}",
+        r.record.errors
+    );
+    w.port.heal_posts();
+    w.source.set(&[(1, "a", ""), (2, "b", ""), (3, "c", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    // "b" is not retried (a permanent failure would block the sync), "a" is not repeated.
+    assert_eq!(w.messages(), ["+a", "+c"]);
+}
+
+#[test]
+fn a_crash_between_post_and_cursor_never_posts_twice() {
+    // Compare-and-set 0 is the commit; k > 0 fails the cursor write after message k, the
+    // moment a crash leaves a message posted but not recorded.
+    for k in 0..6 {
+        let w = World::new("", CHANGES);
+        w.source.set(&[]);
+        w.run(RunMode::Deliver);
+        let rows: Vec<(i64, String)> = (1..=5).map(|i| (i, format!("r{i}"))).collect();
+        let rows: Vec<(i64, &str, &str)> = rows.iter().map(|(i, n)| (*i, n.as_str(), "")).collect();
+        w.source.set(&rows);
+        w.port.fail_cas_after(Some(k));
+        let r = w.run(RunMode::Deliver);
+        if k == 0 {
+            assert!(w.port.posts().is_empty(), "a failed commit posts nothing");
+        } else {
+            assert_eq!(w.port.posts().len(), k, "{:?}", r.record.errors);
+        }
+        w.port.fail_cas_after(None);
+        let r = w.run(RunMode::Deliver);
+        assert!(r.record.ok, "k={k}: {:?}", r.record.errors);
+        assert_eq!(w.messages(), ["+r1", "+r2", "+r3", "+r4", "+r5"], "k={k}");
+        let r = w.run(RunMode::Deliver);
+        assert!(
+            r.record.ok && r.record.messages == 0,
+            "k={k}: {:?}",
+            r.record
+        );
+    }
+}
+
+#[test]
+fn a_row_whose_template_fails_is_retried_once_the_data_is_fixed() {
+    let body = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"+{{ name }} {{ 0 | date_tz: '%Y', dest }}\"\nchanged = \"~{{ name }} {{ 0 | date_tz: '%Y', dest }}\"";
+    let w = World::new("", body);
+    w.source.set(&[(1, "a", "UTC")]);
+    w.run(RunMode::Deliver);
+    w.source
+        .set(&[(1, "a", "UTC"), (2, "b", "Mars/Base"), (3, "c", "UTC")]);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(w.messages(), ["+c 1970"]);
+    assert!(
+        r.record
+            .errors
+            .iter()
+            .any(|e| e.contains("row [2]") && e.contains("Mars/Base")),
+        "{:?}",
+        r.record.errors
+    );
+    // Still broken: reported again, not lost.
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.errors.len(), 1, "{:?}", r.record.errors);
+    // Fixed: posted as the addition it is.
+    w.source
+        .set(&[(1, "a", "UTC"), (2, "b", "UTC"), (3, "c", "UTC")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(w.messages(), ["+c 1970", "+b 1970"]);
+    // A change that fails keeps the row's previous values: fixed, it posts as a change.
+    w.source
+        .set(&[(1, "a2", "Mars/Base"), (2, "b", "UTC"), (3, "c", "UTC")]);
+    w.run(RunMode::Deliver);
+    w.source
+        .set(&[(1, "a2", "UTC"), (2, "b", "UTC"), (3, "c", "UTC")]);
+    w.run(RunMode::Deliver);
+    assert_eq!(w.messages(), ["+c 1970", "+b 1970", "~a2 1970"]);
+}
+
+#[test]
+fn update_original_without_a_changed_template_edits_the_root() {
+    let body = "key = \"id\"\nchannel = \"t/c\"\nupdate_original = true\n[syncs.s.templates]\nadded = \"{{ name }}\"\nremoved = \"gone\"";
+    let w = World::new("", body);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a2", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 1, "no reply, only the edit");
+    assert_eq!((posts[0].message.as_str(), posts[0].edits), ("a2", 1));
+    // Removal replies in the thread and forgets it: a row with the same key starts anew.
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "again", "")]);
+    w.run(RunMode::Deliver);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[1].root_id.as_deref(), Some(posts[0].id.as_str()));
+    assert_eq!(posts[2].root_id, None);
+    assert!(
+        w.port
+            .kv_keys()
+            .iter()
+            .filter(|k| k.contains(":thread:"))
+            .count()
+            == 1,
+        "{:?}",
+        w.port.kv_keys()
+    );
+}
+
+#[test]
+fn blank_messages_are_skipped_and_counted() {
+    let body = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"{% if name != 'quiet' %}+{{ name }}{% endif %}  \"";
+    let w = World::new("", body);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (2, "quiet", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(w.messages(), ["+a  "]);
+    assert_eq!((r.record.messages, r.record.skipped), (1, 1));
+}
+
+#[test]
+fn flood_guard_refusal_commits_nothing() {
+    let body = "key = \"id\"\nmax_messages = 1\nchannel_column = \"dest\"\n[syncs.s.templates]\nadded = \"+{{ name }}\"";
+    let w = World::new("", body);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "t/c"), (2, "b", "t/other")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(w.port.posts().is_empty());
+    assert!(
+        r.record.errors[0].contains("max_messages = 1"),
+        "{:?}",
+        r.record.errors
+    );
+    // Nothing was committed: the rows are still changes for the next run.
+    let r = w.run(RunMode::Deliver);
+    assert_eq!(r.record.added, 2);
+}
