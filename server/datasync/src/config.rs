@@ -438,6 +438,18 @@ struct Str {
     from_env: bool,
 }
 
+impl Str {
+    /// A value the configuration did not spell out (a default).
+    fn plain(value: &str) -> Str {
+        Str {
+            value: value.to_string(),
+            shown: format!("{value:?}"),
+            span: 0..0,
+            from_env: false,
+        }
+    }
+}
+
 /// A table being read: remembers which keys were taken so the rest can be reported as
 /// unknown fields.
 struct Fields<'t, 'i> {
@@ -584,13 +596,15 @@ impl<'t, 'i> Fields<'t, 'i> {
         };
         let parsed = match item.get_ref() {
             DeValue::Integer(i) => i.as_str().parse::<u64>().ok().map(Duration::from_secs),
-            DeValue::String(s) => schedule::parse_interval(&format!("every {s}")).ok(),
+            DeValue::String(s) => schedule::parse_duration(s).ok(),
             _ => None,
         };
         match parsed {
             Some(d) if d.as_secs() > 0 && d.as_secs() <= 86_400 => d,
             _ => {
-                let msg = "expected a duration like \"30s\" or \"2m\" (10s to 1d)".to_string();
+                let msg = "expected a duration like \"30s\" or \"2m\", or a number of \
+                           seconds (1s to 1d)"
+                    .to_string();
                 self.err(cx, name, Some(item.span()), msg);
                 default
             }
@@ -673,33 +687,55 @@ fn compile_at(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, s: &Str) -> Optio
     }
 }
 
-/// Replaces a whole-value `${env:NAME}` with the variable's value.
+/// Replaces every `${env:NAME}` in a value (a whole value, or part of one such as the
+/// password in a URL). Errors and `shown` keep the reference, never the value.
 fn resolve_env(cx: &Cx<'_>, raw: &str, span: Range<usize>) -> Result<Str, String> {
-    let trimmed = raw.trim();
-    if let Some(name) = trimmed
-        .strip_prefix("${env:")
-        .and_then(|r| r.strip_suffix('}'))
-    {
+    const OPEN: &str = "${env:";
+    if !raw.contains(OPEN) {
+        return Ok(Str {
+            value: raw.to_string(),
+            shown: format!("{raw:?}"),
+            span,
+            from_env: false,
+        });
+    }
+    let mut value = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find(OPEN) {
+        value.push_str(&rest[..i]);
+        let after = &rest[i + OPEN.len()..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("{:?} is not a valid environment reference", &rest[i..]))?;
+        let name = &after[..end];
         let valid =
             !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
-            return Err(format!("{trimmed:?} is not a valid environment reference"));
+            return Err(format!(
+                "\"${{env:{name}}}\" is not a valid environment reference"
+            ));
         }
-        return match (cx.env)(name) {
-            Some(value) => Ok(Str {
-                value,
-                shown: trimmed.to_string(),
-                span,
-                from_env: true,
-            }),
-            None => Err(format!("environment variable {name} is not set")),
-        };
+        let resolved =
+            (cx.env)(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+        value.push_str(&resolved);
+        rest = &after[end + 1..];
     }
+    value.push_str(rest);
+    let trimmed = raw.trim();
+    let whole = trimmed.starts_with(OPEN) && trimmed.find('}') == Some(trimmed.len() - 1);
     Ok(Str {
-        value: raw.to_string(),
-        shown: format!("{raw:?}"),
+        value: if whole {
+            value.trim().to_string()
+        } else {
+            value
+        },
+        shown: if whole {
+            trimmed.to_string()
+        } else {
+            format!("{raw:?}")
+        },
         span,
-        from_env: false,
+        from_env: true,
     })
 }
 
@@ -1061,17 +1097,10 @@ fn read_sync(
             .and_then(|c| broken.get(c).copied().flatten()),
     };
     let query = kind.map(|k| read_query(cx, f, name, k));
-    let key: Vec<String> = f
-        .string_list(cx, "key")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| s.value)
-        .collect();
-    let watched = f
-        .string_list(cx, "watched")
-        .map(|l| l.into_iter().map(|s| s.value).collect::<Vec<_>>());
+    let key: Vec<String> = column_names(cx, f, "key").unwrap_or_default();
+    let watched = column_names(cx, f, "watched");
     let schedule = read_schedule(cx, f);
-    let mode = read_mode(cx, f, name);
+    let mode = read_mode(cx, f);
     let routing = read_routing(cx, f, allow, mode.as_ref());
     let attachments = read_attachments(cx, f);
     let sender = read_sender(cx, f);
@@ -1134,6 +1163,25 @@ fn read_sync(
         enabled,
         update_original,
     })
+}
+
+/// A list of column names; an empty or blank name is an error (it can never match).
+fn column_names(cx: &mut Cx<'_>, f: &Fields<'_, '_>, field: &str) -> Option<Vec<String>> {
+    let list = f.string_list(cx, field)?;
+    let mut names = Vec::with_capacity(list.len());
+    for s in list {
+        if s.value.trim().is_empty() {
+            f.err(
+                cx,
+                field,
+                Some(s.span),
+                "a column name must not be empty".into(),
+            );
+        } else {
+            names.push(s.value);
+        }
+    }
+    Some(names)
 }
 
 fn read_sync_connection(
@@ -1240,7 +1288,20 @@ fn read_query(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, kind: ConnectionK
 fn read_schedule(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Schedule> {
     let every = f.string(cx, "schedule");
     let cron = f.string(cx, "cron");
-    let zone = f.string(cx, "timezone");
+    let zone = read_zone(cx, f);
+    // The pattern is checked even when the zone is bad, so both are reported at once.
+    let cron_zone = zone.flatten().unwrap_or(chrono_tz::UTC);
+    let schedule = read_when(cx, f, every, cron, cron_zone);
+    zone.and(schedule)
+}
+
+fn read_when(
+    cx: &mut Cx<'_>,
+    f: &Fields<'_, '_>,
+    every: Option<Str>,
+    cron: Option<Str>,
+    zone: chrono_tz::Tz,
+) -> Option<Schedule> {
     match (every, cron) {
         (Some(s), None) if s.value.trim() == "manual" => Some(Schedule::Manual),
         (Some(s), None) => match schedule::parse_interval(&s.value) {
@@ -1250,21 +1311,13 @@ fn read_schedule(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Schedule> {
                 None
             }
         },
-        (None, Some(c)) => {
-            let zone_name = zone.as_ref().map_or("UTC", |z| z.value.as_str());
-            match schedule::parse_cron(&c.value, zone_name) {
-                Ok(s) => Some(s),
-                Err(m) => {
-                    let (field, span) = if m.contains("time zone") {
-                        ("timezone", zone.map(|z| z.span))
-                    } else {
-                        ("cron", Some(c.span))
-                    };
-                    f.err(cx, field, span, m);
-                    None
-                }
+        (None, Some(c)) => match schedule::parse_cron(&c.value, zone) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                f.err(cx, "cron", Some(c.span), m);
+                None
             }
-        }
+        },
         (Some(s), Some(_)) => {
             let msg = "give either schedule (\"every 5m\", \"manual\") or cron, not both".into();
             f.err(cx, "schedule", Some(s.span), msg);
@@ -1278,7 +1331,22 @@ fn read_schedule(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Schedule> {
     }
 }
 
-fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
+/// The `timezone` field, checked whatever the schedule (a bad zone is a mistake even where
+/// it is not used yet). `None`: invalid (reported); `Some(None)`: not given.
+fn read_zone(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Option<chrono_tz::Tz>> {
+    let Some(zone) = f.string(cx, "timezone") else {
+        return Some(None);
+    };
+    match schedule::parse_zone(&zone.value) {
+        Ok(z) => Some(Some(z)),
+        Err(m) => {
+            f.err(cx, "timezone", Some(zone.span), m);
+            None
+        }
+    }
+}
+
+fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>) -> Option<Mode> {
     let mode_str = f.string(cx, "mode");
     let mode = mode_str.as_ref().map_or("changes", |m| m.value.as_str());
     let templates = f.sub(cx, "templates", TEMPLATE_FIELDS);
@@ -1368,9 +1436,11 @@ fn read_mode(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str) -> Option<Mode> {
                 }
                 None => None,
             };
+            // No filename: an empty template, which the plan turns into "<sync>.csv" (the
+            // sync's name is data here, never template text: it may contain `{{`).
             let filename = match filename {
                 Some(t) => t,
-                None => render::compile(&format!("{name}.csv")).ok()?,
+                None => compile_at(cx, f, "csv.filename", &Str::plain(""))?,
             };
             Some(Mode::Csv {
                 filename,
@@ -1505,7 +1575,13 @@ fn check_allowed(cx: &mut Cx<'_>, f: &Fields<'_, '_>, allow: &AllowList, t: &Tar
         // Checked when the id is resolved, at run time.
         Target::ChannelId(_) => true,
     };
-    if !ok {
+    if !ok && matches!(t, Target::Username(_) | Target::Email(_)) {
+        let msg = format!(
+            "{} would be a direct message, and allow_direct_messages = false",
+            c.shown
+        );
+        f.err(cx, "channel", Some(c.span.clone()), msg);
+    } else if !ok {
         let msg = format!("{} is not in allowed_channels", c.shown);
         f.err(cx, "channel", Some(c.span.clone()), msg);
     }

@@ -49,7 +49,23 @@ impl Schedule {
 /// Parses `every 5m`, `every 1h30m`, `every 90s`, `every 2d`. Returns what is wrong otherwise.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not an interval like \"every 5m\" or \"every 1h30m\"");
-    let rest = text.trim().strip_prefix("every").ok_or_else(bad)?.trim();
+    let rest = text.trim().strip_prefix("every").ok_or_else(bad)?;
+    let total = parse_duration(rest).map_err(|_| bad())?;
+    if total < MIN_INTERVAL {
+        return Err(format!(
+            "{text:?} is too short: the shortest interval is 10s"
+        ));
+    }
+    Ok(total)
+}
+
+/// The shortest time between two runs of a sync, for intervals and cron patterns alike.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Parses `30s`, `5m`, `1h30m`, `2d` (no minimum).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration like \"30s\" or \"1h30m\"");
+    let rest = text.trim();
     if rest.is_empty() {
         return Err(bad());
     }
@@ -80,26 +96,53 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     if !number.is_empty() {
         return Err(bad());
     }
-    if total < 10 {
-        return Err(format!(
-            "{text:?} is too short: the shortest interval is 10s"
-        ));
-    }
     Ok(Duration::from_secs(total))
 }
 
-/// Parses a cron pattern and an IANA zone name.
-pub fn parse_cron(pattern: &str, zone: &str) -> Result<Schedule, String> {
+/// An IANA zone name.
+pub fn parse_zone(zone: &str) -> Result<Tz, String> {
+    zone.parse()
+        .map_err(|_| format!("{zone:?} is not an IANA time zone like \"Europe/Berlin\""))
+}
+
+/// Parses a cron pattern for `zone`. Refuses patterns that fire more often than every 10
+/// seconds (a 6-field pattern can fire every second) and patterns that never fire
+/// (`0 0 30 2 *`).
+pub fn parse_cron(pattern: &str, zone: Tz) -> Result<Schedule, String> {
     let cron = Cron::from_str(pattern)
         .map_err(|e| format!("{pattern:?} is not a cron pattern like \"0 9 * * MON-FRI\": {e}"))?;
-    let zone: Tz = zone
-        .parse()
-        .map_err(|_| format!("{zone:?} is not an IANA time zone like \"Europe/Berlin\""))?;
+    check_cron_frequency(pattern, &cron, zone)?;
     Ok(Schedule::Cron {
         pattern: pattern.to_string(),
         cron: Box::new(cron),
         zone,
     })
+}
+
+/// Looks at the first firings after a fixed date (a leap year, so `29 2` counts as
+/// possible) for one that never comes and for two closer than [`MIN_INTERVAL`].
+fn check_cron_frequency(pattern: &str, cron: &Cron, zone: Tz) -> Result<(), String> {
+    let start = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+        .map(|t| t.with_timezone(&zone))
+        .map_err(|e| e.to_string())?;
+    let mut previous = cron
+        .find_next_occurrence(&start, false)
+        .map_err(|_| format!("{pattern:?} never fires (no date matches it)"))?;
+    // A pattern firing faster than the minimum shows it within a few firings of any time.
+    for _ in 0..60 {
+        let Ok(next) = cron.find_next_occurrence(&previous, false) else {
+            break;
+        };
+        let gap = (next - previous).to_std().unwrap_or_default();
+        if gap < MIN_INTERVAL {
+            return Err(format!(
+                "{pattern:?} fires every {}s; the shortest interval is 10s",
+                gap.as_secs()
+            ));
+        }
+        previous = next;
+    }
+    Ok(())
 }
 
 fn format_interval(d: Duration) -> String {
@@ -135,7 +178,7 @@ mod tests {
 
     #[test]
     fn cron_in_zone_uses_local_time() {
-        let s = parse_cron("0 9 * * MON-FRI", "Europe/Berlin").unwrap();
+        let s = parse_cron("0 9 * * MON-FRI", chrono_tz::Europe::Berlin).unwrap();
         // Saturday 2026-11-21 12:00 UTC → Monday 09:00 Berlin (CET, UTC+1) = 08:00 UTC.
         let after: DateTime<Utc> = "2026-11-21T12:00:00Z".parse().unwrap();
         let next = s.next_after(after).unwrap();
@@ -146,7 +189,31 @@ mod tests {
             s.next_after(after).unwrap().to_rfc3339(),
             "2026-07-02T07:00:00+00:00"
         );
-        assert!(parse_cron("0 9 * * MON-FRI", "Mars/Olympus").is_err());
-        assert!(parse_cron("61 9 * * *", "UTC").is_err());
+        assert!(parse_zone("Mars/Olympus").is_err());
+        assert!(parse_cron("61 9 * * *", chrono_tz::UTC).is_err());
+    }
+
+    #[test]
+    fn cron_that_fires_too_often_or_never_is_refused() {
+        let utc = chrono_tz::UTC;
+        for fast in ["* * * * * *", "*/5 * * * * *", "0-30 * * * * *"] {
+            let e = parse_cron(fast, utc).err().unwrap_or_default();
+            assert!(e.contains("the shortest interval is 10s"), "{fast}: {e}");
+        }
+        for never in ["0 0 30 2 *", "0 0 31 4 *"] {
+            let e = parse_cron(never, utc).err().unwrap_or_default();
+            assert!(e.contains("never fires"), "{never}: {e}");
+        }
+        for fine in ["*/10 * * * * *", "0 * * * * *", "* * * * *", "0 0 29 2 *"] {
+            assert!(parse_cron(fine, utc).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn durations_have_no_interval_minimum() {
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("3x").is_err());
     }
 }

@@ -288,11 +288,9 @@ fn allow_list_applies_to_fixed_channels() {
         "allow_direct_messages = false\n{}",
         sync_with("").replace("team/chan", "@ann")
     );
-    assert!(
-        errors_of(&dm)
-            .iter()
-            .any(|e| e.contains("not in allowed_channels"))
-    );
+    assert!(errors_of(&dm).iter().any(|e| {
+        e.contains("\"@ann\" would be a direct message, and allow_direct_messages = false")
+    }));
 }
 
 #[test]
@@ -423,4 +421,100 @@ fn readme_shows_the_demo_configuration_verbatim() {
         doc.contains(&format!("```toml\n{demo}```")),
         "README.md's configuration section is out of date with assets/demo/demo.toml"
     );
+}
+
+#[test]
+fn env_references_inside_a_value_are_expanded() {
+    let secret = "pw-inside-url";
+    let env = |name: &str| (name == "PW").then(|| secret.to_string());
+    let text = sync_with("").replace(
+        "kind = \"sqlite\"\nurl = \"/tmp/x.db\"",
+        "kind = \"postgres\"\nurl = \"postgres://app:${env:PW}@db.internal/sales\"",
+    );
+    let plan = config::parse(&text, &env).unwrap();
+    assert_eq!(
+        plan.connections["db"].url.expose(),
+        format!("postgres://app:{secret}@db.internal/sales")
+    );
+    // Unset or malformed references are errors naming the reference.
+    let errors = errors_of(&text).join("\n");
+    assert!(
+        errors.contains("environment variable PW is not set"),
+        "{errors}"
+    );
+    let bad = text.replace("${env:PW}", "${env:P W}");
+    let errors = config::parse(&bad, &env).unwrap_err().to_string();
+    assert!(
+        errors.contains("not a valid environment reference"),
+        "{errors}"
+    );
+    assert!(!errors.contains(secret), "{errors}");
+}
+
+#[test]
+fn what_cannot_work_is_refused_at_validation() {
+    let cases: &[(&str, &str)] = &[
+        ("key = \"\"", "a column name must not be empty"),
+        (
+            "watched = [\"id\", \" \"]",
+            "a column name must not be empty",
+        ),
+        (
+            "timezone = \"Mars/Base\"",
+            "\"Mars/Base\" is not an IANA time zone",
+        ),
+    ];
+    for (extra, want) in cases {
+        let text = sync_with(extra).replace(
+            "key = \"id\"\n",
+            if extra.starts_with("key") {
+                ""
+            } else {
+                "key = \"id\"\n"
+            },
+        );
+        let errors = errors_of(&text).join("\n");
+        assert!(errors.contains(want), "{extra}: {errors}");
+    }
+    let cron = |pattern: &str, zone: &str| {
+        sync_with(&format!("cron = \"{pattern}\"\ntimezone = \"{zone}\""))
+            .replace("schedule = \"every 5m\"\n", "")
+    };
+    let errors = errors_of(&cron("* * * * * *", "UTC")).join("\n");
+    assert!(
+        errors.contains("field \"cron\"") && errors.contains("the shortest interval is 10s"),
+        "{errors}"
+    );
+    let errors = errors_of(&cron("0 0 30 2 *", "UTC")).join("\n");
+    assert!(errors.contains("never fires"), "{errors}");
+    // A bad pattern and a bad zone are both reported.
+    let errors = errors_of(&cron("61 * * * *", "Nowhere/Zone")).join("\n");
+    assert!(
+        errors.contains("field \"cron\"") && errors.contains("field \"timezone\""),
+        "{errors}"
+    );
+}
+
+#[test]
+fn timeouts_take_durations_or_seconds() {
+    for (value, secs) in [("\"3s\"", 3), ("3", 3), ("\"2m\"", 120)] {
+        let text = sync_with("").replace(
+            "url = \"/tmp/x.db\"",
+            &format!("url = \"/tmp/x.db\"\nconnect_timeout = {value}"),
+        );
+        let plan = parse(&text).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(plan.connections["db"].connect_timeout.as_secs(), secs);
+    }
+    let text = sync_with("statement_timeout = \"0s\"");
+    let errors = errors_of(&text).join("\n");
+    assert!(errors.contains("(1s to 1d)"), "{errors}");
+}
+
+#[test]
+fn a_csv_sync_whose_name_looks_like_liquid_is_kept() {
+    let text = format!(
+        "{CONN}\n[syncs.\"x{{{{ y }}}}\"]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nmode = \"csv\"\nchannel = \"t/c\"\n"
+    );
+    let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.sync("x{{ y }}").is_some());
 }
