@@ -150,6 +150,10 @@ fn load_state(path: &Path, port: &MemoryPort) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("reading state file {}: {e}", path.display())),
     };
+    // An empty file (e.g. made with `touch`) is a state with nothing in it yet.
+    if text.trim().is_empty() {
+        return Ok(());
+    }
     let map: BTreeMap<String, String> = serde_json::from_str(&text)
         .map_err(|e| format!("state file {} is not valid: {e}", path.display()))?;
     let mut kv = BTreeMap::new();
@@ -170,7 +174,13 @@ fn save_state(path: &Path, port: &MemoryPort) -> Result<(), String> {
         .map(|(k, v)| (k, base64::engine::general_purpose::STANDARD.encode(v)))
         .collect();
     let text = serde_json::to_string_pretty(&map).map_err(|e| e.to_string())?;
-    std::fs::write(path, text).map_err(|e| format!("writing state file {}: {e}", path.display()))
+    // Write beside it, then rename: an interrupted run never leaves half a state file.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let failed = |e: std::io::Error| format!("writing state file {}: {e}", path.display());
+    std::fs::write(&tmp, text).map_err(failed)?;
+    std::fs::rename(&tmp, path).map_err(failed)
 }
 
 fn dry_run(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
@@ -249,12 +259,18 @@ pub fn report_text(report: &RunReport, port: &MemoryPort) -> String {
         r.changed,
         r.removed,
         r.messages,
-        if r.baseline {
-            " (first run: baseline recorded, nothing posted)"
-        } else {
-            ""
+        match (r.baseline, r.notes.is_empty()) {
+            (true, true) => " (first run: baseline recorded, nothing posted)",
+            (true, false) => " (new baseline recorded, nothing posted: see the note)",
+            _ => "",
         }
     );
+    for n in &r.notes {
+        let _ = writeln!(s, "   note: {n}");
+    }
+    if r.skipped > 0 {
+        let _ = writeln!(s, "   {} blank message(s) skipped", r.skipped);
+    }
     if r.summarized > 0 {
         let _ = writeln!(
             s,
@@ -278,6 +294,12 @@ pub fn report_text(report: &RunReport, port: &MemoryPort) -> String {
         );
         for line in d.message.message.lines() {
             let _ = writeln!(s, "     {line}");
+        }
+        if let Some((text, _)) = &d.message.edit_root {
+            let _ = writeln!(s, "     edits the row's first post to:");
+            for line in text.lines() {
+                let _ = writeln!(s, "       {line}");
+            }
         }
         if !d.message.props.is_empty() {
             let _ = writeln!(
@@ -309,7 +331,10 @@ pub fn report_json(report: &RunReport, port: &MemoryPort) -> String {
             "channel": channel_label(port, &d.channel_id),
             "kind": d.message.kind.as_str(),
             "reply": d.root_id.is_some(),
+            "post_id": d.post_id,
+            "root_id": d.root_id,
             "message": d.message.message,
+            "edit_root": d.message.edit_root.as_ref().map(|(text, _)| text),
             "props": d.message.props,
             "file": file,
         });

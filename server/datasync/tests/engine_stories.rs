@@ -223,9 +223,12 @@ fn dry_run_keeps_state_between_runs() {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
+    // An empty state file (made with `touch`) is an empty state.
+    std::fs::write(&state, "").unwrap();
     let mut out = Vec::new();
     assert_eq!(dryrun::main_with_args(&args(&[]), &mut out), 0);
     assert!(String::from_utf8_lossy(&out).contains("first run: baseline recorded"));
+    assert!(!dir.path().join("state.json.tmp").exists());
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(&dryrun::demo_steps()[0].1)
@@ -250,6 +253,50 @@ fn dry_run_keeps_state_between_runs() {
             .contains("@bob **Globex**")
     );
     assert_eq!(lines[2]["summary"]["added"], 2);
+
+    // Globex recovers: the reply goes to the thread of the post the earlier run made, whose
+    // id the state file still names correctly although each dry run starts a fresh port.
+    let globex = lines[0]["post_id"].as_str().unwrap().to_string();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(&dryrun::demo_steps()[1].1)
+        .unwrap();
+    let mut out = Vec::new();
+    assert_eq!(
+        dryrun::main_with_args(&args(&["--format", "json"]), &mut out),
+        0
+    );
+    let text = String::from_utf8(out).unwrap();
+    let recovered: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Globex** has recovered"))
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(recovered["root_id"], globex.as_str());
+    assert_ne!(recovered["post_id"], globex.as_str());
+
+    // Another key: a new baseline, said as such (not "first run").
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("key = \"account_id\"", "key = \"name\"", 1),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    assert_eq!(dryrun::main_with_args(&args(&[]), &mut out), 0);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("new baseline recorded, nothing posted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: sync \"usage_drop\": the sync now reads other data"),
+        "{text}"
+    );
 }
 
 #[test]
