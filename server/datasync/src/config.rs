@@ -207,6 +207,17 @@ pub enum FirstRun {
     Post,
 }
 
+/// Changes mode: what a result with no rows means when the last one had rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyResult {
+    /// Every row was removed: post the removals (the flood guard still applies). Right for
+    /// queries that list exceptions ("accounts whose usage dropped"), which empty out.
+    Post,
+    /// A source that suddenly returns nothing is broken (an API answering `[]` during an
+    /// outage): fail the run, post nothing, keep the state.
+    Fail,
+}
+
 /// A table column: its heading and the template that renders a cell.
 #[derive(Debug, Clone)]
 pub struct TableColumn {
@@ -350,6 +361,8 @@ pub struct SyncPlan {
     pub sender: Sender,
     pub link_previews: bool,
     pub first_run: FirstRun,
+    /// What a result with no rows means after one with rows (changes mode).
+    pub empty_result: EmptyResult,
     /// Flood guard: above this many messages in one run, post one summary instead.
     pub max_messages: usize,
     /// Paused syncs do not run on their schedule (run-now still works).
@@ -589,6 +602,21 @@ impl<'t, 'i> Fields<'t, 'i> {
         }
     }
 
+    /// One of a few words, each standing for a value; absent: the first one.
+    fn choice<T: Copy>(&self, cx: &mut Cx<'_>, name: &str, options: &[(&str, T)]) -> T {
+        let first = options[0].1;
+        let Some(s) = self.string(cx, name) else {
+            return first;
+        };
+        if let Some((_, v)) = options.iter().find(|(word, _)| *word == s.value) {
+            return *v;
+        }
+        let words: Vec<String> = options.iter().map(|(w, _)| format!("{w:?}")).collect();
+        let msg = format!("{} is not one of {}", s.shown, words.join(", "));
+        self.err(cx, name, Some(s.span), msg);
+        first
+    }
+
     /// `"30s"`, `"2m"` or a number of seconds.
     fn duration(&self, cx: &mut Cx<'_>, name: &str, default: Duration) -> Duration {
         let Some(item) = self.get(name) else {
@@ -798,6 +826,7 @@ const SYNC_FIELDS: &[&str] = &[
     "sender",
     "link_previews",
     "first_run",
+    "empty_result",
     "max_messages",
     "statement_timeout",
     "max_rows",
@@ -1104,16 +1133,16 @@ fn read_sync(
     let routing = read_routing(cx, f, allow, mode.as_ref());
     let attachments = read_attachments(cx, f);
     let sender = read_sender(cx, f);
-    let first_run = match f.string(cx, "first_run") {
-        None => FirstRun::Baseline,
-        Some(s) if s.value == "baseline" => FirstRun::Baseline,
-        Some(s) if s.value == "post" => FirstRun::Post,
-        Some(s) => {
-            let msg = format!("{} is not \"baseline\" or \"post\"", s.shown);
-            f.err(cx, "first_run", Some(s.span), msg);
-            FirstRun::Baseline
-        }
-    };
+    let first_run = f.choice(
+        cx,
+        "first_run",
+        &[("baseline", FirstRun::Baseline), ("post", FirstRun::Post)],
+    );
+    let empty_result = f.choice(
+        cx,
+        "empty_result",
+        &[("post", EmptyResult::Post), ("fail", EmptyResult::Fail)],
+    );
     let max_messages = f
         .integer(cx, "max_messages", 1..10_001)
         .map_or(DEFAULT_MAX_MESSAGES, |n| n as usize);
@@ -1159,6 +1188,7 @@ fn read_sync(
         sender,
         link_previews,
         first_run,
+        empty_result,
         max_messages,
         enabled,
         update_original,

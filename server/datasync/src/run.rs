@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::config::{AllowList, FirstRun, Mode, SyncPlan, Target};
+use crate::config::{AllowList, EmptyResult, FirstRun, Mode, SyncPlan, Target};
 use crate::diff::{self, Changes, DiffError, HeldRow, Snapshot, SnapshotBuilder};
 use crate::outbox::{self, Entry, FileBody, PostBody, ThreadStep};
 use crate::plan::{self, Input, Message, MessagePlan, ThreadRole};
@@ -527,6 +527,7 @@ fn fetch_and_diff(
         omit_first_run_rows: baseline,
         ..sync.diff.clone()
     };
+    check_empty_result(sync, previous.as_ref(), record)?;
     let (changes, snapshot) =
         diff::diff_built(previous.as_ref(), builder, &options).map_err(|e| diff_error(sync, &e))?;
     record.added = if changes.first_run && baseline {
@@ -557,6 +558,30 @@ fn fetch_and_diff(
         return Ok(None);
     }
     Ok(Some((changes, snapshot)))
+}
+
+/// A result with no rows after one with rows: noted, and refused where the sync says a
+/// sudden empty result means a broken source (`empty_result = "fail"`).
+fn check_empty_result(
+    sync: &SyncPlan,
+    previous: Option<&Snapshot>,
+    record: &mut HistoryRecord,
+) -> Result<(), String> {
+    let had = previous.map_or(0, Snapshot::len);
+    if record.rows > 0 || had == 0 {
+        return Ok(());
+    }
+    if sync.empty_result == EmptyResult::Fail {
+        return Err(format!(
+            "sync {:?}: the source returned no rows (the last run had {had}); with \
+             empty_result = \"fail\" this is treated as a failure: nothing was posted",
+            sync.name
+        ));
+    }
+    record.notes.push(format!(
+        "the source returned no rows (the last run had {had}): all of them are removed"
+    ));
+    Ok(())
 }
 
 fn diff_error(sync: &SyncPlan, e: &DiffError) -> String {

@@ -72,7 +72,12 @@ fn each_field_is_validated_with_sync_field_and_line() {
         (
             "first_run = \"sometimes\"",
             "first_run",
-            "not \"baseline\" or \"post\"",
+            "not one of \"baseline\", \"post\"",
+        ),
+        (
+            "empty_result = \"ignore\"",
+            "empty_result",
+            "not one of \"post\", \"fail\"",
         ),
         ("max_messages = 0", "max_messages", "whole number from 1"),
         ("max_rows = \"many\"", "max_rows", "whole number"),

@@ -702,3 +702,36 @@ fn flood_guard_refusal_commits_nothing() {
     let r = w.run(RunMode::Deliver);
     assert_eq!(r.record.added, 2);
 }
+
+#[test]
+fn an_empty_result_removes_every_row_or_fails_when_told_to() {
+    let w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(w.messages(), ["-a", "-b"]);
+    assert!(
+        r.record.notes[0].contains("no rows (the last run had 2)"),
+        "{:?}",
+        r.record.notes
+    );
+
+    let w = World::new("", &format!("empty_result = \"fail\"\n{CHANGES}"));
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.ok);
+    assert!(
+        r.record.errors[0].contains("empty_result = \"fail\""),
+        "{:?}",
+        r.record.errors
+    );
+    assert!(w.port.posts().is_empty());
+    // The state was kept: when the source is back, nothing is "added" again.
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok && r.record.added == 0, "{:?}", r.record);
+}
