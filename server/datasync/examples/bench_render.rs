@@ -6,7 +6,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300_000);
-    match datasync::dryrun::bench_render(n) {
+    match datasync::demo::bench_render(n) {
         Ok(per_sec) => println!("bench_render: {n} messages, {per_sec:.0} messages/s (one thread)"),
         Err(e) => {
             eprintln!("bench_render: {e}");

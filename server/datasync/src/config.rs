@@ -85,9 +85,11 @@ pub struct Plan {
     /// Syncs in document order.
     pub syncs: Vec<SyncPlan>,
     pub allow: AllowList,
-    /// `[dry_run.users]`: e-mail → username for dry runs without a server.
-    pub dry_run_users: BTreeMap<String, String>,
 }
+
+/// `[dry_run.users]`: e-mail → username, the user directory a dry run stands in for
+/// Mattermost's. Only the command line reads it; the plugin accepts and ignores it.
+pub type DryRunUsers = BTreeMap<String, String>;
 
 impl Plan {
     pub fn sync(&self, name: &str) -> Option<&SyncPlan> {
@@ -381,6 +383,14 @@ pub const MAX_BATCH_SIZE: usize = 20;
 
 /// Parses and validates a whole configuration document.
 pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Plan, ConfigErrors> {
+    parse_with_dry_run(text, env).map(|(plan, _)| plan)
+}
+
+/// [`parse`], and the `[dry_run.users]` table for the command line.
+pub fn parse_with_dry_run(
+    text: &str,
+    env: EnvLookup<'_>,
+) -> Result<(Plan, DryRunUsers), ConfigErrors> {
     let mut cx = Cx::new(text, env);
     let (root, parse_errors) = DeTable::parse_recoverable(text);
     for e in parse_errors {
@@ -854,7 +864,7 @@ const ATTACHMENT_FIELD_FIELDS: &[&str] = &["title", "value", "short"];
 const SENDER_FIELDS: &[&str] = &["display_name", "icon_url", "icon_emoji"];
 const DRY_RUN_FIELDS: &[&str] = &["users"];
 
-fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> Plan {
+fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Plan, DryRunUsers) {
     let top = Fields::new(root, 0..0, String::new(), "", TOP_FIELDS);
     top.finish(cx);
     let allow = read_allow_list(cx, &top);
@@ -913,12 +923,12 @@ fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> Plan {
         }
         None => {}
     }
-    Plan {
+    let plan = Plan {
         connections,
         syncs,
         allow,
-        dry_run_users,
-    }
+    };
+    (plan, dry_run_users)
 }
 
 /// Table entries in document order (the map itself is sorted by key).

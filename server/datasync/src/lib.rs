@@ -15,16 +15,21 @@
 //! - [`state`]: every KV key and value a sync keeps (snapshot, outbox, threads, history).
 //! - [`outbox`]: a committed run's messages, delivered in order, each exactly once.
 //! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
-//! - [`dryrun`]: the `datasync` command line: dry run, validate, demo, bench.
+//! - [`report`]: a run as people read it (dry run, demo, later `/datasync preview`).
+//! - [`demo`]: the demo database, its steps and the in-memory Mattermost it posts to.
+//!
+//! The `datasync` command line (validate, dry run, demo, bench) is the binary in
+//! `src/bin/datasync.rs`; it only parses arguments, keeps the state file and prints.
 //! - [`clock`]: the one injectable source of time.
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod diff;
-pub mod dryrun;
 pub mod outbox;
 pub mod plan;
 pub mod port;
 pub mod render;
+pub mod report;
 pub mod row;
 pub mod run;
 pub mod schedule;

@@ -2,7 +2,7 @@
 //! `assets/demo/` files `datasync demo` and README.md use).
 
 use datasync::clock::FixedClock;
-use datasync::dryrun;
+use datasync::demo;
 use datasync::port::{MemoryPort, StoredPost};
 use datasync::run::{self, Engine, RunMode};
 
@@ -18,9 +18,9 @@ impl Demo {
     fn new() -> Demo {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("demo.db");
-        dryrun::build_demo_db(&db).unwrap();
-        let plan = dryrun::demo_plan(&db).unwrap();
-        let port = dryrun::demo_port(&plan);
+        demo::build_demo_db(&db).unwrap();
+        let (plan, users) = demo::demo_plan(&db).unwrap();
+        let port = demo::memory_port(&users);
         Demo {
             _dir: dir,
             db,
@@ -52,7 +52,7 @@ impl Demo {
     }
 
     fn step(&self, n: usize) {
-        let (_, sql) = &dryrun::demo_steps()[n];
+        let (_, sql) = &demo::demo_steps()[n];
         rusqlite::Connection::open(&self.db)
             .unwrap()
             .execute_batch(sql)
@@ -67,7 +67,7 @@ impl Demo {
 #[test]
 fn the_five_stories() {
     let d = Demo::new();
-    assert_eq!(dryrun::demo_steps().len(), 3);
+    assert_eq!(demo::demo_steps().len(), 3);
 
     // Baseline: changes syncs stay silent; the others post everything.
     let posts = d.run(&[]);
@@ -184,147 +184,4 @@ fn the_five_stories() {
     assert!(d.run(&["usage_drop", "big_deals"]).is_empty());
     let history = run::history(&d.port, "big_deals").unwrap();
     assert_eq!(history.last().unwrap().removed, 1);
-}
-
-#[test]
-fn demo_command_prints_every_step() {
-    let mut out = Vec::new();
-    assert_eq!(dryrun::main_with_args(&["demo".to_string()], &mut out), 0);
-    let text = String::from_utf8(out).unwrap();
-    for heading in ["═══ Run 1", "═══ Step 1:", "═══ Step 2:", "═══ Step 3:"]
-    {
-        assert!(text.contains(heading), "missing {heading}");
-    }
-    assert!(text.contains("→ @dan [added]"));
-}
-
-#[test]
-fn dry_run_keeps_state_between_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.db");
-    dryrun::build_demo_db(&db).unwrap();
-    let config = dir.path().join("demo.toml");
-    let text = dryrun::DEMO_CONFIG.replace("${env:DATASYNC_DEMO_DB}", &db.to_string_lossy());
-    std::fs::write(&config, text).unwrap();
-    let state = dir.path().join("state.json");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "dry-run",
-            "--config",
-            config.to_str().unwrap(),
-            "--state",
-            state.to_str().unwrap(),
-            "--sync",
-            "usage_drop",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
-    // An empty state file (made with `touch`) is an empty state.
-    std::fs::write(&state, "").unwrap();
-    let mut out = Vec::new();
-    assert_eq!(dryrun::main_with_args(&args(&[]), &mut out), 0);
-    assert!(String::from_utf8_lossy(&out).contains("first run: baseline recorded"));
-    assert!(!dir.path().join("state.json.tmp").exists());
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(&dryrun::demo_steps()[0].1)
-        .unwrap();
-    let mut out = Vec::new();
-    assert_eq!(
-        dryrun::main_with_args(&args(&["--format", "json"]), &mut out),
-        0
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 3, "two messages and a summary");
-    assert_eq!(lines[0]["sync"], "usage_drop");
-    assert_eq!(lines[0]["channel"], "acme/customer-success");
-    assert!(
-        lines[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("@bob **Globex**")
-    );
-    assert_eq!(lines[2]["summary"]["added"], 2);
-
-    // Globex recovers: the reply goes to the thread of the post the earlier run made, whose
-    // id the state file still names correctly although each dry run starts a fresh port.
-    let globex = lines[0]["post_id"].as_str().unwrap().to_string();
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch(&dryrun::demo_steps()[1].1)
-        .unwrap();
-    let mut out = Vec::new();
-    assert_eq!(
-        dryrun::main_with_args(&args(&["--format", "json"]), &mut out),
-        0
-    );
-    let text = String::from_utf8(out).unwrap();
-    let recovered: serde_json::Value = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|l| {
-            l["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("Globex** has recovered"))
-        })
-        .unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(recovered["root_id"], globex.as_str());
-    assert_ne!(recovered["post_id"], globex.as_str());
-
-    // Another key: a new baseline, said as such (not "first run").
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replacen("key = \"account_id\"", "key = \"name\"", 1),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    assert_eq!(dryrun::main_with_args(&args(&[]), &mut out), 0);
-    let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains("new baseline recorded, nothing posted"),
-        "{text}"
-    );
-    assert!(
-        text.contains("note: sync \"usage_drop\": the sync now reads other data"),
-        "{text}"
-    );
-}
-
-#[test]
-fn validate_command_lists_problems() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[connections.db]\nkind = \"oracle\"\nurl = \"x\"\n[syncs.a]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"every 5 parsecs\"\nchannel = \"t/c\"\n[syncs.a.templates]\nadded = \"x\"\nkey = \"id\"\n").unwrap();
-    let mut out = Vec::new();
-    let code = dryrun::main_with_args(
-        &[
-            "validate".into(),
-            "--config".into(),
-            config.to_string_lossy().into_owned(),
-        ],
-        &mut out,
-    );
-    let text = String::from_utf8(out).unwrap();
-    assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains("connection \"db\", field \"kind\" (line 2)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sync \"a\", field \"schedule\" (line 7)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("sync \"a\", field \"templates.key\" (line 11): unknown field"),
-        "{text}"
-    );
 }

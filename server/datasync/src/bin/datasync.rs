@@ -1,29 +1,28 @@
-//! The `datasync` command line: `validate`, `dry-run`, `demo`, `bench`.
+//! `datasync`: validate a configuration, dry-run syncs, run the demo, benchmark rendering.
 //!
 //! Everything here runs without a Mattermost server: the in-memory port stands in for it
 //! (channels and usernames exist on demand, e-mails resolve through `[dry_run.users]` or
-//! `--user`), and snapshots live in a local state file so consecutive dry runs see changes.
+//! `--user`), and the KV store lives in a local state file so consecutive dry runs see
+//! changes.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
-use crate::clock::{Clock, FixedClock, SystemClock};
-use crate::config::{self, Plan};
-use crate::port::MemoryPort;
-use crate::render::{self, Context, LaxObject, RunInfo, Vars};
-use crate::row::{Cell, RowSet};
-use crate::run::{self, Engine, RunMode, RunReport};
+use datasync::clock::{Clock, FixedClock, SystemClock};
+use datasync::config::{self, DryRunUsers, Plan};
+use datasync::demo;
+use datasync::port::MemoryPort;
+use datasync::report;
+use datasync::run::{self, Engine, RunMode};
 
-/// The demo's files, built into the binary so `datasync demo` works from anywhere.
-pub const DEMO_SCHEMA: &str = include_str!("../../../assets/demo/schema.sql");
-pub const DEMO_STEPS: &str = include_str!("../../../assets/demo/steps.sql");
-pub const DEMO_CONFIG: &str = include_str!("../../../assets/demo/demo.toml");
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = main_with_args(&args, &mut std::io::stdout());
+    std::process::exit(code);
+}
 
 const USAGE: &str = "\
 usage:
@@ -108,17 +107,17 @@ impl Flags {
         Ok(f)
     }
 
-    fn load_plan(&self) -> Result<Result<Plan, config::ConfigErrors>, String> {
+    fn load_plan(&self) -> Result<Result<(Plan, DryRunUsers), config::ConfigErrors>, String> {
         let path = self.config.as_ref().ok_or("--config FILE is required")?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        Ok(config::parse(&text, &config::process_env))
+        Ok(config::parse_with_dry_run(&text, &config::process_env))
     }
 }
 
 fn validate(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
     match f.load_plan()? {
-        Ok(plan) => {
+        Ok((plan, _)) => {
             let _ = writeln!(
                 out,
                 "configuration is valid: {} connection(s), {} sync(s)",
@@ -184,21 +183,16 @@ fn save_state(path: &Path, port: &MemoryPort) -> Result<(), String> {
 }
 
 fn dry_run(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
-    let plan = match f.load_plan()? {
+    let (plan, users) = match f.load_plan()? {
         Ok(p) => p,
         Err(errors) => {
             let _ = write!(out, "{errors}");
             return Ok(1);
         }
     };
-    let port = MemoryPort::auto();
-    for (email, user) in plan
-        .dry_run_users
-        .iter()
-        .chain(f.users.iter().map(|(a, b)| (a, b)))
-    {
-        port.add_user(user, email);
-    }
+    let mut users = users;
+    users.extend(f.users.iter().cloned());
+    let port = demo::memory_port(&users);
     if let Some(state) = &f.state {
         load_state(state, &port)?;
     }
@@ -228,10 +222,11 @@ fn dry_run(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
                 eprintln!("warning: {w}");
             }
         }
+        let label = |id: &str| port.channel_label(id);
         let text = if f.json {
-            report_json(&report, &port)
+            report::json_lines(&report, &label)
         } else {
-            report_text(&report, &port)
+            report::text(&report, &label)
         };
         let _ = out.write_all(text.as_bytes());
     }
@@ -239,130 +234,6 @@ fn dry_run(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
         save_state(state, &port)?;
     }
     Ok(i32::from(failed))
-}
-
-/// A channel for people: `team/channel` or `@user` for DMs.
-fn channel_label(port: &MemoryPort, id: &str) -> String {
-    port.channel_label(id)
-}
-
-/// The run as text: a heading, then each message.
-pub fn report_text(report: &RunReport, port: &MemoryPort) -> String {
-    let r = &report.record;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "── {}: {} rows, {} added, {} changed, {} removed → {} message(s){}",
-        r.sync,
-        r.rows,
-        r.added,
-        r.changed,
-        r.removed,
-        r.messages,
-        match (r.baseline, r.notes.is_empty()) {
-            (true, true) => " (first run: baseline recorded, nothing posted)",
-            (true, false) => " (new baseline recorded, nothing posted: see the note)",
-            _ => "",
-        }
-    );
-    for n in &r.notes {
-        let _ = writeln!(s, "   note: {n}");
-    }
-    if r.skipped > 0 {
-        let _ = writeln!(s, "   {} blank message(s) skipped", r.skipped);
-    }
-    if r.summarized > 0 {
-        let _ = writeln!(
-            s,
-            "   flood guard: {} messages replaced by a summary",
-            r.summarized
-        );
-    }
-    for e in &r.errors {
-        let _ = writeln!(s, "   ! {e}");
-    }
-    for d in &report.delivered {
-        let thread = match (&d.root_id, &d.message.thread) {
-            (Some(_), _) => " (reply in the row's thread)",
-            _ => "",
-        };
-        let _ = writeln!(
-            s,
-            "   → {} [{}]{thread}",
-            channel_label(port, &d.channel_id),
-            d.message.kind.as_str()
-        );
-        for line in d.message.message.lines() {
-            let _ = writeln!(s, "     {line}");
-        }
-        if let Some((text, _)) = &d.message.edit_root {
-            let _ = writeln!(s, "     edits the row's first post to:");
-            for line in text.lines() {
-                let _ = writeln!(s, "       {line}");
-            }
-        }
-        if !d.message.props.is_empty() {
-            let _ = writeln!(
-                s,
-                "     props: {}",
-                serde_json::Value::Object(d.message.props.clone())
-            );
-        }
-        if let Some(file) = &d.message.file {
-            let _ = writeln!(s, "     file: {} ({} bytes)", file.name, file.bytes.len());
-            for line in String::from_utf8_lossy(&file.bytes).lines().take(4) {
-                let _ = writeln!(s, "       {line}");
-            }
-        }
-    }
-    s
-}
-
-/// The run as JSON lines, one per message: `{sync, channel, message, props, file}`.
-pub fn report_json(report: &RunReport, port: &MemoryPort) -> String {
-    let mut s = String::new();
-    for d in &report.delivered {
-        let file = d.message.file.as_ref().map(|f| {
-            json!({"name": f.name, "size": f.bytes.len(),
-                   "base64": base64::engine::general_purpose::STANDARD.encode(&f.bytes)})
-        });
-        let line = json!({
-            "sync": report.record.sync,
-            "channel": channel_label(port, &d.channel_id),
-            "kind": d.message.kind.as_str(),
-            "reply": d.root_id.is_some(),
-            "post_id": d.post_id,
-            "root_id": d.root_id,
-            "message": d.message.message,
-            "edit_root": d.message.edit_root.as_ref().map(|(text, _)| text),
-            "props": d.message.props,
-            "file": file,
-        });
-        let _ = writeln!(s, "{line}");
-    }
-    let r = &report.record;
-    let summary = json!({"sync": r.sync, "summary": r});
-    let _ = writeln!(s, "{summary}");
-    s
-}
-
-// ---------------------------------------------------------------------------------------
-// Demo.
-
-/// Splits `steps.sql` into (title, statements).
-pub fn demo_steps() -> Vec<(String, String)> {
-    let mut steps: Vec<(String, String)> = Vec::new();
-    for line in DEMO_STEPS.lines() {
-        if let Some(title) = line.strip_prefix("-- step:") {
-            steps.push((title.trim().to_string(), String::new()));
-        } else if let Some((_, sql)) = steps.last_mut()
-            && !line.trim_start().starts_with("--")
-        {
-            sql.push_str(line);
-            sql.push('\n');
-        }
-    }
-    steps
 }
 
 /// A fresh directory for the demo database.
@@ -376,36 +247,13 @@ fn demo_dir() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// Builds the demo database at `path` from the schema script.
-pub fn build_demo_db(path: &Path) -> Result<(), String> {
-    let db =
-        rusqlite::Connection::open(path).map_err(|e| format!("creating the demo database: {e}"))?;
-    db.execute_batch(DEMO_SCHEMA)
-        .map_err(|e| format!("building the demo database: {e}"))
-}
-
-/// The demo's configuration with its database at `db`.
-pub fn demo_plan(db: &Path) -> Result<Plan, String> {
-    let db = db.to_string_lossy().into_owned();
-    let env = move |name: &str| (name == "DATASYNC_DEMO_DB").then(|| db.clone());
-    config::parse(DEMO_CONFIG, &env).map_err(|e| e.to_string())
-}
-
-/// The in-memory Mattermost for the demo: the acme team's channels and five people.
-pub fn demo_port(plan: &Plan) -> MemoryPort {
-    let port = MemoryPort::auto();
-    for (email, user) in &plan.dry_run_users {
-        port.add_user(user, email);
-    }
-    port
-}
-
 fn demo(out: &mut dyn std::io::Write) -> Result<(), String> {
     let dir = demo_dir()?;
     let db = dir.join("demo.db");
-    build_demo_db(&db)?;
-    let plan = demo_plan(&db)?;
-    let port = demo_port(&plan);
+    demo::build_demo_db(&db)?;
+    let (plan, users) = demo::demo_plan(&db)?;
+    let port = demo::memory_port(&users);
+    let label = |id: &str| port.channel_label(id);
     let clock = SystemClock;
     let engine = Engine {
         port: &port,
@@ -433,21 +281,21 @@ fn demo(out: &mut dyn std::io::Write) -> Result<(), String> {
         "\n═══ Run 1: the first run records the baseline; batch, table and csv syncs post everything ═══\n",
     );
     for s in &plan.syncs {
-        w(&report_text(
+        w(&report::text(
             &run::run_sync(&engine, s, RunMode::Deliver),
-            &port,
+            &label,
         ));
     }
     let conn =
         rusqlite::Connection::open(&db).map_err(|e| format!("opening the demo database: {e}"))?;
-    for (i, (title, sql)) in demo_steps().iter().enumerate() {
+    for (i, (title, sql)) in demo::demo_steps().iter().enumerate() {
         conn.execute_batch(sql)
             .map_err(|e| format!("demo step {}: {e}", i + 1))?;
         w(&format!("\n═══ Step {}: {title} ═══\n", i + 1));
         for s in plan.syncs.iter().filter(|s| s.mode.name() == "changes") {
-            w(&report_text(
+            w(&report::text(
                 &run::run_sync(&engine, s, RunMode::Deliver),
-                &port,
+                &label,
             ));
         }
     }
@@ -456,53 +304,9 @@ fn demo(out: &mut dyn std::io::Write) -> Result<(), String> {
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// Benchmark.
-
-/// Renders a typical changes-mode template `n` times; returns messages per second.
-pub fn bench_render(n: usize) -> Result<f64, String> {
-    let t = render::compile(
-        ":chart_with_downwards_trend: <@{{ row.owner }}> **{{ row.name }}** used {{ row.drop_pct }} % less ({{ row.last_week | number_with_delimiter }} → {{ this_week | number_with_delimiter }}) {{ unknown }}",
-    )?;
-    let columns: Vec<String> = ["id", "name", "owner", "drop_pct", "last_week", "this_week"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let rows: Vec<Vec<Cell>> = (0..1000)
-        .map(|i| {
-            vec![
-                Cell::Int(i),
-                Cell::Text(format!("Account {i}")),
-                Cell::Text(format!("user{i}")),
-                Cell::Decimal("42.5".into()),
-                Cell::Int(182_400 + i),
-                Cell::Int(91_000 + i),
-            ]
-        })
-        .collect();
-    let set = RowSet::new(columns.clone(), rows);
-    let cx = Context::new("bench", "changes", &RunInfo::default(), &set.columns);
-    let start = Instant::now();
-    let mut bytes = 0;
-    for i in 0..n {
-        let row = &set.rows[i % set.rows.len()];
-        let obj = LaxObject::from_row(&columns, row);
-        let vars = Vars {
-            row: Some(&obj),
-            ..Vars::default()
-        };
-        bytes += render::render(&t, &cx, &vars, "bench")
-            .map_err(|e| e.to_string())?
-            .len();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    std::hint::black_box(bytes);
-    Ok(n as f64 / secs.max(1e-9))
-}
-
 fn bench(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
     let n = f.messages.unwrap_or(200_000);
-    let per_sec = bench_render(n)?;
+    let per_sec = demo::bench_render(n)?;
     let _ = writeln!(
         out,
         "rendered {n} messages: {per_sec:.0} messages/s (one thread, row object built per message)"
