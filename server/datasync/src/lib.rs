@@ -10,6 +10,7 @@
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,
 //!   attachments, sender props, table splitting, flood guard).
+//! - [`route`]: the run's one batch of user look-ups; targets → channel ids (allow-list).
 //! - [`port`]: the small traits (KV, messaging, directory, log) through which the engine
 //!   reaches Mattermost, and an in-memory implementation.
 //! - [`state`]: every KV key and value a sync keeps (snapshot, outbox, threads, history).
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod port;
 pub mod render;
 pub mod report;
+pub mod route;
 pub mod row;
 pub mod run;
 pub mod schedule;

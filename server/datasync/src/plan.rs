@@ -114,16 +114,33 @@ impl Input<'_> {
     }
 }
 
-/// Every value a plan would pass to `mattermost_user_lookup`, so the run can resolve them
-/// in one batch before rendering.
-pub fn collect_lookups(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTreeSet<String> {
+/// Every user a plan needs looked up, so the run can resolve them in one batch before
+/// rendering: the values passed to `mattermost_user_lookup`, and the e-mail addresses and
+/// usernames messages are routed to (direct messages).
+pub fn wanted_users(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let templates: Vec<&Template> = sync_templates(sync);
-    if !templates.iter().any(|t| t.uses_lookup()) {
-        return found;
-    }
+    let mentions = templates.iter().any(|t| t.uses_lookup());
     let columns = input.columns();
+    let mut add_target = |t: Target| match t {
+        Target::Email(key) | Target::Username(key) => {
+            found.insert(key);
+        }
+        _ => {}
+    };
+    if let Routing::Fixed(t) = &sync.routing {
+        add_target(t.clone());
+    }
+    let mut wanted = BTreeSet::new();
     for_each_row(input, |row, previous, _, kind| {
+        if let Routing::Column(_) = &sync.routing
+            && let Ok(t) = route(sync, columns, row)
+        {
+            add_target(t);
+        }
+        if !mentions {
+            return;
+        }
         let row = LaxObject::from_row(columns, row);
         let prev = previous.map(|p| LaxObject::from_row(columns, p));
         let vars = Vars {
@@ -133,9 +150,10 @@ pub fn collect_lookups(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTree
             ..Vars::default()
         };
         for t in &templates {
-            render::collect_lookups(t, cx, &vars, &mut found);
+            render::collect_lookups(t, cx, &vars, &mut wanted);
         }
     });
+    found.extend(wanted);
     found
 }
 

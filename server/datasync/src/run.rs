@@ -10,7 +10,7 @@
 //! restarts. A row whose message cannot be made (template or routing error) is held back
 //! in the snapshot as it was, so it is reported and retried by every run until it works.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,8 +20,9 @@ use crate::config::{AllowList, EmptyResult, FirstRun, Mode, SyncPlan, Target};
 use crate::diff::{self, Changes, DiffError, HeldRow, Snapshot, SnapshotBuilder};
 use crate::outbox::{self, Entry, FileBody, PostBody, ThreadStep};
 use crate::plan::{self, Input, Message, MessagePlan, ThreadRole};
-use crate::port::{Kv, LogLevel, Port, PortError, User};
-use crate::render::{Context, RunInfo, UserCache};
+use crate::port::{Kv, LogLevel, Port};
+use crate::render::{Context, RunInfo};
+use crate::route::{self, RouteError};
 use crate::row::{RowSet, RowSetBuilder, RowSink};
 use crate::source::{self, Connection, Query, SourceError};
 use crate::state::{self, StateError};
@@ -192,9 +193,9 @@ fn run_inner(
         Fetched::Changes(d) => Input::Changes(&d.0),
         Fetched::Rows(rows) => Input::Rows(rows),
     };
-    let plan = plan_messages(engine, sync, input, record)?;
+    let (plan, users) = plan_messages(engine, sync, input, record)?;
     report.plan = plan.clone();
-    let routes = resolve_targets(engine.port, engine.allow, &plan.messages);
+    let routes = route::resolve_targets(engine.port, engine.allow, &users, &plan.messages);
     if let Some(e) = routes
         .values()
         .find_map(|r| r.as_ref().err().filter(|e| e.transient))
@@ -301,14 +302,14 @@ fn finish_outbox(
     }
 }
 
-/// Look-ups for mentions (one batch), then the messages. Refusals and look-up failures
-/// stop the run before anything is committed.
+/// The users the run needs (mentions and direct messages, one batch), then the messages.
+/// Refusals and look-up failures stop the run before anything is committed.
 fn plan_messages(
     engine: &Engine<'_>,
     sync: &SyncPlan,
     input: Input<'_>,
     record: &mut HistoryRecord,
-) -> Result<MessagePlan, String> {
+) -> Result<(MessagePlan, route::Users), String> {
     let info = RunInfo {
         time: engine.clock.now(),
         added: record.added,
@@ -317,14 +318,14 @@ fn plan_messages(
         total: record.rows,
     };
     let mut cx = Context::new(&sync.name, sync.mode.name(), &info, input.columns());
-    let wanted = plan::collect_lookups(sync, input, &cx);
-    let users = lookup_users(engine.port, &wanted).map_err(|e| {
+    let wanted = plan::wanted_users(sync, input, &cx);
+    let users = route::lookup_users(engine.port, &wanted).map_err(|e| {
         format!(
-            "sync {:?}: looking up users for mentions: {e}; nothing was posted, the run is retried",
+            "sync {:?}: looking up users: {e}; nothing was posted, the run is retried",
             sync.name
         )
     })?;
-    cx.users = std::sync::Arc::new(users);
+    cx.users = std::sync::Arc::new(users.cache());
     let plan = plan::build(sync, input, &cx);
     if let Some(refusal) = &plan.refused {
         return Err(refusal.clone());
@@ -332,7 +333,7 @@ fn plan_messages(
     record.errors.extend(plan.errors.iter().cloned());
     record.summarized = plan.summarized.unwrap_or(0);
     record.skipped = plan.skipped_empty;
-    Ok(plan)
+    Ok((plan, users))
 }
 
 /// The outbox of a run: one entry per routable message (in plan order), one per thread to
@@ -624,150 +625,6 @@ fn previous_snapshot(
     }
     state::forget_threads(engine.port, &sync.name).map_err(|e| e.to_string())?;
     Ok((None, true))
-}
-
-/// Resolves e-mails and usernames in one call each.
-pub fn lookup_users(port: &dyn Port, wanted: &BTreeSet<String>) -> Result<UserCache, PortError> {
-    let mut cache = UserCache::default();
-    if wanted.is_empty() {
-        return Ok(cache);
-    }
-    let (emails, names): (Vec<String>, Vec<String>) =
-        wanted.iter().cloned().partition(|w| w.contains('@'));
-    if !emails.is_empty() {
-        for u in port.users_by_emails(&emails)? {
-            cache.insert(&u.email, &u.username);
-        }
-    }
-    if !names.is_empty() {
-        for u in port.users_by_usernames(&names)? {
-            cache.insert(&u.username, &u.username);
-        }
-    }
-    Ok(cache)
-}
-
-/// Why a message cannot be routed; transient problems fail the run before it commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteError {
-    pub message: String,
-    pub transient: bool,
-}
-
-impl RouteError {
-    fn permanent(message: String) -> Self {
-        RouteError {
-            message,
-            transient: false,
-        }
-    }
-}
-
-impl From<PortError> for RouteError {
-    fn from(e: PortError) -> Self {
-        RouteError {
-            transient: e.is_transient(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// Each distinct target → a channel id, or why it cannot be posted to.
-fn resolve_targets(
-    port: &dyn Port,
-    allow: &AllowList,
-    messages: &[Message],
-) -> HashMap<Target, Result<String, RouteError>> {
-    let targets: BTreeSet<&Target> = messages.iter().map(|m| &m.target).collect();
-    let mut users: HashMap<String, User> = HashMap::new();
-    let emails: Vec<String> = targets
-        .iter()
-        .filter_map(|t| match t {
-            Target::Email(e) => Some(e.clone()),
-            _ => None,
-        })
-        .collect();
-    let names: Vec<String> = targets
-        .iter()
-        .filter_map(|t| match t {
-            Target::Username(u) => Some(u.clone()),
-            _ => None,
-        })
-        .collect();
-    let mut lookup_error = None;
-    if !emails.is_empty() {
-        match port.users_by_emails(&emails) {
-            Ok(found) => users.extend(found.into_iter().map(|u| (u.email.to_lowercase(), u))),
-            Err(e) => lookup_error = Some(e),
-        }
-    }
-    if !names.is_empty() {
-        match port.users_by_usernames(&names) {
-            Ok(found) => users.extend(found.into_iter().map(|u| (u.username.to_lowercase(), u))),
-            Err(e) => lookup_error = Some(e),
-        }
-    }
-    let mut out = HashMap::new();
-    for t in targets {
-        let r = resolve_one(port, allow, t, &users, lookup_error.as_ref());
-        out.insert(t.clone(), r);
-    }
-    out
-}
-
-fn resolve_one(
-    port: &dyn Port,
-    allow: &AllowList,
-    t: &Target,
-    users: &HashMap<String, User>,
-    lookup_error: Option<&PortError>,
-) -> Result<String, RouteError> {
-    let missing = RouteError::permanent;
-    match t {
-        Target::Email(key) | Target::Username(key) => {
-            if !allow.direct_messages {
-                return Err(missing(format!(
-                    "{t} would be a direct message, and this configuration has \
-                     allow_direct_messages = false"
-                )));
-            }
-            let user = match (users.get(&key.to_lowercase()), lookup_error) {
-                (Some(user), _) => user,
-                (None, Some(e)) => {
-                    return Err(RouteError {
-                        message: format!("looking up {t}: {e}"),
-                        transient: e.is_transient(),
-                    });
-                }
-                (None, None) => return Err(missing(format!("no Mattermost user {t}"))),
-            };
-            Ok(port.direct_channel(&user.id)?)
-        }
-        Target::ChannelId(id) => {
-            let c = port
-                .channel_by_id(id)?
-                .ok_or_else(|| missing(format!("no channel with id {id}")))?;
-            if !allow.allows_channel(&c.team, &c.name) {
-                return Err(missing(format!(
-                    "channel {}/{} is not in allowed_channels",
-                    c.team, c.name
-                )));
-            }
-            Ok(c.id)
-        }
-        Target::TeamChannel { team, channel } => {
-            if !allow.allows_channel(team, channel) {
-                return Err(missing(format!("channel {t} is not in allowed_channels")));
-            }
-            port.channel_by_name(team, channel)?
-                .map(|c| c.id)
-                .ok_or_else(|| {
-                    missing(format!(
-                        "no channel {t} (is the team/channel name right, and is the bot a member?)"
-                    ))
-                })
-        }
-    }
 }
 
 /// The stored snapshot (None before the first baseline).

@@ -330,8 +330,8 @@ fn user_lookups_and_dm_routing_are_batched() {
     let r = w.run(RunMode::Deliver);
     assert!(r.record.ok, "{:?}", r.record.errors);
     let calls = w.port.calls();
-    // One batch for the template lookups, one for the DM targets; one DM channel per user.
-    assert_eq!(calls.users_by_emails, 2);
+    // One batch for the template look-ups and the DM targets; one DM channel per user.
+    assert_eq!(calls.users_by_emails, 1);
     assert_eq!(calls.direct_channel, 2);
     assert_eq!(w.port.posts().len(), 10);
     assert_eq!(w.port.posts()[0].message, "@ann r0");
