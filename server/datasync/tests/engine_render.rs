@@ -60,8 +60,9 @@ fn table_of_templates() {
         // Template-local variables are not unknown columns.
         ("{% assign x = name | upcase %}{{ x }}", "ANN"),
         ("{% for c in (1..2) %}{{ c }}{% endfor %}", "12"),
-        // Slack-style mentions.
-        ("<@{{ name | downcase }}> and <@bob>", "@ann and @bob"),
+        // Slack-style mentions: the author's own become mentions; data without
+        // `mattermost_user_lookup` stays plain text.
+        ("<@{{ name | downcase }}> and <@bob>", "ann and @bob"),
         // Numbers.
         ("{{ n | number_with_delimiter }}", "1,234,567"),
         ("{{ price | number_with_delimiter: '.', ',' }}", "1.234,5"),
