@@ -5,7 +5,7 @@
 //! thread-local set around the render call ([`with_state`]).
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -24,6 +24,7 @@ use super::UserCache;
 use super::limits;
 use super::mentions;
 use super::numbers::{group, round_decimal, split_number};
+use super::values;
 
 /// How `mattermost_user_lookup` behaves during one render.
 pub(crate) enum LookupMode {
@@ -39,6 +40,9 @@ pub(crate) struct RenderState {
     pub now: DateTime<Utc>,
     /// Marks the mentions `mattermost_user_lookup` resolved in this rendering.
     pub nonce: u64,
+    /// The JSON cells of `row` and `previous`, for printing them in source order
+    /// ([`super::LaxObject::json_texts`]).
+    pub json_texts: HashMap<String, String>,
 }
 
 impl Default for RenderState {
@@ -47,6 +51,7 @@ impl Default for RenderState {
             lookup: LookupMode::Off,
             now: DateTime::<Utc>::UNIX_EPOCH,
             nonce: 0,
+            json_texts: HashMap::new(),
         }
     }
 }
@@ -136,9 +141,16 @@ impl Filter for OutFilter {
         if input.is_nil() {
             return Ok(Value::Nil);
         }
-        Ok(Value::scalar(mentions::wrap_data(
-            &input.render().to_string(),
-        )))
+        let text = if input.as_array().is_some() || input.as_object().is_some() {
+            // Objects and arrays print as compact JSON; JSON cells keep their key order.
+            let canonical = values::canonical_json(input);
+            STATE
+                .with(|s| s.borrow().json_texts.get(&canonical).cloned())
+                .unwrap_or(canonical)
+        } else {
+            input.render().to_string()
+        };
+        Ok(Value::scalar(mentions::wrap_data(&text)))
     }
 }
 

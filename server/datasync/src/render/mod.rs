@@ -509,10 +509,15 @@ fn render_raw(
         overflow: false,
     };
     let nonce = fresh_nonce();
+    let mut json_texts = HashMap::new();
+    for o in [vars.row, vars.previous].into_iter().flatten() {
+        o.json_texts(&mut json_texts);
+    }
     let state = RenderState {
         lookup,
         now: cx.now,
         nonce,
+        json_texts,
     };
     let ((result, exceeded), state) = filters::with_state(state, || {
         limits::with_budget(cx.limits, &cx.budget, || {

@@ -289,14 +289,13 @@ impl ObjectView for JsonNode {
 /// An object that answers `nil` for keys it does not have (lax row access).
 ///
 /// `.0` holds every column as a plain Liquid value (what `rows` is built from); JSON
-/// columns are also kept as [`JsonNode`]s, which `row.x` answers with, and the column
-/// order, so `{{ row }}` prints as JSON in result order.
+/// columns are also kept as [`JsonNode`]s, which `row.x.y` walks and whose exact text
+/// printing uses ([`LaxObject::json_texts`]).
 #[derive(Debug, Clone, Default)]
 pub struct LaxObject(pub Object, RowExtra);
 
 #[derive(Debug, Clone, Default)]
 struct RowExtra {
-    order: Vec<String>,
     json: Vec<(String, JsonNode)>,
 }
 
@@ -307,7 +306,6 @@ impl LaxObject {
         let mut extra = RowExtra::default();
         for (name, cell) in columns.iter().zip(row) {
             o.insert(name.clone().into(), cell_value(cell));
-            extra.order.push(name.clone());
             if let Cell::Json(j) = cell
                 && (j.is_object() || j.is_array())
             {
@@ -320,32 +318,6 @@ impl LaxObject {
     /// An object of plain values (no column order, no JSON views).
     pub fn from_object(o: Object) -> Self {
         LaxObject(o, RowExtra::default())
-    }
-
-    fn json_text(&self) -> String {
-        let mut out = String::from("{");
-        let mut first = true;
-        let keys: Vec<String> = if self.1.order.is_empty() {
-            let mut k: Vec<String> = self.0.keys().map(|k| k.to_string()).collect();
-            k.sort();
-            k
-        } else {
-            self.1.order.clone()
-        };
-        for k in keys {
-            let Some(v) = ObjectView::get(self, &k) else {
-                continue;
-            };
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(&serde_json::Value::String(k.clone()).to_string());
-            out.push(':');
-            write_value_json(v, &mut out);
-        }
-        out.push('}');
-        out
     }
 }
 
@@ -391,10 +363,10 @@ impl ValueView for LaxObject {
         self
     }
     fn render(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(self.json_text()))
+        DisplayCow::Owned(Box::new(canonical_json(&self.0)))
     }
     fn source(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(self.json_text()))
+        DisplayCow::Owned(Box::new(canonical_json(&self.0)))
     }
     fn type_name(&self) -> &'static str {
         "object"
@@ -403,7 +375,7 @@ impl ValueView for LaxObject {
         self.0.query_state(state)
     }
     fn to_kstr(&self) -> KStringCow<'_> {
-        KStringCow::from_string(self.json_text())
+        KStringCow::from_string(canonical_json(&self.0))
     }
     fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
@@ -421,24 +393,13 @@ impl ObjectView for LaxObject {
         self.0.len() as i64
     }
     fn keys<'k>(&'k self) -> Box<dyn Iterator<Item = KStringCow<'k>> + 'k> {
-        if self.1.order.is_empty() {
-            return ObjectView::keys(&self.0);
-        }
-        Box::new(self.1.order.iter().map(|k| KStringCow::from_ref(k)))
+        ObjectView::keys(&self.0)
     }
     fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
-        Box::new(self.iter().map(|(_, v)| v))
+        ObjectView::values(&self.0)
     }
     fn iter<'k>(&'k self) -> Box<dyn Iterator<Item = (KStringCow<'k>, &'k dyn ValueView)> + 'k> {
-        if self.1.order.is_empty() {
-            return ObjectView::iter(&self.0);
-        }
-        Box::new(
-            self.1
-                .order
-                .iter()
-                .filter_map(|k| ObjectView::get(self, k).map(|v| (KStringCow::from_ref(k), v))),
-        )
+        ObjectView::iter(&self.0)
     }
     fn contains_key(&self, index: &str) -> bool {
         index != "size" || self.0.contains_key(index)
@@ -452,6 +413,68 @@ impl ObjectView for LaxObject {
             None if index == "size" => None,
             None => Some(&NIL),
         }
+    }
+}
+
+/// JSON with object keys sorted: the same text for equal values, whatever the order of
+/// Liquid's hash maps.
+pub(crate) fn canonical_json(v: &dyn ValueView) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &dyn ValueView, out: &mut String) {
+    if let Some(o) = v.as_object() {
+        let mut fields: Vec<(String, &dyn ValueView)> =
+            o.iter().map(|(k, v)| (k.to_string(), v)).collect();
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        out.push('{');
+        for (i, (k, item)) in fields.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::Value::String(k).to_string());
+            out.push(':');
+            write_canonical(item, out);
+        }
+        out.push('}');
+    } else if let Some(a) = v.as_array() {
+        out.push('[');
+        for (i, item) in a.values().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_canonical(item, out);
+        }
+        out.push(']');
+    } else {
+        write_value_json(v, out);
+    }
+}
+
+impl LaxObject {
+    /// For each JSON object or array in this row (nested ones too): its canonical form
+    /// (see [`canonical_json`]) → its exact text in source order. Liquid turns every value
+    /// it reads into a hash-map copy; printing looks the copy up here.
+    pub(crate) fn json_texts(&self, into: &mut std::collections::HashMap<String, String>) {
+        for (_, node) in &self.1.json {
+            node.register(into);
+        }
+    }
+}
+
+impl JsonNode {
+    fn register(&self, into: &mut std::collections::HashMap<String, String>) {
+        let children: Box<dyn Iterator<Item = &JsonNode>> = match self {
+            JsonNode::Leaf(..) => return,
+            JsonNode::Array(a) => Box::new(a.iter()),
+            JsonNode::Object(o) => Box::new(o.iter().map(|(_, v)| v)),
+        };
+        for child in children {
+            child.register(into);
+        }
+        into.insert(canonical_json(&self.to_value()), self.json_text());
     }
 }
 
