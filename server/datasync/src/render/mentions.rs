@@ -18,6 +18,7 @@
 //! - `mattermost_user_lookup` marks the users it resolved with a per-rendering nonce, so
 //!   data cannot forge a resolved mention.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 /// Invisible, not a letter: ends a mention word for Mattermost's parser.
@@ -32,6 +33,26 @@ fn is_marker(c: char) -> bool {
     matches!(c, DATA_OPEN | DATA_CLOSE | MENTION_OPEN | MENTION_CLOSE)
 }
 
+/// The byte offset of the first marker in `s` (markers are U+E000..U+E003, UTF-8
+/// `EE 80 80`..`EE 80 83`; a byte search is much cheaper than decoding characters).
+fn find_marker(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|x| *x == 0xEE) {
+        let at = from + i;
+        if b.get(at + 1) == Some(&0x80) && b.get(at + 2).is_some_and(|x| (0x80..=0x83).contains(x))
+        {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+fn has_marker(s: &str) -> bool {
+    find_marker(s).is_some()
+}
+
 /// Replaces our marker characters in template source (they would confuse [`finish`]).
 pub(crate) fn clean_source(s: &str) -> String {
     s.chars()
@@ -43,10 +64,16 @@ pub(crate) fn clean_source(s: &str) -> String {
 /// mention (not preceded by a letter or digit, as in `ann@example.com`) is followed by a
 /// WORD JOINER. Idempotent.
 pub fn neutralise(s: &str) -> String {
-    if !s.contains('@') {
-        return s.to_string();
-    }
     let mut out = String::with_capacity(s.len() + 8);
+    neutralise_into(s, &mut out);
+    out
+}
+
+fn neutralise_into(s: &str, out: &mut String) {
+    if !s.contains('@') {
+        out.push_str(s);
+        return;
+    }
     let mut prev: Option<char> = None;
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -56,7 +83,6 @@ pub fn neutralise(s: &str) -> String {
         }
         prev = Some(c);
     }
-    out
 }
 
 /// The text a resolved mention is carried as until [`finish`].
@@ -75,11 +101,16 @@ pub(crate) fn mention_token(nonce: u64, username: &str) -> String {
 pub(crate) fn wrap_data(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     out.push(DATA_OPEN);
+    if !has_marker(value) {
+        neutralise_into(value, &mut out);
+        out.push(DATA_CLOSE);
+        return out;
+    }
     let mut rest = value;
     while !rest.is_empty() {
         match rest.find(MENTION_OPEN) {
             Some(i) => {
-                out.push_str(&neutralise(&strip_markers(&rest[..i])));
+                neutralise_into(&strip_markers(&rest[..i]), &mut out);
                 let after = &rest[i + MENTION_OPEN.len_utf8()..];
                 match after.find(MENTION_CLOSE) {
                     Some(e) if !after[..e].contains(is_marker) => {
@@ -92,7 +123,7 @@ pub(crate) fn wrap_data(value: &str) -> String {
                 }
             }
             None => {
-                out.push_str(&neutralise(&strip_markers(rest)));
+                neutralise_into(&strip_markers(rest), &mut out);
                 rest = "";
             }
         }
@@ -115,67 +146,56 @@ enum Piece {
 }
 
 fn pieces(raw: &str, nonce: u64) -> Vec<Piece> {
-    let mut out = Vec::new();
-    let mut template = String::new();
-    let mut data = String::new();
-    let mut in_data = false;
-    let mut chars = raw.char_indices();
     let prefix = format!("{nonce}:");
-    while let Some((i, c)) = chars.next() {
-        match c {
-            DATA_OPEN => {
-                flush(&mut out, &mut template, Piece::Template);
-                in_data = true;
-            }
-            DATA_CLOSE => {
-                flush(&mut out, &mut data, Piece::Data);
-                in_data = false;
-            }
+    let mut out = Vec::new();
+    let mut in_data = false;
+    let mut rest = raw;
+    while let Some(i) = find_marker(rest) {
+        push_text(&mut out, in_data, &rest[..i]);
+        let marker = rest[i..].chars().next().unwrap_or(DATA_CLOSE);
+        let after = &rest[i + marker.len_utf8()..];
+        rest = after;
+        match marker {
+            DATA_OPEN => in_data = true,
+            DATA_CLOSE => in_data = false,
             MENTION_OPEN => {
-                let after = &raw[i + c.len_utf8()..];
                 let Some(end) = after.find(MENTION_CLOSE) else {
                     continue;
                 };
                 let inner = &after[..end];
-                let buf = if in_data { &mut data } else { &mut template };
                 match inner.strip_prefix(&prefix) {
                     Some(user) if !user.is_empty() && !user.contains(is_marker) => {
-                        if in_data {
-                            flush(&mut out, buf, Piece::Data);
-                        } else {
-                            flush(&mut out, buf, Piece::Template);
-                        }
                         out.push(Piece::Mention(user.to_string()));
                     }
                     // Forged or damaged: keep the text, never as a mention.
-                    _ => buf.push_str(&neutralise(&strip_markers(inner))),
+                    _ => push_text(&mut out, in_data, &neutralise(&strip_markers(inner))),
                 }
-                // Skip the token's characters.
-                let skip = inner.chars().count() + 1;
-                for _ in 0..skip {
-                    chars.next();
-                }
+                rest = &after[end + MENTION_CLOSE.len_utf8()..];
             }
-            MENTION_CLOSE => {}
-            c if in_data => data.push(c),
-            c => template.push(c),
+            _ => {}
         }
     }
-    flush(&mut out, &mut template, Piece::Template);
-    flush(&mut out, &mut data, Piece::Data);
+    push_text(&mut out, in_data, rest);
     out
 }
 
-fn flush(out: &mut Vec<Piece>, buf: &mut String, make: fn(String) -> Piece) {
-    if !buf.is_empty() {
-        out.push(make(std::mem::take(buf)));
+/// Appends text to the last piece when it is of the same origin, else as a new piece.
+fn push_text(out: &mut Vec<Piece>, in_data: bool, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    match (in_data, out.last_mut()) {
+        (true, Some(Piece::Data(d))) => d.push_str(text),
+        (false, Some(Piece::Template(t))) => t.push_str(text),
+        (true, _) => out.push(Piece::Data(text.to_string())),
+        (false, _) => out.push(Piece::Template(text.to_string())),
     }
 }
 
 /// Turns a raw rendering into the message: Slack mentions converted where the author wrote
 /// them, data neutralised, markers removed.
 pub(crate) fn finish(raw: &str, nonce: u64) -> String {
-    if !raw.contains(is_marker) {
+    if !has_marker(raw) {
         return convert_mentions(raw);
     }
     if !raw.contains('@') && !raw.contains(MENTION_OPEN) {
@@ -185,7 +205,8 @@ pub(crate) fn finish(raw: &str, nonce: u64) -> String {
     let mut out = String::with_capacity(raw.len());
     for p in pieces {
         match p {
-            Piece::Template(t) => out.push_str(&convert_mentions(&t)),
+            Piece::Template(t) if t.contains("<@") => out.push_str(&convert_mentions(&t)),
+            Piece::Template(t) => out.push_str(&t),
             Piece::Data(d) => {
                 // A template `@` right before data would make the data a mention.
                 if ends_with_mention_at(&out) && !d.starts_with(JOINER) {
@@ -213,42 +234,46 @@ fn ends_with_mention_at(s: &str) -> bool {
 /// `<@…>` around anything that is not only template text: a resolved user becomes a
 /// mention, data becomes plain data.
 fn slack_mentions(pieces: Vec<Piece>) -> Vec<Piece> {
-    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
-    let mut i = 0;
-    while i < pieces.len() {
-        let Piece::Template(t) = &pieces[i] else {
-            out.push(pieces[i].clone());
-            i += 1;
+    let mut queue: VecDeque<Piece> = pieces.into();
+    let mut out: Vec<Piece> = Vec::with_capacity(queue.len());
+    while let Some(piece) = queue.pop_front() {
+        let Piece::Template(mut head) = piece else {
+            out.push(piece);
             continue;
         };
         // Only a `<@` at the very end of a template piece can open a mixed mention.
-        let Some(head) = t.strip_suffix("<@").or_else(|| t.strip_suffix("<@@")) else {
-            out.push(pieces[i].clone());
-            i += 1;
+        let opener = ["<@@", "<@"].into_iter().find(|o| head.ends_with(o));
+        let (Some(opener), Some((n, at))) = (opener, closing(&queue)) else {
+            out.push(Piece::Template(head));
             continue;
         };
-        let Some((middle, tail, next)) = closing(&pieces, i + 1) else {
-            out.push(pieces[i].clone());
-            i += 1;
+        head.truncate(head.len() - opener.len());
+        out.push(Piece::Template(head));
+        let mut middle: Vec<Piece> = queue.drain(..n).collect();
+        let Some(Piece::Template(close)) = queue.pop_front() else {
             continue;
         };
-        out.push(Piece::Template(head.to_string()));
-        let mentions: Vec<&Piece> = middle
+        if at > 0 {
+            middle.push(Piece::Template(close[..at].to_string()));
+        }
+        let mentions = middle
             .iter()
             .filter(|p| matches!(p, Piece::Mention(_)))
-            .collect();
-        if mentions.len() == 1 && middle.iter().all(is_mention_or_blank) {
-            out.push(mentions[0].clone());
+            .count();
+        if mentions == 1 && middle.iter().all(is_mention_or_blank) {
+            out.extend(
+                middle
+                    .into_iter()
+                    .filter(|p| matches!(p, Piece::Mention(_))),
+            );
         } else {
-            for p in middle {
-                out.push(match p {
-                    Piece::Mention(u) => Piece::Data(u.clone()),
-                    other => other.clone(),
-                });
-            }
+            out.extend(middle.into_iter().map(|p| match p {
+                Piece::Mention(u) => Piece::Data(u),
+                other => other,
+            }));
         }
-        out.push(Piece::Template(tail));
-        i = next;
+        // What follows the `>` may open the next mention.
+        queue.push_front(Piece::Template(close[at + 1..].to_string()));
     }
     out
 }
@@ -260,24 +285,14 @@ fn is_mention_or_blank(p: &Piece) -> bool {
     }
 }
 
-/// Finds the template `>` closing a `<@` whose name starts at `pieces[from]`: the pieces in
-/// between, the rest of the closing piece after `>`, and the index after it. The name may
+/// Finds the template `>` closing a `<@` whose name starts at the front of `pieces`: how
+/// many whole pieces lie before the closing one, and the `>`'s offset in it. The name may
 /// not contain spaces or `<`, which would mean this `<@` is not a mention.
-fn closing(pieces: &[Piece], from: usize) -> Option<(Vec<Piece>, String, usize)> {
-    let mut middle = Vec::new();
-    for (j, p) in pieces.iter().enumerate().skip(from) {
-        match p {
-            Piece::Template(t) => {
-                let end = t.find(['>', '<', ' ', '\n', '\t'])?;
-                if !t[end..].starts_with('>') {
-                    return None;
-                }
-                if end > 0 {
-                    middle.push(Piece::Template(t[..end].to_string()));
-                }
-                return Some((middle, t[end + 1..].to_string(), j + 1));
-            }
-            other => middle.push(other.clone()),
+fn closing(pieces: &VecDeque<Piece>) -> Option<(usize, usize)> {
+    for (j, p) in pieces.iter().enumerate() {
+        if let Piece::Template(t) = p {
+            let end = t.find(['>', '<', ' ', '\n', '\t'])?;
+            return t[end..].starts_with('>').then_some((j, end));
         }
     }
     None
