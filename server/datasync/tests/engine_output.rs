@@ -112,3 +112,42 @@ fn typed_numbers_stay_numbers_in_csv() {
         "i,f,d,t,j\n-5,-1.5,-12.50,'-5,\"[\"\"=x\"\"]\"\n"
     );
 }
+
+mod properties {
+    use super::suppress_previews;
+    use proptest::prelude::*;
+
+    fn markdownish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("https://x.io/a".to_string()),
+            Just("http://y.io".to_string()),
+            Just("`".to_string()),
+            Just("```".to_string()),
+            Just("~~~".to_string()),
+            Just("\n".to_string()),
+            Just("(".to_string()),
+            Just(")".to_string()),
+            Just("_".to_string()),
+            Just("*".to_string()),
+            Just("](".to_string()),
+            Just("<".to_string()),
+            Just(" ".to_string()),
+            Just(".".to_string()),
+            "[a-z]{1,3}",
+            any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..20).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Only backticks are added: the text itself is never changed or lost.
+        #[test]
+        fn only_backticks_are_added(s in markdownish()) {
+            let out = suppress_previews(&s);
+            prop_assert_eq!(out.replace('`', ""), s.replace('`', ""));
+            prop_assert!(out.matches('`').count() >= s.matches('`').count());
+        }
+    }
+}

@@ -475,3 +475,23 @@ fn blank_renders_are_recognisable() {
         &render_row("{{ x }}", &[("x", text("a"))]).unwrap()
     ));
 }
+
+#[test]
+fn errors_do_not_show_internal_rewrites() {
+    for template in [
+        "{{ row.x | nosuchfilter }}",
+        "{{ name | nosuchfilter }}",
+        "{{ row.x | date_tz: }}",
+        "{{ name | plus }}",
+        "{% if %}{{ name }}",
+    ] {
+        let err = render::compile(template).unwrap_err();
+        assert!(!err.contains("__ds"), "{template}: {err}");
+    }
+    let err = render_row(
+        "{{ name | date_tz: '%H', 'Mars/Base' }} {{ row.at | divided_by: 0 }}",
+        &[("name", text("2026-01-01T00:00:00Z")), ("at", Cell::Int(1))],
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("__ds"), "{err}");
+}

@@ -209,12 +209,35 @@ pub fn compile(source: &str) -> Result<Template, String> {
     })
 }
 
+/// liquid's message on one line, without our rewrites (`__ds_out`, `__ds_has`), which the
+/// author never wrote.
 fn first_line(s: &str) -> String {
-    s.lines()
+    let joined = s
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    hide_rewrites(&joined)
+}
+
+fn hide_rewrites(s: &str) -> String {
+    let mut out = s.replace("__ds_out, ", "").replace(" | __ds_out", "");
+    // `{% if __ds_has["x"] %}{{ x }}{% else %}{% raw %}{{ x }}{% endraw %}{% endif %}`
+    // → `{{ x }}`.
+    while let Some(start) = out.find("{% if __ds_has[") {
+        let Some(open_end) = out[start..].find("%}").map(|e| start + e + 2) else {
+            break;
+        };
+        out.replace_range(start..open_end, "");
+        if let Some(a) = out[start..].find("{% else %}{% raw %}") {
+            let a = start + a;
+            if let Some(b) = out[a..].find("{% endraw %}{% endif %}") {
+                out.replace_range(a..a + b + "{% endraw %}{% endif %}".len(), "");
+            }
+        }
+    }
+    out.replace("__ds_has", "columns")
 }
 
 /// Whether a rendering shows nothing (empty, or only whitespace and invisible characters):
