@@ -27,6 +27,12 @@ thread_local! {
     static NESTING: Cell<u64> = const { Cell::new(1) };
 }
 
+/// Starts a compilation with no enclosing loops (a parse that panicked, caught by
+/// [`super::compile`], may have left a factor behind).
+pub(crate) fn reset_nesting() {
+    NESTING.with(|n| n.set(1));
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BoundedFor;
 

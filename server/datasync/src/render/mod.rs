@@ -191,6 +191,7 @@ static LANGUAGE: LazyLock<Language> = LazyLock::new(|| {
 pub fn compile(source: &str) -> Result<Template, String> {
     let source = mentions::clean_source(source);
     let scan = scan::scan(&source)?;
+    blocks::reset_nesting();
     // liquid-core 0.26 panics on a few malformed inputs (e.g. an unclosed `{% raw %}` in
     // some positions: "File shouldn't end before EOI"); a typo must not take the plugin down.
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
