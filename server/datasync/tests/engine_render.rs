@@ -495,3 +495,29 @@ fn errors_do_not_show_internal_rewrites() {
     .unwrap_err();
     assert!(!err.to_string().contains("__ds"), "{err}");
 }
+
+#[test]
+fn templates_that_would_overflow_the_parser_are_refused() {
+    // Each of these aborted the process with a stack overflow in liquid's parser.
+    let deep_blocks = format!(
+        "{}x{}",
+        "{% if true %}".repeat(2000),
+        "{% endif %}".repeat(2000)
+    );
+    let deep_index = format!("{{{{ {}1{} }}}}", "x[".repeat(20000), "]".repeat(20000));
+    let huge = "x".repeat(100 * 1024);
+    for (template, expected) in [
+        (deep_blocks, "nested more than 32 deep"),
+        (deep_index, "nested more than 32 deep"),
+        (huge, "the limit is 65536"),
+    ] {
+        let err = render::compile(&template).unwrap_err();
+        assert!(err.contains(expected), "{err}");
+    }
+    let ok = format!(
+        "{}x{}",
+        "{% if true %}".repeat(32),
+        "{% endif %}".repeat(32)
+    );
+    assert_eq!(render_row(&ok, &[]).unwrap(), "x");
+}

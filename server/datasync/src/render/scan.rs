@@ -121,8 +121,70 @@ fn locals(pieces: &[Piece<'_>]) -> BTreeSet<String> {
     out
 }
 
+/// Largest template source. liquid's parser recurses: a pasted template with thousands of
+/// nested blocks or brackets would overflow the stack and abort the process.
+pub(crate) const MAX_SOURCE_BYTES: usize = 64 * 1024;
+/// Deepest nesting of blocks (`{% if %}` in `{% for %}` …) and of brackets in one tag.
+pub(crate) const MAX_NESTING: usize = 32;
+
+/// Checks what would make liquid's recursive parser overflow the stack.
+fn check_shape(src: &str, pieces: &[Piece<'_>]) -> Result<(), String> {
+    if src.len() > MAX_SOURCE_BYTES {
+        return Err(format!(
+            "the template is {} bytes long; the limit is {MAX_SOURCE_BYTES}",
+            src.len()
+        ));
+    }
+    let mut depth = 0usize;
+    for p in pieces {
+        let inner = match p {
+            Piece::Tag(_, inner) | Piece::Output(_, inner) => *inner,
+            _ => continue,
+        };
+        if bracket_depth(inner) > MAX_NESTING {
+            return Err(format!(
+                "brackets are nested more than {MAX_NESTING} deep in one tag"
+            ));
+        }
+        let Piece::Tag(_, inner) = p else { continue };
+        let word = inner.split_whitespace().next().unwrap_or("");
+        if matches!(
+            word,
+            "if" | "unless" | "for" | "case" | "capture" | "ifchanged" | "tablerow"
+        ) {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(format!("blocks are nested more than {MAX_NESTING} deep"));
+            }
+        } else if word.starts_with("end") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
+/// The deepest nesting of `(` and `[` outside quoted strings.
+fn bracket_depth(s: &str) -> usize {
+    let (mut depth, mut max, mut quote) = (0usize, 0usize, None);
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, ')' | ']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 pub(crate) fn scan(src: &str) -> Result<Scan, String> {
     let pieces = pieces(src);
+    check_shape(src, &pieces)?;
     let locals = locals(&pieces);
     let mut rewritten = String::with_capacity(src.len() + 64);
     let mut refs = BTreeSet::new();
