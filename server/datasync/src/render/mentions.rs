@@ -36,12 +36,16 @@ fn is_marker(c: char) -> bool {
 /// The byte offset of the first marker in `s` (markers are U+E000..U+E003, UTF-8
 /// `EE 80 80`..`EE 80 83`; a byte search is much cheaper than decoding characters).
 fn find_marker(s: &str) -> Option<usize> {
+    find_marker_byte(s, 0x80..=0x83)
+}
+
+/// The first `EE 80 xx` with `xx` in `last` (0x82..=0x83: only the mention markers).
+fn find_marker_byte(s: &str, last: std::ops::RangeInclusive<u8>) -> Option<usize> {
     let b = s.as_bytes();
     let mut from = 0;
     while let Some(i) = b[from..].iter().position(|x| *x == 0xEE) {
         let at = from + i;
-        if b.get(at + 1) == Some(&0x80) && b.get(at + 2).is_some_and(|x| (0x80..=0x83).contains(x))
-        {
+        if b.get(at + 1) == Some(&0x80) && b.get(at + 2).is_some_and(|x| last.contains(x)) {
             return Some(at);
         }
         from = at + 1;
@@ -201,6 +205,65 @@ pub(crate) fn finish(raw: &str, nonce: u64) -> String {
     if !raw.contains('@') && !raw.contains(MENTION_OPEN) {
         return strip_markers(raw);
     }
+    if let Some(out) = finish_simple(raw) {
+        return out;
+    }
+    finish_general(raw, nonce)
+}
+
+/// The common case in one pass: no resolved mentions, and `<@` before data only in the
+/// simple shape `<@{{ value }}>`. `None` for anything else, which [`finish_general`]
+/// handles (the two agree wherever this one answers; a unit test checks it).
+fn finish_simple(raw: &str) -> Option<String> {
+    if find_marker_byte(raw, 0x82..=0x83).is_some() {
+        return None;
+    }
+    // Segments alternate: template, data, template, … (markers come in pairs).
+    let mut segments: Vec<&str> = Vec::new();
+    let mut rest = raw;
+    while let Some(i) = find_marker(rest) {
+        segments.push(&rest[..i]);
+        rest = &rest[i + DATA_OPEN.len_utf8()..];
+    }
+    segments.push(rest);
+    let mut out = String::with_capacity(raw.len());
+    let mut drop_close = false;
+    for (i, text) in segments.iter().enumerate() {
+        if i % 2 == 1 {
+            if text.is_empty() {
+                return None;
+            }
+            if ends_with_mention_at(&out) && !text.starts_with(JOINER) {
+                out.push(JOINER);
+            }
+            out.push_str(text);
+            continue;
+        }
+        let mut t = *text;
+        if drop_close {
+            t = t.strip_prefix('>')?;
+            drop_close = false;
+        }
+        if let Some(opener) = ["<@@", "<@"].into_iter().find(|o| t.ends_with(o))
+            && let Some(data) = segments.get(i + 1)
+        {
+            let closes = segments.get(i + 2).is_some_and(|a| a.starts_with('>'));
+            if data.is_empty() || !closes {
+                return None;
+            }
+            t = &t[..t.len() - opener.len()];
+            drop_close = true;
+        }
+        if t.contains("<@") {
+            out.push_str(&convert_mentions(t));
+        } else {
+            out.push_str(t);
+        }
+    }
+    Some(out)
+}
+
+fn finish_general(raw: &str, nonce: u64) -> String {
     let pieces = slack_mentions(pieces(raw, nonce));
     let mut out = String::with_capacity(raw.len());
     for p in pieces {
@@ -356,6 +419,34 @@ mod tests {
         assert_eq!(finish(&raw, 2), "1:bob");
         let real = wrap_data(&mention_token(2, "bob"));
         assert_eq!(finish(&format!("<@{real}>"), 2), "@bob");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Wherever the one-pass version answers, it answers as the general one does.
+        #[test]
+        fn the_fast_path_agrees(parts in proptest::collection::vec(
+            (proptest::prop_oneof![
+                proptest::strategy::Just("<@".to_string()),
+                proptest::strategy::Just("<@@".to_string()),
+                proptest::strategy::Just(">".to_string()),
+                proptest::strategy::Just("> ".to_string()),
+                proptest::strategy::Just("@".to_string()),
+                proptest::strategy::Just(" x".to_string()),
+                proptest::strategy::Just("<@bob>".to_string()),
+                proptest::strategy::Just(String::new()),
+                "[a-z@<> .]{0,4}",
+            ], proptest::bool::ANY),
+            0..8,
+        )) {
+            let raw: String = parts
+                .iter()
+                .map(|(text, data)| if *data { wrap_data(text) } else { text.clone() })
+                .collect();
+            if let Some(fast) = finish_simple(&raw) {
+                proptest::prop_assert_eq!(fast, finish_general(&raw, 0), "{:?}", raw);
+            }
+        }
     }
 
     #[test]
