@@ -299,11 +299,16 @@ fn growing_text_in_memory_is_bounded() {
         "{% assign s = 'xxxxxxxx' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}",
         // Doubling an array.
         "{% assign a = 'x,y' | split: ',' %}{% for i in (1..40) %}{% assign a = a | concat: a %}{% endfor %}{{ a | size }}",
+        // One filter call whose result is many times its input.
+        "{% assign a = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' %}{% assign b = a | append: a | append: a | append: a %}{% assign c = b | replace: 'a', b | replace: 'a', b %}",
+        "{% assign parts = row.big | split: '' %}{{ parts | size }}",
+        "{% assign parts = row.big | split: '' %}{{ parts | join: row.big }}",
         // A capture that never reaches the output.
         "{% capture c %}{% for i in (1..100000) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}{% endcapture %}",
     ] {
         let started = Instant::now();
-        let err = render_bounded(template, &[], Limits::default(), &budget).unwrap_err();
+        let big = ("big", text(&"x".repeat(1_000_000)));
+        let err = render_bounded(template, &[big], Limits::default(), &budget).unwrap_err();
         assert!(
             limit_message(err).contains("more than 4194304 bytes"),
             "{template}"

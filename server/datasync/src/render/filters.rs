@@ -78,12 +78,40 @@ fn now() -> DateTime<Utc> {
 
 /// Wraps a filter so its results are charged to the rendering's byte budget and the clock
 /// is checked before it runs (`{% assign s = s | append: s %}` in a loop doubles a string).
+/// The filters whose result can be many times their input (`replace` with a longer text,
+/// `join` with a long separator, `split` into characters) are checked before they run.
 #[derive(Clone)]
 pub(crate) struct Bounded(pub Box<dyn ParseFilter>);
 
+/// Filters whose output size is checked before they run, with their positional arguments.
+#[derive(Debug)]
+enum Growth {
+    None,
+    Replace(Vec<Expression>),
+    Join(Vec<Expression>),
+    Split(Vec<Expression>),
+}
+
 impl ParseFilter for Bounded {
     fn parse(&self, arguments: FilterArguments<'_>) -> LiquidResult<Box<dyn Filter>> {
-        Ok(Box::new(BoundedFilter(self.0.parse(arguments)?)))
+        let name = self.0.reflection().name();
+        if !matches!(name, "replace" | "join" | "split") {
+            return Ok(Box::new(BoundedFilter(
+                self.0.parse(arguments)?,
+                Growth::None,
+            )));
+        }
+        let positional: Vec<Expression> = arguments.positional.collect();
+        let inner = self.0.parse(FilterArguments {
+            positional: Box::new(positional.clone().into_iter()),
+            keyword: arguments.keyword,
+        })?;
+        let growth = match name {
+            "replace" => Growth::Replace(positional),
+            "join" => Growth::Join(positional),
+            _ => Growth::Split(positional),
+        };
+        Ok(Box::new(BoundedFilter(inner, growth)))
     }
     fn reflection(&self) -> &dyn FilterReflection {
         self.0.reflection()
@@ -91,7 +119,7 @@ impl ParseFilter for Bounded {
 }
 
 #[derive(Debug)]
-struct BoundedFilter(Box<dyn Filter>);
+struct BoundedFilter(Box<dyn Filter>, Growth);
 
 impl fmt::Display for BoundedFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,9 +130,51 @@ impl fmt::Display for BoundedFilter {
 impl Filter for BoundedFilter {
     fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> LiquidResult<Value> {
         limits::check_time()?;
+        if let Some(bytes) = expected_size(&self.1, input, runtime) {
+            limits::ensure_room(bytes)?;
+        }
         let out = self.0.evaluate(input, runtime)?;
         limits::charge_bytes(value_size(&out))?;
         Ok(out)
+    }
+}
+
+/// Text of the `i`th argument, if it evaluates.
+fn arg_text(args: &[Expression], i: usize, runtime: &dyn Runtime) -> Option<String> {
+    let v = args.get(i)?.evaluate(runtime).ok()?;
+    Some(v.to_kstr().to_string())
+}
+
+/// How many times `pattern` splits `text` (an empty pattern splits between characters).
+fn occurrences(text: &str, pattern: &str) -> u64 {
+    if pattern.is_empty() {
+        text.chars().count() as u64 + 1
+    } else {
+        text.matches(pattern).count() as u64
+    }
+}
+
+/// An upper bound of the bytes a growing filter will build, before it runs.
+fn expected_size(growth: &Growth, input: &dyn ValueView, runtime: &dyn Runtime) -> Option<u64> {
+    match growth {
+        Growth::None => None,
+        Growth::Replace(args) => {
+            let text = input.to_kstr();
+            let pattern = arg_text(args, 0, runtime)?;
+            let with = arg_text(args, 1, runtime).unwrap_or_default();
+            Some(text.len() as u64 + occurrences(&text, &pattern) * with.len() as u64)
+        }
+        Growth::Join(args) => {
+            let n = input.as_array()?.size().max(0) as u64;
+            let sep = arg_text(args, 0, runtime).unwrap_or_else(|| " ".to_string());
+            Some(n * sep.len() as u64)
+        }
+        Growth::Split(args) => {
+            let text = input.to_kstr();
+            let pattern = arg_text(args, 0, runtime)?;
+            // Each piece is a Liquid value of a few dozen bytes besides its text.
+            Some(text.len() as u64 + (occurrences(&text, &pattern) + 1) * 48)
+        }
     }
 }
 

@@ -235,6 +235,18 @@ pub(crate) fn charge_bytes(n: usize) -> Result<(), LiquidError> {
     })
 }
 
+/// Refuses before a filter builds `n` more bytes than the rendering has left.
+pub(crate) fn ensure_room(n: u64) -> Result<(), LiquidError> {
+    charge(|cur| {
+        (cur.work_bytes.saturating_add(n) > cur.limits.max_work_bytes).then(|| {
+            format!(
+                "the template builds more than {} bytes of text (limit per message)",
+                cur.limits.max_work_bytes
+            )
+        })
+    })
+}
+
 /// Only the clock (between loop iterations).
 pub(crate) fn check_time() -> Result<(), LiquidError> {
     charge(|_| None)
