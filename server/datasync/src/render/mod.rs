@@ -18,8 +18,8 @@
 mod blocks;
 mod filters;
 mod limits;
-pub mod mentions;
-pub mod numbers;
+mod mentions;
+mod numbers;
 mod scan;
 mod values;
 
@@ -38,7 +38,7 @@ use liquid_lib::stdlib;
 use filters::{Bounded, ClockDate, LookupMode, RenderState};
 pub use limits::{Limits, MAX_OUTPUT_BYTES, RunBudget, RunLimits};
 pub use mentions::{convert_mentions, neutralise};
-pub use values::{JsonNode, LaxObject, cell_text, cell_value};
+pub use values::{LaxObject, cell_text, cell_value};
 
 /// A compiled template.
 #[derive(Clone)]

@@ -316,7 +316,7 @@ impl LaxObject {
     }
 
     /// An object of plain values (no column order, no JSON views).
-    pub fn from_object(o: Object) -> Self {
+    pub(crate) fn from_object(o: Object) -> Self {
         LaxObject(o, RowExtra::default())
     }
 }
