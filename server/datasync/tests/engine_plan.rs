@@ -227,7 +227,8 @@ fn csv_file_with_message() {
     assert_eq!(f.name, "export-s.csv");
     assert_eq!(
         String::from_utf8(f.bytes.clone()).unwrap(),
-        "id,name,owner\n0,Account 0,@user0\n1,\"Comma, \"\"quoted\"\"\",@user1\n"
+        // Text starting with `@` is a formula to a spreadsheet: prefixed with `'`.
+        "id,name,owner\n0,Account 0,'@user0\n1,\"Comma, \"\"quoted\"\"\",'@user1\n"
     );
 }
 
@@ -248,7 +249,8 @@ fn attachments_colours_fields_and_sender_props() {
     assert_eq!(att["title_link"], "https://crm/0");
     assert_eq!(
         att["fields"][0],
-        serde_json::json!({"title": "Owner", "value": "@user0", "short": true})
+        // A value from data never mentions anyone (a WORD JOINER follows its `@`).
+        serde_json::json!({"title": "Owner", "value": "@\u{2060}user0", "short": true})
     );
     assert_eq!(mp.messages[1].props["attachments"][0]["color"], "#ff0000");
     assert_eq!(added.props["from_webhook"], "true");
