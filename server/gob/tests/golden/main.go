@@ -179,20 +179,23 @@ func splitSlice() []any {
 
 // splitMap is a map[string]any whose values introduce new types.
 func splitMap() map[string]any {
+	// Every value is a type new to the stream, so whichever entry Go sends first splits
+	// the message right after the count.
 	m := map[string]any{}
-	for i := 0; i < 30; i++ {
-		m[fmt.Sprintf("k%02d", i)] = int64(i)
+	for i := 0; i < 40; i++ {
+		m[fmt.Sprintf("k%02d", i)] = SplitT{A: i}
 	}
-	m["k05"] = SplitT{A: 5}
 	m["k12"] = &SplitU{Name: "twelve"}
 	m["k20"] = []any{SplitV{Tags: []string{"a", "b"}}}
 	m["k29"] = RM{"x": RM{}}
 	return m
 }
 
-// postList is a GetPostsForChannel/GetPostsSince reply: 200 posts, some with Slack
-// attachments (typed, and as plain []any/map[string]any), one with 50 []any props.
-func postList() *plugin.Z_GetPostsForChannelReturns {
+// postList is a GetPostsForChannel/GetPostsSince reply of 200 posts; slack(i) says
+// which posts carry typed Slack attachments (a type first sent inside Props, so Go
+// splits the message there), anyAttach(i) which carry them as plain []any /
+// map[string]any, and post 101 holds 50 []any props.
+func postList(slack, anyAttach func(i int) bool) *plugin.Z_GetPostsForChannelReturns {
 	list := model.NewPostList()
 	for i := 0; i < 200; i++ {
 		p := &model.Post{
@@ -204,12 +207,12 @@ func postList() *plugin.Z_GetPostsForChannelReturns {
 			Props:     model.StringInterface{"from_bot": "true"},
 		}
 		switch {
-		case i%5 == 0:
+		case slack(i):
 			p.Props["attachments"] = []*model.SlackAttachment{{
 				Color: "#ff0000", Title: fmt.Sprintf("row %d", i), Text: "body",
 				Fields: []*model.SlackAttachmentField{{Title: "k", Value: "v", Short: true}},
 			}}
-		case i%7 == 0:
+		case anyAttach(i):
 			p.Props["attachments"] = []any{map[string]any{
 				"title": fmt.Sprintf("row %d", i), "fields": []any{map[string]any{"title": "n", "value": int64(i)}},
 			}}
@@ -234,14 +237,16 @@ func fiftyAnyProps() *plugin.Z_CreatePostArgs {
 	return &plugin.Z_CreatePostArgs{A: p}
 }
 
+// issue13Repro is the issue's reproduction with more elements: with our longer type
+// name and ids, 30 would still fit in the bytes before the split.
 func issue13Repro() []any {
-	v := make([]any, 30)
+	v := make([]any, 60)
 	v[0] = SplitT{}
 	return v
 }
 
-func splitArray() [30]any {
-	var a [30]any
+func splitArray() [60]any {
+	var a [60]any
 	a[0] = SplitT{A: 3}
 	a[20] = &SplitU{Name: "arr"}
 	return a
@@ -385,7 +390,11 @@ func cases() []testCase {
 		{"split_slice", []any{splitSlice(), splitSlice()}},
 		{"split_map", []any{splitMap()}},
 		{"split_array", []any{splitArray()}},
-		{"post_list", []any{postList(), postList()}},
+		// Every post has attachments: whichever post Go sends first splits the message
+		// after the map's count (200), before 200 bytes of it.
+		{"post_list", []any{postList(func(int) bool { return true }, func(int) bool { return false })}},
+		// The issue's mix: whether the count exceeds the first message depends on map order.
+		{"post_list_mixed", []any{postList(func(i int) bool { return i%5 == 0 }, func(i int) bool { return i%7 == 0 })}},
 		{"post_fifty_any_props", []any{fiftyAnyProps()}},
 		{"invalid_utf8", []any{&Utf8Case{S: "a\xffb", Keys: map[string]int{"k\xff": 1, "k\xfe": 2, "k": 3},
 			List: []string{"\xc3", "ok"}}, "\xff\xfe", map[string]any{"x\x80": "y\x81"}}},
@@ -439,6 +448,10 @@ func gen(dir string) error {
 			views[i] = view(reflect.ValueOf(v))
 		}
 		js, err := json.MarshalIndent(views, "", " ")
+		if len(js) > 1<<16 {
+			// Large views (post lists, deep lists) stay compact: indentation triples them.
+			js, err = json.Marshal(views)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: json: %w", c.name, err)
 		}
