@@ -17,6 +17,8 @@ use crate::{Error, Value, from_value};
 const FIRST_USER_ID: i64 = 64;
 /// Cap on definitions per stream, so a hostile peer cannot grow the table forever.
 const MAX_TYPES: usize = 65_536;
+/// Most elements reserved up front for one container (see `Decoder::reserve`).
+const MAX_RESERVE: usize = 4096;
 /// Go refuses interface names longer than this (`decodeInterface`).
 const MAX_NAME_LEN: usize = 1024;
 
@@ -354,16 +356,17 @@ impl Decoder {
     /// element is an interface value of a type not yet sent on the stream, Go ends the
     /// message to send the definition and the elements go on in the next one (Go's
     /// `decodeSlice`: "there will be buffer reloads"). A hostile count costs nothing up
-    /// front: every element still needs at least one byte of input, and storage is
-    /// reserved only for as many elements as this message could hold ([`reserve`]).
+    /// front: every element still needs at least one byte of input, and little storage is
+    /// reserved before the elements arrive (`reserve`).
     fn count(&mut self) -> Result<usize, Error> {
         let n = self.buf.uint()?;
         usize::try_from(n).map_err(|_| Error::malformed(format!("element count {n} too large")))
     }
 
-    /// Capacity to reserve for `n` elements: at most one per byte left in the message.
+    /// Capacity to reserve for `n` elements: at most one per byte left in the message and
+    /// at most [`MAX_RESERVE`]; larger containers grow as their elements arrive.
     fn reserve(&self, n: usize) -> usize {
-        n.min(self.buf.remaining())
+        n.min(self.buf.remaining()).min(MAX_RESERVE)
     }
 
     fn elements<R: Read>(

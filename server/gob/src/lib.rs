@@ -26,6 +26,10 @@
 //! - Interface values need a Go registration name ([`Any::new`]); the decoder
 //!   keeps the sender's type so a decoded [`Any`] can be sent on unchanged.
 //!   `Any`/`InterfaceValue` equality compares struct types by identity.
+//! - A Go string that is not UTF-8 decodes as [`Value::Bytes`]: its bytes are kept (and
+//!   distinct map keys stay distinct); into a Rust `String` it is an error.
+//! - Go `complex64`/`complex128` are [`Complex64`]/[`Complex128`]; recursive non-struct
+//!   types (`type RS []RS`) are [`Type::Recursive`] ([`RecursiveType::of`]).
 //! - Test vectors from Go live in `tests/data` (regenerate: `make gob-golden`).
 //!
 //! ```
