@@ -413,6 +413,11 @@ func main() {
 	var err error
 	if os.Args[1] == "gen" {
 		err = gen(os.Args[2])
+		// After the cases, not before: Go's type ids are process-wide, so encoding
+		// anything first would renumber every committed vector.
+		if err == nil {
+			err = goRejects()
+		}
 	} else {
 		err = verify(os.Args[2])
 	}
@@ -420,6 +425,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "golden:", err)
 		os.Exit(1)
 	}
+}
+
+// goRejects checks that Go's decoder refuses what the Rust serde bridge refuses
+// (tests/go_parity.rs), rather than losing data: a float64 beyond float32's range,
+// an array of another length, a complex128 beyond complex64's range.
+func goRejects() error {
+	checks := []struct {
+		what       string
+		from, into any
+	}{
+		{"float64 1e300 into float32", 1e300, new(float32)},
+		{"[3]int into [2]int", [3]int{1, 0, -1}, new([2]int)},
+		{"[3]int into [4]int", [3]int{1, 0, -1}, new([4]int)},
+		{"complex128 1e300+1i into complex64", complex(1e300, 1), new(complex64)},
+	}
+	for _, c := range checks {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(c.from); err != nil {
+			return fmt.Errorf("%s: encode: %w", c.what, err)
+		}
+		if err := gob.NewDecoder(&buf).Decode(c.into); err == nil {
+			return fmt.Errorf("Go's decoder accepts %s; the Rust side refuses it", c.what)
+		}
+	}
+	return nil
 }
 
 func encodeAll(values []any) ([]byte, error) {
@@ -607,6 +637,9 @@ func decodeAll(data []byte, like []any) ([]any, error) {
 }
 
 func verify(dir string) error {
+	if err := goRejects(); err != nil {
+		return err
+	}
 	byName := map[string]testCase{}
 	for _, c := range cases() {
 		byName[c.name] = c
