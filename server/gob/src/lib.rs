@@ -29,7 +29,8 @@
 //! - A Go string that is not UTF-8 decodes as [`Value::Bytes`]: its bytes are kept (and
 //!   distinct map keys stay distinct); into a Rust `String` it is an error.
 //! - Go `complex64`/`complex128` are [`Complex64`]/[`Complex128`]; recursive non-struct
-//!   types (`type RS []RS`) are [`Type::Recursive`] ([`RecursiveType::of`]).
+//!   types (`type RS []RS`) are [`Type::Recursive`] (`#[gob(recursive)]` on a newtype,
+//!   or [`RecursiveType::of`]).
 //! - Test vectors from Go live in `tests/data` (regenerate: `make gob-golden`).
 //!
 //! ```

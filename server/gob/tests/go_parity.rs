@@ -181,19 +181,12 @@ fn depth_limit_is_exact_and_its_error_is_short() {
 // ---------------------------------------------------------------------------------------
 // Recursive non-struct types
 
-/// Go `type RS []RS`.
-#[derive(Serialize, Deserialize, Debug, Default, PartialEq, Clone)]
+/// Go `type RS []RS`, through the derive.
+#[derive(Serialize, Deserialize, GobType, Debug, Default, PartialEq, Clone)]
+#[gob(recursive, name = "RS")]
 struct Rs(Vec<Rs>);
 
-impl GobType for Rs {
-    fn gob_type() -> Type {
-        Type::Recursive(RecursiveType::of::<Rs>("RS", || {
-            Type::Slice(Box::new(Rs::gob_type()))
-        }))
-    }
-}
-
-/// Go `type RM map[string]RM`.
+/// Go `type RM map[string]RM`, by hand.
 #[derive(Serialize, Deserialize, Debug, Default, PartialEq, Clone)]
 struct Rm(HashMap<String, Rm>);
 
@@ -214,6 +207,15 @@ fn rm(entries: &[(&str, Rm)]) -> Rm {
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect())
+}
+
+#[test]
+fn recursive_newtype_derive_names_itself() {
+    let Type::Recursive(r) = Rs::gob_type() else {
+        panic!("{:?}", Rs::gob_type())
+    };
+    assert_eq!(r.name(), "RS");
+    assert_eq!(*r.definition(), Type::Slice(Box::new(Rs::gob_type())));
 }
 
 #[test]
