@@ -77,3 +77,32 @@ impl serde::de::Error for Error {
         Error::Custom(msg.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_stops_growing_and_keeps_the_innermost_prefixes() {
+        let mut e = Error::Limit("nesting deeper than 1000".into());
+        for _ in 0..1000 {
+            e = e.context("field Next");
+        }
+        let msg = e.to_string();
+        assert!(msg.len() < MAX_CONTEXT + 80, "{} bytes: {msg}", msg.len());
+        assert!(msg.contains("…: field Next: field Next"), "{msg}");
+        assert!(
+            msg.ends_with("field Next: nesting deeper than 1000"),
+            "{msg}"
+        );
+        assert_eq!(msg.matches('…').count(), 1, "{msg}");
+        // Short chains are untouched.
+        let short = Error::malformed("bad")
+            .context("element 3")
+            .context("field A");
+        assert_eq!(
+            short.to_string(),
+            "gob: malformed input: field A: element 3: bad"
+        );
+    }
+}
