@@ -103,8 +103,18 @@ impl<'de> de::Deserializer<'de> for De {
         visitor.visit_newtype_struct(self)
     }
 
+    /// Like Go, a finite value beyond `f32`'s range is an error, not infinity.
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        self.deserialize_f64(visitor)
+        let f = match self.concrete() {
+            Value::Float(f) => f,
+            Value::Int(i) => i as f64,
+            Value::Uint(u) => u as f64,
+            other => return Err(unexpected(&other, "a number")),
+        };
+        if f.is_finite() && f.abs() > f64::from(f32::MAX) {
+            return Err(Error::mismatch(format!("{f} out of range for f32")));
+        }
+        visitor.visit_f32(f as f32)
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -125,7 +135,9 @@ impl<'de> de::Deserializer<'de> for De {
             Value::String(s) => visitor.visit_string(s),
             Value::Bytes(b) | Value::Marshaled(b) => match String::from_utf8(b) {
                 Ok(s) => visitor.visit_string(s),
-                Err(_) => Err(Error::mismatch("bytes are not valid UTF-8 for a string")),
+                Err(_) => Err(Error::mismatch(
+                    "string is not valid UTF-8 (decode into Vec<u8> or gob::Bytes to keep it)",
+                )),
             },
             other => Err(unexpected(&other, "a string")),
         }
@@ -161,21 +173,33 @@ impl<'de> de::Deserializer<'de> for De {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
+    /// Fixed-length targets (`[T; N]`, tuples) take exactly `len` elements: Go refuses an
+    /// array of another length, and dropping the extra elements would lose data silently.
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        let value = self.concrete();
+        let found = match &value {
+            Value::Slice(items) | Value::Array(items) => Some(items.len()),
+            Value::Bytes(b) | Value::Marshaled(b) => Some(b.len()),
+            _ => None,
+        };
+        if let Some(found) = found
+            && found != len
+        {
+            return Err(Error::mismatch(format!(
+                "{} of {found} elements into a fixed length of {len}",
+                kind(&value)
+            )));
+        }
+        De(value).deserialize_seq(visitor)
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _len: usize,
+        len: usize,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.deserialize_seq(visitor)
+        self.deserialize_tuple(len, visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {

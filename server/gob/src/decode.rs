@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::types::{MarshalerKind, StructType, Type};
+use crate::types::{MarshalerKind, RecursiveType, StructType, Type};
 use crate::value::InterfaceValue;
 use crate::wire::Buf;
 use crate::{Error, Value, from_value};
@@ -17,15 +17,24 @@ use crate::{Error, Value, from_value};
 const FIRST_USER_ID: i64 = 64;
 /// Cap on definitions per stream, so a hostile peer cannot grow the table forever.
 const MAX_TYPES: usize = 65_536;
+/// Most elements reserved up front for one container (see `Decoder::reserve`).
+const MAX_RESERVE: usize = 4096;
 /// Go refuses interface names longer than this (`decodeInterface`).
 const MAX_NAME_LEN: usize = 1024;
+
+/// Default nesting limit. Go's decoder has none for values it stores (its goroutine stacks
+/// grow to 1 GB) and 10 000 for values it skips; ours recurses on fixed thread stacks
+/// (2 MiB for spawned threads). 1000 is what our own encoder accepts, so every value we
+/// send can be read back; decoding, deserializing and dropping a 1000-deep value needs less
+/// than 512 KiB of stack in a release build (about 4.5 KiB per level in a debug build).
+pub const DEFAULT_MAX_DEPTH: usize = 1000;
 
 /// Decoder limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest message accepted (default 64 MiB; Go's own limit is 8 GiB).
     pub max_message_bytes: usize,
-    /// Deepest nesting of structs/slices/maps/interfaces (default 100).
+    /// Deepest nesting of structs/slices/maps/interfaces (default [`DEFAULT_MAX_DEPTH`]).
     pub max_depth: usize,
 }
 
@@ -33,7 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_bytes: 64 << 20,
-            max_depth: 100,
+            max_depth: DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -112,7 +121,7 @@ impl Decoder {
         self.start_value();
         let id = self.type_sequence(r, false)?;
         let value = self.top(r, id, 0)?;
-        let ty = self.type_of(id, &mut HashSet::new(), 0)?;
+        let ty = self.type_of(id, 0)?;
         Ok((ty, value))
     }
 
@@ -266,7 +275,7 @@ impl Decoder {
             3 => Value::Uint(self.buf.uint()?),
             4 => Value::Float(self.buf.float()?),
             5 => Value::Bytes(self.buf.bytes()?),
-            6 => Value::String(self.buf.string()?),
+            6 => string_value(self.buf.bytes()?),
             7 => {
                 let re = self.buf.float()?;
                 Value::Complex(re, self.buf.float()?)
@@ -317,11 +326,11 @@ impl Decoder {
                 Value::Struct(out)
             }
             WireType::Slice { elem } => {
-                let n = self.count("slice")?;
+                let n = self.count()?;
                 Value::Slice(self.elements(r, *elem, n, depth)?)
             }
             WireType::Array { elem, len } => {
-                let n = self.count("array")?;
+                let n = self.count()?;
                 if n != *len {
                     return Err(Error::malformed(format!(
                         "array length {n}, type says {len}"
@@ -330,8 +339,8 @@ impl Decoder {
                 Value::Array(self.elements(r, *elem, n, depth)?)
             }
             WireType::Map { key, elem } => {
-                let n = self.count("map")?;
-                let mut entries = Vec::with_capacity(n);
+                let n = self.count()?;
+                let mut entries = Vec::with_capacity(self.reserve(n));
                 for _ in 0..n {
                     let k = self.value(r, *key, depth + 1)?;
                     let v = self.value(r, *elem, depth + 1)?;
@@ -343,16 +352,21 @@ impl Decoder {
         })
     }
 
-    /// An element count; every element takes at least one byte, so a count
-    /// beyond the rest of the message is corrupt (Go checks the same).
-    fn count(&mut self, what: &str) -> Result<usize, Error> {
+    /// An element count. Not checked against the bytes left in this message: when an
+    /// element is an interface value of a type not yet sent on the stream, Go ends the
+    /// message to send the definition and the elements go on in the next one (Go's
+    /// `decodeSlice`: "there will be buffer reloads"). A hostile count costs nothing up
+    /// front: every element still needs at least one byte of input, and little storage is
+    /// reserved before the elements arrive (`reserve`).
+    fn count(&mut self) -> Result<usize, Error> {
         let n = self.buf.uint()?;
-        if n > self.buf.remaining() as u64 {
-            return Err(Error::malformed(format!(
-                "{what} of {n} elements exceeds the message"
-            )));
-        }
-        Ok(n as usize)
+        usize::try_from(n).map_err(|_| Error::malformed(format!("element count {n} too large")))
+    }
+
+    /// Capacity to reserve for `n` elements: at most one per byte left in the message and
+    /// at most [`MAX_RESERVE`]; larger containers grow as their elements arrive.
+    fn reserve(&self, n: usize) -> usize {
+        n.min(self.buf.remaining()).min(MAX_RESERVE)
     }
 
     fn elements<R: Read>(
@@ -362,7 +376,7 @@ impl Decoder {
         n: usize,
         depth: usize,
     ) -> Result<Vec<Value>, Error> {
-        let mut items = Vec::with_capacity(n);
+        let mut items = Vec::with_capacity(self.reserve(n));
         for i in 0..n {
             items.push(
                 self.value(r, elem, depth + 1)
@@ -390,7 +404,7 @@ impl Decoder {
         let value = self
             .top(r, id, depth + 1)
             .map_err(|e| e.context(&format!("interface value {name}")))?;
-        let ty = self.type_of(id, &mut HashSet::new(), 0)?;
+        let ty = self.type_of(id, 0)?;
         Ok(Value::Interface(Some(Box::new(InterfaceValue {
             name,
             ty,
@@ -398,13 +412,9 @@ impl Decoder {
         }))))
     }
 
-    /// The [`Type`] for a received id (structs shared, so recursion is fine).
-    fn type_of(
-        &mut self,
-        id: i64,
-        visiting: &mut HashSet<i64>,
-        depth: usize,
-    ) -> Result<Type, Error> {
+    /// The [`Type`] for a received id. A struct, or a slice/array/map type that refers to
+    /// itself, is entered in `converted` before its parts, so cycles end there.
+    fn type_of(&mut self, id: i64, depth: usize) -> Result<Type, Error> {
         if let Some(t) = builtin_type(id) {
             return Ok(t);
         }
@@ -415,11 +425,6 @@ impl Decoder {
             return Err(Error::Limit(format!(
                 "type nesting deeper than {}",
                 self.limits.max_depth
-            )));
-        }
-        if !visiting.insert(id) {
-            return Err(Error::Unsupported(format!(
-                "recursive non-struct type id {id}"
             )));
         }
         let wire = self
@@ -433,26 +438,75 @@ impl Decoder {
                 self.converted.insert(id, Type::Struct(st.clone()));
                 let mut list = Vec::with_capacity(fields.len());
                 for (fname, fid) in fields {
-                    list.push((fname.clone(), self.type_of(*fid, visiting, depth + 1)?));
+                    list.push((fname.clone(), self.type_of(*fid, depth + 1)?));
                 }
                 st.set_fields(list);
                 Type::Struct(st)
             }
-            WireType::Slice { elem } => {
-                Type::Slice(Box::new(self.type_of(*elem, visiting, depth + 1)?))
-            }
-            WireType::Array { elem, len } => {
-                Type::Array(Box::new(self.type_of(*elem, visiting, depth + 1)?), *len)
-            }
-            WireType::Map { key, elem } => Type::Map(
-                Box::new(self.type_of(*key, visiting, depth + 1)?),
-                Box::new(self.type_of(*elem, visiting, depth + 1)?),
-            ),
             WireType::Marshaler(k) => Type::Marshaler(*k),
+            _ if self.refers_to_itself(id) => {
+                let r = RecursiveType::deferred(format!("type id {id}"));
+                self.converted.insert(id, Type::Recursive(r.clone()));
+                r.set_definition(self.container_type(&wire, depth)?);
+                Type::Recursive(r)
+            }
+            _ => self.container_type(&wire, depth)?,
         };
-        visiting.remove(&id);
         self.converted.insert(id, ty.clone());
         Ok(ty)
+    }
+
+    /// The [`Type`] of a received slice, array or map definition.
+    fn container_type(&mut self, wire: &WireType, depth: usize) -> Result<Type, Error> {
+        Ok(match wire {
+            WireType::Slice { elem } => Type::Slice(Box::new(self.type_of(*elem, depth + 1)?)),
+            WireType::Array { elem, len } => {
+                Type::Array(Box::new(self.type_of(*elem, depth + 1)?), *len)
+            }
+            WireType::Map { key, elem } => Type::Map(
+                Box::new(self.type_of(*key, depth + 1)?),
+                Box::new(self.type_of(*elem, depth + 1)?),
+            ),
+            WireType::Struct { .. } | WireType::Marshaler(_) => {
+                return Err(Error::malformed("not a container type"));
+            }
+        })
+    }
+
+    /// Whether the definition of `id` leads back to `id` without passing through a struct
+    /// (Go `type RS []RS`). Cycles through a struct need nothing more: the struct is entered
+    /// in `converted` before its fields. Iterative, so a long chain of types cannot overflow.
+    fn refers_to_itself(&self, id: i64) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = self.parts(id);
+        while let Some(part) = stack.pop() {
+            if part == id {
+                return true;
+            }
+            if seen.insert(part) {
+                stack.extend(self.parts(part));
+            }
+        }
+        false
+    }
+
+    /// The type ids a received slice, array or map definition refers to.
+    fn parts(&self, id: i64) -> Vec<i64> {
+        match self.types.get(&id).map(|w| &**w) {
+            Some(WireType::Slice { elem } | WireType::Array { elem, .. }) => vec![*elem],
+            Some(WireType::Map { key, elem }) => vec![*key, *elem],
+            Some(WireType::Struct { .. } | WireType::Marshaler(_)) | None => Vec::new(),
+        }
+    }
+}
+
+/// A Go string. Go strings may hold any bytes; invalid UTF-8 is kept as [`Value::Bytes`]
+/// rather than replaced, so distinct map keys stay distinct and re-encoding sends the same
+/// bytes. Deserializing such a value into a Rust `String` is a clear error.
+fn string_value(bytes: Vec<u8>) -> Value {
+    match String::from_utf8(bytes) {
+        Ok(s) => Value::String(s),
+        Err(e) => Value::Bytes(e.into_bytes()),
     }
 }
 

@@ -177,6 +177,8 @@ impl Encoder {
                 common(w, "", id);
                 w.push(0);
             }
+            // Defined under its own id, so the definition can refer to itself.
+            Type::Recursive(r) => return self.wire_type(r.definition(), id, w, defs),
             _ => {
                 return Err(Error::Unsupported(format!(
                     "no definition for built-in {ty:?}"
@@ -297,6 +299,7 @@ impl Encoder {
                 _ => return Err(mismatch(ty, v)),
             },
             Type::Struct(st) => self.structure(st, v, out, defs, depth)?,
+            Type::Recursive(r) => self.value(r.definition(), v, out, defs, depth + 1)?,
         }
         Ok(())
     }
@@ -424,6 +427,7 @@ fn name_and_id(w: &mut Vec<u8>, name: &str, id: i64) {
 /// arrays are always sent (Go sends non-pointer structs and non-nil pointers).
 fn is_zero(ty: &Type, v: &Value) -> bool {
     match ty {
+        Type::Recursive(r) => is_zero(r.definition(), v),
         Type::Struct(_) | Type::Array(..) => false,
         // A non-nil interface is sent even when it holds a zero value.
         Type::Interface => matches!(v, Value::Interface(None)),

@@ -37,17 +37,34 @@ impl Error {
         Error::Mismatch(msg.into())
     }
     /// Prefix the message with context ("decoding field X: …").
+    ///
+    /// Deeply nested values would otherwise repeat one prefix per level ("field Next: field
+    /// Next: …" for a long linked list); past [`MAX_CONTEXT`] bytes the outer prefixes are
+    /// replaced by one "…", keeping the ones nearest the error.
     pub(crate) fn context(self, what: &str) -> Self {
+        let add = |m: String| {
+            if m.len() < MAX_CONTEXT {
+                format!("{what}: {m}")
+            } else if m.starts_with(ELLIPSIS) {
+                m
+            } else {
+                format!("{ELLIPSIS}{m}")
+            }
+        };
         match self {
-            Error::Malformed(m) => Error::Malformed(format!("{what}: {m}")),
-            Error::Limit(m) => Error::Limit(format!("{what}: {m}")),
-            Error::Mismatch(m) => Error::Mismatch(format!("{what}: {m}")),
-            Error::Unsupported(m) => Error::Unsupported(format!("{what}: {m}")),
-            Error::Custom(m) => Error::Custom(format!("{what}: {m}")),
+            Error::Malformed(m) => Error::Malformed(add(m)),
+            Error::Limit(m) => Error::Limit(add(m)),
+            Error::Mismatch(m) => Error::Mismatch(add(m)),
+            Error::Unsupported(m) => Error::Unsupported(add(m)),
+            Error::Custom(m) => Error::Custom(add(m)),
             other => other,
         }
     }
 }
+
+/// Length past which [`Error::context`] stops adding prefixes.
+const MAX_CONTEXT: usize = 240;
+const ELLIPSIS: &str = "…: ";
 
 impl serde::ser::Error for Error {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
@@ -58,5 +75,34 @@ impl serde::ser::Error for Error {
 impl serde::de::Error for Error {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
         Error::Custom(msg.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_stops_growing_and_keeps_the_innermost_prefixes() {
+        let mut e = Error::Limit("nesting deeper than 1000".into());
+        for _ in 0..1000 {
+            e = e.context("field Next");
+        }
+        let msg = e.to_string();
+        assert!(msg.len() < MAX_CONTEXT + 80, "{} bytes: {msg}", msg.len());
+        assert!(msg.contains("…: field Next: field Next"), "{msg}");
+        assert!(
+            msg.ends_with("field Next: nesting deeper than 1000"),
+            "{msg}"
+        );
+        assert_eq!(msg.matches('…').count(), 1, "{msg}");
+        // Short chains are untouched.
+        let short = Error::malformed("bad")
+            .context("element 3")
+            .context("field A");
+        assert_eq!(
+            short.to_string(),
+            "gob: malformed input: field A: element 3: bad"
+        );
     }
 }

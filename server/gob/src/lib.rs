@@ -6,6 +6,7 @@
 //! - `types`: [`Type`], [`StructType`], [`GobType`] (Rust type → Go type).
 //! - `value`: the dynamic [`Value`], [`InterfaceValue`], and the [`Bytes`],
 //!   [`Empty`] and [`Any`] wrappers.
+//! - `complex`: [`Complex64`] / [`Complex128`] (Go's complex kinds through serde).
 //! - `encode`: [`Encoder`] (per-stream type ids, definitions, Go's zero omission).
 //! - `decode`: [`Decoder`] (per-stream type table, split interface messages, [`Limits`]).
 //! - `ser` / `de`: serde bridges [`to_value`] / [`from_value`].
@@ -25,6 +26,11 @@
 //! - Interface values need a Go registration name ([`Any::new`]); the decoder
 //!   keeps the sender's type so a decoded [`Any`] can be sent on unchanged.
 //!   `Any`/`InterfaceValue` equality compares struct types by identity.
+//! - A Go string that is not UTF-8 decodes as [`Value::Bytes`]: its bytes are kept (and
+//!   distinct map keys stay distinct); into a Rust `String` it is an error.
+//! - Go `complex64`/`complex128` are [`Complex64`]/[`Complex128`]; recursive non-struct
+//!   types (`type RS []RS`) are [`Type::Recursive`] (`#[gob(recursive)]` on a newtype,
+//!   or [`RecursiveType::of`]).
 //! - Test vectors from Go live in `tests/data` (regenerate: `make gob-golden`).
 //!
 //! ```
@@ -46,6 +52,7 @@
 //! # Ok::<(), gob::Error>(())
 //! ```
 
+mod complex;
 mod de;
 mod decode;
 mod encode;
@@ -55,13 +62,14 @@ mod types;
 mod value;
 pub mod wire;
 
+pub use complex::{Complex64, Complex128};
 pub use de::from_value;
-pub use decode::{Decoder, Limits};
+pub use decode::{DEFAULT_MAX_DEPTH, Decoder, Limits};
 pub use encode::Encoder;
 pub use error::Error;
 pub use gob_derive::GobType;
 pub use ser::to_value;
-pub use types::{GobType, MarshalerKind, StructType, Type};
+pub use types::{GobType, MarshalerKind, RecursiveType, StructType, Type};
 pub use value::{Any, Bytes, Empty, InterfaceValue, Value};
 
 /// Something that can be written to a gob stream; object-safe, so RPC

@@ -6,6 +6,7 @@
 
 use serde::ser::{self, Serialize};
 
+use crate::complex::COMPLEX_TOKEN;
 use crate::value::{ANY_SLOT, ANY_TOKEN};
 use crate::{Error, Value};
 
@@ -115,6 +116,15 @@ impl ser::Serializer for Ser {
                 None => Err(Error::Custom(
                     "gob: Any serialized without its value".into(),
                 )),
+            };
+        }
+        if name == COMPLEX_TOKEN {
+            return match v.serialize(Ser)? {
+                Some(Value::Array(parts) | Value::Slice(parts)) => match parts[..] {
+                    [Value::Float(re), Value::Float(im)] => Ok(Some(Value::Complex(re, im))),
+                    _ => Err(Error::mismatch("a complex number needs two floats")),
+                },
+                _ => Err(Error::mismatch("a complex number needs two floats")),
             };
         }
         v.serialize(Ser)

@@ -30,6 +30,89 @@ pub enum Type {
     Struct(StructType),
     /// A type that implements GobEncoder / BinaryMarshaler / TextMarshaler.
     Marshaler(MarshalerKind),
+    /// A slice, array or map type that refers to itself (Go `type RS []RS`,
+    /// `type RM map[string]RM`), which a plain tree of `Type`s cannot spell.
+    Recursive(RecursiveType),
+}
+
+struct RecursiveInner {
+    name: String,
+    ty: OnceLock<Type>,
+    build: Option<fn() -> Type>,
+}
+
+/// A named non-struct type whose definition may mention itself. Like
+/// [`StructType`], cheap to clone, compared by identity, its definition built
+/// lazily so it can refer back to the type.
+#[derive(Clone)]
+pub struct RecursiveType(Arc<RecursiveInner>);
+
+impl RecursiveType {
+    /// The recursive type of the Rust type `T`, created once per process;
+    /// `build` returns its definition (a slice, array or map type) and may call
+    /// `T::gob_type()` again.
+    pub fn of<T: ?Sized + 'static>(name: &str, build: fn() -> Type) -> Self {
+        static CACHE: OnceLock<Mutex<HashMap<TypeId, RecursiveType>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let mut map = match cache.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(TypeId::of::<T>())
+            .or_insert_with(|| {
+                RecursiveType(Arc::new(RecursiveInner {
+                    name: name.to_string(),
+                    ty: OnceLock::new(),
+                    build: Some(build),
+                }))
+            })
+            .clone()
+    }
+
+    /// A type whose definition is filled in later with [`set_definition`];
+    /// used by the decoder for received self-referring definitions.
+    pub(crate) fn deferred(name: String) -> Self {
+        RecursiveType(Arc::new(RecursiveInner {
+            name,
+            ty: OnceLock::new(),
+            build: None,
+        }))
+    }
+
+    pub(crate) fn set_definition(&self, ty: Type) {
+        let _ = self.0.ty.set(ty);
+    }
+
+    /// A name for messages (Go's name when the type came from Rust).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// What the type is: a slice, array or map type (an interface before it is set).
+    pub fn definition(&self) -> &Type {
+        self.0
+            .ty
+            .get_or_init(|| self.0.build.map_or(Type::Interface, |b| b()))
+    }
+}
+
+impl PartialEq for RecursiveType {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for RecursiveType {}
+impl Hash for RecursiveType {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as usize).hash(state);
+    }
+}
+
+impl fmt::Debug for RecursiveType {
+    // Only the name: printing the definition would loop.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "recursive {}", self.name())
+    }
 }
 
 /// Which of Go's custom-encoding interfaces a type uses.

@@ -121,7 +121,9 @@ impl Buf {
         Ok(self.take(n)?.to_vec())
     }
 
-    /// Strings are not UTF-8 checked on the wire; invalid bytes are replaced.
+    /// A string in a type definition (type and field names, which Go takes from its
+    /// source code, so always UTF-8); invalid bytes are replaced. String *values* keep
+    /// their bytes (see `decode::string_value`).
     pub fn string(&mut self) -> Result<String, Error> {
         let b = self.bytes()?;
         Ok(match String::from_utf8(b) {

@@ -8,7 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gob::{Decoder, Encoder, Error, InterfaceValue, MarshalerKind, StructType, Type, Value};
+use gob::{
+    Decoder, Encoder, Error, InterfaceValue, MarshalerKind, RecursiveType, StructType, Type, Value,
+};
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -30,7 +32,7 @@ impl Rng {
 
 fn rand_type(rng: &mut Rng, depth: u32) -> Type {
     let leaf = depth >= 3;
-    match rng.below(if leaf { 9 } else { 14 }) {
+    match rng.below(if leaf { 9 } else { 15 }) {
         0 => Type::Bool,
         1 => Type::Int,
         2 => Type::Uint,
@@ -54,6 +56,7 @@ fn rand_type(rng: &mut Rng, depth: u32) -> Type {
             ),
             Box::new(rand_type(rng, depth + 1)),
         ),
+        12 => recursive_types()[rng.below(2) as usize].clone(),
         _ => {
             let n = rng.below(5);
             let fields = (0..n)
@@ -127,7 +130,30 @@ fn rand_value(rng: &mut Rng, ty: &Type, depth: u32) -> Value {
             }
             Value::Struct(fields)
         }
+        // Past a few levels, end the recursion with an empty slice or map.
+        Type::Recursive(r) => match r.definition() {
+            Type::Slice(_) if depth > 5 => Value::Slice(Vec::new()),
+            Type::Map(..) if depth > 5 => Value::Map(Vec::new()),
+            def => rand_value(rng, def, depth + 1),
+        },
     }
+}
+
+/// Go `type RS []RS` and `type RM map[string]RM`.
+fn recursive_types() -> [Type; 2] {
+    struct Rs;
+    struct Rm;
+    fn rs() -> Type {
+        Type::Recursive(RecursiveType::of::<Rs>("RS", || {
+            Type::Slice(Box::new(rs()))
+        }))
+    }
+    fn rm() -> Type {
+        Type::Recursive(RecursiveType::of::<Rm>("RM", || {
+            Type::Map(Box::new(Type::String), Box::new(rm()))
+        }))
+    }
+    [rs(), rm()]
 }
 
 /// A recursive type like model.AutocompleteData.

@@ -201,7 +201,7 @@ fn limits_are_enforced() {
     .decode_value(&mut out.as_slice())
     .unwrap_err();
     assert!(matches!(err, Error::Limit(_)), "{err}");
-    // A hostile element count cannot allocate: it is bounded by the message.
+    // A hostile element count reserves nothing up front and fails when the elements run out.
     let evil = hex("0c ff81 02 01 02 ff82 00 01 0c 00 00 07 ff82 00 f8 7fffffff");
     let err = Decoder::new()
         .decode_value(&mut evil.as_slice())

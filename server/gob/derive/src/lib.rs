@@ -5,7 +5,9 @@
 //! `#[serde(skip)]` / `skip_serializing` fields are left out. The Go type name
 //! is the Rust ident unless `#[gob(name = "...")]` says otherwise.
 //! Newtype and `#[serde(transparent)]` structs take their inner type; unit-only
-//! enums are Go strings (serde writes their names).
+//! enums are Go strings (serde writes their names). A newtype over a container of
+//! itself (Go `type RS []RS`) needs `#[gob(recursive)]`: it becomes a
+//! `Type::Recursive`, whose definition may name the type again.
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -25,6 +27,7 @@ struct Container {
     rename_all: Option<String>,
     transparent: bool,
     go_name: Option<String>,
+    recursive: bool,
 }
 
 #[derive(Default)]
@@ -53,8 +56,11 @@ fn container_attrs(input: &DeriveInput) -> syn::Result<Container> {
                 if meta.path.is_ident("name") {
                     c.go_name = Some(meta.value()?.parse::<LitStr>()?.value());
                     Ok(())
+                } else if meta.path.is_ident("recursive") {
+                    c.recursive = true;
+                    Ok(())
                 } else {
-                    Err(meta.error("unknown gob attribute (expected `name`)"))
+                    Err(meta.error("unknown gob attribute (expected `name` or `recursive`)"))
                 }
             })?;
         }
@@ -208,7 +214,21 @@ fn struct_body(
             ));
         };
         let ty = &only.ty;
+        if c.recursive {
+            // Built lazily under its own identity, so the inner type may name Self.
+            return Ok(quote! {
+                ::gob::Type::Recursive(::gob::RecursiveType::of::<Self>(#go_name, || {
+                    <#ty as ::gob::GobType>::gob_type()
+                }))
+            });
+        }
         return Ok(quote!(<#ty as ::gob::GobType>::gob_type()));
+    }
+    if c.recursive {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "GobType: #[gob(recursive)] is for newtypes over a slice, array or map",
+        ));
     }
     let mut entries = Vec::new();
     match fields {

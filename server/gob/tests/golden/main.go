@@ -105,6 +105,153 @@ type LegacyServeHTTPArgs struct {
 	RequestBodyStream    uint32
 }
 
+// SplitT is issue 13's minimal reproduction: an interface element whose concrete
+// type is new to the stream makes Go end the message after the element count.
+type SplitT struct{ A int }
+
+// SplitU and SplitV are more struct types first seen inside a container.
+type SplitU struct {
+	Name string
+	N    int64
+}
+type SplitV struct{ Tags []string }
+
+// Node is a linked list: Go decodes any length; ours stops at Limits::max_depth.
+type Node struct {
+	V    int
+	Next *Node
+}
+
+// RS and RM are recursive non-struct types.
+type RS []RS
+type RM map[string]RM
+
+// Complexes has both of Go's complex kinds.
+type Complexes struct {
+	C64  complex64
+	C128 complex128
+}
+
+// Utf8Case carries strings that are not valid UTF-8 (Go strings hold any bytes).
+type Utf8Case struct {
+	S    string
+	Keys map[string]int
+	List []string
+}
+
+func init() {
+	gob.RegisterName("T", SplitT{})
+	gob.RegisterName("U", &SplitU{})
+	gob.RegisterName("V", SplitV{})
+	gob.RegisterName("RS", RS{})
+	gob.RegisterName("RM", RM{})
+	gob.RegisterName("Node", &Node{})
+}
+
+func linkedList(n int) *Node {
+	var head *Node
+	for i := n; i > 0; i-- {
+		head = &Node{V: i, Next: head}
+	}
+	return head
+}
+
+// nestedAny is []any{[]any{... nil}} n levels deep.
+func nestedAny(n int) any {
+	var x any
+	for i := 0; i < n; i++ {
+		x = []any{x}
+	}
+	return x
+}
+
+// splitSlice is a []any whose elements introduce new types at several positions.
+func splitSlice() []any {
+	v := make([]any, 40)
+	v[0] = SplitT{A: 1}
+	v[3] = "plain"
+	v[10] = &SplitU{Name: "u", N: -5}
+	v[17] = []any{int64(1), SplitV{Tags: []string{"x"}}}
+	v[25] = map[string]any{"rs": RS{RS{}}, "t": SplitT{A: 2}}
+	v[39] = SplitT{}
+	return v
+}
+
+// splitMap is a map[string]any whose values introduce new types.
+func splitMap() map[string]any {
+	// Every value is a type new to the stream, so whichever entry Go sends first splits
+	// the message right after the count.
+	m := map[string]any{}
+	for i := 0; i < 40; i++ {
+		m[fmt.Sprintf("k%02d", i)] = SplitT{A: i}
+	}
+	m["k12"] = &SplitU{Name: "twelve"}
+	m["k20"] = []any{SplitV{Tags: []string{"a", "b"}}}
+	m["k29"] = RM{"x": RM{}}
+	return m
+}
+
+// postList is a GetPostsForChannel/GetPostsSince reply of 200 posts; slack(i) says
+// which posts carry typed Slack attachments (a type first sent inside Props, so Go
+// splits the message there), anyAttach(i) which carry them as plain []any /
+// map[string]any, and post 101 holds 50 []any props.
+func postList(slack, anyAttach func(i int) bool) *plugin.Z_GetPostsForChannelReturns {
+	list := model.NewPostList()
+	for i := 0; i < 200; i++ {
+		p := &model.Post{
+			Id:        fmt.Sprintf("post%03d", i),
+			CreateAt:  1700000000000 + int64(i),
+			UserId:    "bot-user-id",
+			ChannelId: "channel-id",
+			Message:   fmt.Sprintf("row %d changed", i),
+			Props:     model.StringInterface{"from_bot": "true"},
+		}
+		switch {
+		case slack(i):
+			p.Props["attachments"] = []*model.SlackAttachment{{
+				Color: "#ff0000", Title: fmt.Sprintf("row %d", i), Text: "body",
+				Fields: []*model.SlackAttachmentField{{Title: "k", Value: "v", Short: true}},
+			}}
+		case anyAttach(i):
+			p.Props["attachments"] = []any{map[string]any{
+				"title": fmt.Sprintf("row %d", i), "fields": []any{map[string]any{"title": "n", "value": int64(i)}},
+			}}
+		case i == 101:
+			for k := 0; k < 50; k++ {
+				p.Props[fmt.Sprintf("p%02d", k)] = []any{"x", int64(k)}
+			}
+		}
+		list.AddPost(p)
+		list.AddOrder(p.Id)
+	}
+	return &plugin.Z_GetPostsForChannelReturns{A: list}
+}
+
+// fiftyAnyProps is a post whose props hold 50 []any entries: the map's count always
+// exceeds the bytes before the first definition.
+func fiftyAnyProps() *plugin.Z_CreatePostArgs {
+	p := &model.Post{ChannelId: "c", Message: "many props", Props: model.StringInterface{}}
+	for k := 0; k < 50; k++ {
+		p.Props[fmt.Sprintf("p%02d", k)] = []any{int64(k)}
+	}
+	return &plugin.Z_CreatePostArgs{A: p}
+}
+
+// issue13Repro is the issue's reproduction with more elements: with our longer type
+// name and ids, 30 would still fit in the bytes before the split.
+func issue13Repro() []any {
+	v := make([]any, 60)
+	v[0] = SplitT{}
+	return v
+}
+
+func splitArray() [60]any {
+	var a [60]any
+	a[0] = SplitT{A: 3}
+	a[20] = &SplitU{Name: "arr"}
+	return a
+}
+
 func cases() []testCase {
 	ts := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	u, _ := url.Parse("https://example.com/api/v1/hello?x=1&y=%20z#frag")
@@ -239,6 +386,22 @@ func cases() []testCase {
 		{"mm_ensure_bot_user", []any{&plugin.Z_EnsureBotUserArgs{A: &model.Bot{Username: "datasync", DisplayName: "Data Sync", Description: "Posts sync results"}},
 			&plugin.Z_EnsureBotUserReturns{A: "bot-user-id"}}},
 		{"mm_implemented", []any{&struct{}{}, []string{"OnActivate", "OnDeactivate", "ExecuteCommand", "ServeHTTP"}}},
+		{"split_repro", []any{issue13Repro()}},
+		{"split_slice", []any{splitSlice(), splitSlice()}},
+		{"split_map", []any{splitMap()}},
+		{"split_array", []any{splitArray()}},
+		// Every post has attachments: whichever post Go sends first splits the message
+		// after the map's count (200), before 200 bytes of it.
+		{"post_list", []any{postList(func(int) bool { return true }, func(int) bool { return false })}},
+		// The issue's mix: whether the count exceeds the first message depends on map order.
+		{"post_list_mixed", []any{postList(func(i int) bool { return i%5 == 0 }, func(i int) bool { return i%7 == 0 })}},
+		{"post_fifty_any_props", []any{fiftyAnyProps()}},
+		{"invalid_utf8", []any{&Utf8Case{S: "a\xffb", Keys: map[string]int{"k\xff": 1, "k\xfe": 2, "k": 3},
+			List: []string{"\xc3", "ok"}}, "\xff\xfe", map[string]any{"x\x80": "y\x81"}}},
+		{"deep_list", []any{linkedList(150), nestedAny(100)}},
+		{"recursive_nonstruct", []any{RS{RS{}, RS{RS{}, RS{}}}, RM{"a": RM{"b": RM{}}, "c": RM{}},
+			[]any{RS{RS{}}, RM{"m": RM{}}}}},
+		{"complex_kinds", []any{Complexes{C64: complex(1.5, -2), C128: complex(1e300, 1)}, Complexes{C128: complex(0, -0.5)}}},
 	}
 }
 
@@ -250,6 +413,11 @@ func main() {
 	var err error
 	if os.Args[1] == "gen" {
 		err = gen(os.Args[2])
+		// After the cases, not before: Go's type ids are process-wide, so encoding
+		// anything first would renumber every committed vector.
+		if err == nil {
+			err = goRejects()
+		}
 	} else {
 		err = verify(os.Args[2])
 	}
@@ -257,6 +425,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "golden:", err)
 		os.Exit(1)
 	}
+}
+
+// goRejects checks that Go's decoder refuses what the Rust serde bridge refuses
+// (tests/go_parity.rs), rather than losing data: a float64 beyond float32's range,
+// an array of another length, a complex128 beyond complex64's range.
+func goRejects() error {
+	checks := []struct {
+		what       string
+		from, into any
+	}{
+		{"float64 1e300 into float32", 1e300, new(float32)},
+		{"[3]int into [2]int", [3]int{1, 0, -1}, new([2]int)},
+		{"[3]int into [4]int", [3]int{1, 0, -1}, new([4]int)},
+		{"complex128 1e300+1i into complex64", complex(1e300, 1), new(complex64)},
+	}
+	for _, c := range checks {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(c.from); err != nil {
+			return fmt.Errorf("%s: encode: %w", c.what, err)
+		}
+		if err := gob.NewDecoder(&buf).Decode(c.into); err == nil {
+			return fmt.Errorf("Go's decoder accepts %s; the Rust side refuses it", c.what)
+		}
+	}
+	return nil
 }
 
 func encodeAll(values []any) ([]byte, error) {
@@ -285,6 +478,10 @@ func gen(dir string) error {
 			views[i] = view(reflect.ValueOf(v))
 		}
 		js, err := json.MarshalIndent(views, "", " ")
+		if len(js) > 1<<16 {
+			// Large views (post lists, deep lists) stay compact: indentation triples them.
+			js, err = json.Marshal(views)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: json: %w", c.name, err)
 		}
@@ -380,7 +577,8 @@ func viewOf(v reflect.Value, typed bool) any {
 		c := v.Complex()
 		return []any{real(c), imag(c)}
 	case reflect.String:
-		return v.String()
+		// Go strings hold any bytes; the Rust decoder keeps invalid UTF-8 as bytes.
+		return bytesView([]byte(v.String()))
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
 			return base64.StdEncoding.EncodeToString(v.Bytes())
@@ -395,7 +593,11 @@ func viewOf(v reflect.Value, typed bool) any {
 		keys := v.MapKeys()
 		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 		for _, k := range keys {
-			out[fmt.Sprint(k.Interface())] = view(v.MapIndex(k))
+			key := fmt.Sprint(k.Interface())
+			if k.Kind() == reflect.String {
+				key = bytesView([]byte(k.String()))
+			}
+			out[key] = view(v.MapIndex(k))
 		}
 		return out
 	case reflect.Struct:
@@ -435,6 +637,9 @@ func decodeAll(data []byte, like []any) ([]any, error) {
 }
 
 func verify(dir string) error {
+	if err := goRejects(); err != nil {
+		return err
+	}
 	byName := map[string]testCase{}
 	for _, c := range cases() {
 		byName[c.name] = c
