@@ -265,7 +265,7 @@ fn thread_key(sync: &SyncPlan, row_key: &str) -> String {
 
 /// A message with neither text nor attachments (a template that rendered only spaces).
 fn is_blank(m: &Message) -> bool {
-    m.message.trim().is_empty() && m.props.is_empty() && m.file.is_none()
+    render::is_blank(&m.message) && m.props.is_empty() && m.file.is_none()
 }
 
 /// One changed row as [`for_each_row`] hands it over.
