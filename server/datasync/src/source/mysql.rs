@@ -244,6 +244,7 @@ fn check_statement(cx: &Cx<'_>, sql: &str) -> Result<(), SourceError> {
 }
 
 /// `sql` after leading whitespace and comments (`-- `, `#`, `/* */`, not `/*!` or `/*M!`).
+/// Anything this does not recognise stays, and is then refused as not a reading keyword.
 fn skip_comments(sql: &str) -> &str {
     let mut rest = sql.trim_start();
     loop {
@@ -251,7 +252,10 @@ fn skip_comments(sql: &str) -> &str {
             return rest;
         } else if let Some(after) = rest.strip_prefix("/*") {
             after.find("*/").map_or("", |end| &after[end + 2..])
-        } else if rest.starts_with("-- ") || rest.starts_with("--\t") || rest == "--" {
+        } else if rest
+            .strip_prefix("--")
+            .is_some_and(|r| r.is_empty() || r.starts_with(char::is_whitespace))
+        {
             rest.find('\n').map_or("", |end| &rest[end + 1..])
         } else if rest.starts_with('#') {
             rest.find('\n').map_or("", |end| &rest[end + 1..])
@@ -351,13 +355,13 @@ fn bytes_cell(ty: ColumnType, column: &mysql::Column, bytes: Vec<u8>) -> Result<
 
 /// `BIT(n)` (n ≤ 64) arrives as big-endian bytes; it is a number to the people reading it.
 fn bit_cell(bytes: &[u8]) -> Cell {
-    let value = bytes
-        .iter()
-        .fold(0u128, |acc, &b| (acc << 8) | u128::from(b));
+    if bytes.len() > 8 {
+        return Cell::Bytes(bytes.to_vec());
+    }
+    let value = bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
     match i64::try_from(value) {
-        Ok(i) if bytes.len() <= 8 => Cell::Int(i),
-        _ if bytes.len() <= 8 => Cell::Decimal(value.to_string()),
-        _ => Cell::Bytes(bytes.to_vec()),
+        Ok(i) => Cell::Int(i),
+        Err(_) => Cell::Decimal(value.to_string()),
     }
 }
 
@@ -446,5 +450,36 @@ fn query_error(cx: &Cx<'_>, doing: &str, e: mysql::Error) -> SourceError {
             ))
         }
         other => cx.query_err(format!("{doing}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_skipped_but_executable_comments_are_not() {
+        for (sql, rest) in [
+            ("  SELECT 1", "SELECT 1"),
+            ("-- note\nSELECT 1", "SELECT 1"),
+            ("--\nSELECT 1", "SELECT 1"),
+            ("# note\n /* a */ SELECT 1", "SELECT 1"),
+            ("/*! CALL p() */", "/*! CALL p() */"),
+            ("/*M!100000 CALL p() */", "/*M!100000 CALL p() */"),
+            ("--CALL p()", "--CALL p()"),
+            ("/* unterminated", ""),
+        ] {
+            assert_eq!(skip_comments(sql), rest, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn bit_values_are_numbers() {
+        assert_eq!(bit_cell(&[0x0a, 0xaa]), Cell::Int(0x0aaa));
+        assert_eq!(bit_cell(&[]), Cell::Int(0));
+        assert_eq!(
+            bit_cell(&[0xff; 8]),
+            Cell::Decimal("18446744073709551615".into())
+        );
     }
 }
