@@ -376,7 +376,10 @@ pub struct SyncPlan {
 
 pub const DEFAULT_MAX_MESSAGES: usize = 50;
 pub const DEFAULT_MAX_ROWS: usize = 100_000;
+/// Byte budget (decoded data) of an HTTP sync: the body is parsed whole.
 pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Byte budget (decoded values) of a database sync: rows stream, so it can be larger.
+pub const DEFAULT_MAX_BYTES_DATABASE: usize = 256 * 1024 * 1024;
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BATCH_SIZE: usize = 20;
@@ -1319,9 +1322,14 @@ fn read_query(cx: &mut Cx<'_>, f: &Fields<'_, '_>, name: &str, kind: ConnectionK
         max_rows: f
             .integer(cx, "max_rows", 1..10_000_001)
             .map_or(DEFAULT_MAX_ROWS, |n| n as usize),
-        max_bytes: f
-            .integer(cx, "max_bytes", 1024..1_073_741_825)
-            .map_or(DEFAULT_MAX_BYTES, |n| n as usize),
+        max_bytes: f.integer(cx, "max_bytes", 1024..1_073_741_825).map_or(
+            if kind == ConnectionKind::Http {
+                DEFAULT_MAX_BYTES
+            } else {
+                DEFAULT_MAX_BYTES_DATABASE
+            },
+            |n| n as usize,
+        ),
     }
 }
 

@@ -46,7 +46,10 @@ pub type Columns = Arc<[String]>;
 pub type Row = Vec<Cell>;
 
 /// Where a source puts its result, as it reads it: [`RowSink::columns`] once, then
-/// [`RowSink::row`] for each row in result order. Either may refuse with a message (a
+/// [`RowSink::row`] for each row in result order. An empty result is zero rows: the
+/// columns and no row. An empty list of columns means an empty result whose columns are
+/// unknown (an HTTP JSON `[]`, an empty CSV body); no row follows it, and database
+/// results always have columns (statements without any are refused). Either may refuse with a message (a
 /// duplicate key, say); the source then stops reading and fails with
 /// [`crate::source::SourceError::Rejected`] carrying that message, so a bad result is
 /// reported as soon as it is seen, not after every row was read.

@@ -267,10 +267,49 @@ fn missing_key_and_watched_columns_are_named() {
         err(None, &result, &opts(&[], None)),
         DiffError::NoKeyColumns
     );
-    let empty = table(&[], vec![]);
+    // A result with columns but without the key column is still refused when it is empty.
+    let empty_with_columns = table(&["name"], vec![]);
     assert_eq!(
-        err(None, &empty, &opts(&["id"], None)).to_string(),
-        "key column \"id\" is not in the result (columns: none)"
+        err(None, &empty_with_columns, &opts(&["id"], None)).to_string(),
+        "key column \"id\" is not in the result (columns: \"name\")"
+    );
+}
+
+/// An empty result without columns (an HTTP JSON `[]`) is zero rows: everything before is
+/// removed, and rows that come back are added, not a new baseline.
+#[test]
+fn an_empty_result_without_columns_removes_every_row() {
+    let cols = ["id", "name"];
+    let r = |id, name: &str| vec![Cell::Int(id), text(name)];
+    let runs = play(
+        "empty without columns",
+        &opts(&["id"], Some(&["name"])),
+        vec![
+            (
+                table(&cols, vec![r(1, "a"), r(2, "b")]),
+                expect(true, &["1", "2"], &[], &[], 2),
+            ),
+            (table(&[], vec![]), expect(false, &[], &[], &["1", "2"], 0)),
+            (table(&[], vec![]), expect(false, &[], &[], &[], 0)),
+            (
+                table(&cols, vec![r(2, "b")]),
+                expect(false, &["2"], &[], &[], 1),
+            ),
+        ],
+    );
+    assert_eq!(runs[1].columns.to_vec(), cols);
+    assert_eq!(runs[1].removed, vec![r(1, "a"), r(2, "b")]);
+    // A first run that is empty is an empty baseline.
+    play(
+        "empty first run",
+        &opts(&["id"], None),
+        vec![
+            (table(&[], vec![]), expect(true, &[], &[], &[], 0)),
+            (
+                table(&cols, vec![r(1, "a")]),
+                expect(true, &["1"], &[], &[], 1),
+            ),
+        ],
     );
 }
 
@@ -676,11 +715,10 @@ fn the_builder_refuses_bad_results_as_they_arrive() {
         diff_built(None, builder, &options).unwrap_err(),
         DiffError::DuplicateKey { key: "7".into() }
     );
-    // A source that sent nothing at all had no columns: the key is missing.
-    assert!(matches!(
-        diff_built(None, SnapshotBuilder::new(&options), &options),
-        Err(DiffError::MissingKeyColumn { .. })
-    ));
+    // A source that sent nothing at all gave an empty result without columns.
+    let (changes, snapshot) =
+        diff_built(None, SnapshotBuilder::new(&options), &options).expect("empty result");
+    assert!(changes.first_run && changes.added.is_empty() && snapshot.is_empty());
 }
 
 #[test]

@@ -218,8 +218,12 @@ fn limits_rows_bytes_and_time() {
     let mut query = json_query("", "");
     query.max_bytes = size - 1;
     let err = fetch(&conn, &query).expect_err("bytes");
-    assert!(matches!(err, SourceError::BadData { .. }), "{err:?}");
-    assert_error(&err, &["max_bytes"], &[]);
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+    assert_error(
+        &err,
+        &["testsync", "max_bytes", &(size - 1).to_string()],
+        &[],
+    );
     query.max_bytes = size;
     assert_eq!(
         fetch(&conn, &query).expect("exactly max_bytes").rows.len(),
@@ -274,10 +278,9 @@ fn csv_good_and_malformed() {
     let err = fetch(&conn, &csv_query("/ragged.csv")).expect_err("ragged");
     assert!(matches!(err, SourceError::BadData { .. }), "{err:?}");
     assert_error(&err, &["line 3", "1 fields", "header has 2"], &[]);
-    let err = fetch(&conn, &csv_query("/empty.csv")).expect_err("empty");
-    assert_error(&err, &["empty"], &[]);
-    let err = fetch(&conn, &csv_query("/latin1.csv")).expect_err("not utf-8");
-    assert_error(&err, &["line 2", "UTF-8"], &[]);
+    // Bytes that are not UTF-8 become U+FFFD, as in every source.
+    let rows = fetch(&conn, &csv_query("/latin1.csv")).expect("not utf-8");
+    assert_eq!(rows.rows, vec![vec![text("\u{fffd}\u{fffd}")]]);
 
     let mut query = csv_query("/good.csv");
     query.max_rows = 1;
@@ -322,5 +325,148 @@ fn echoed_credentials_are_scrubbed_from_errors() {
         &err,
         &["400", "x-api-key=***"],
         &["hdr-echo-4242", "echo-pw-1717", "Ym9iOmVjaG8tcHctMTcxNw=="],
+    );
+}
+
+/// An empty result is zero rows: JSON `[]` (no columns: nothing names them), a CSV body
+/// with only a header (its columns) or with nothing at all (no columns).
+#[test]
+fn empty_results_are_zero_rows() {
+    let server = serve(|r| match r.path.as_str() {
+        "/empty.json" => Response::json("[]"),
+        "/nested.json" => Response::json(r#"{"data": {"items": []}}"#),
+        "/header.csv" => Response::ok("text/csv", "id,name\n"),
+        "/blank.csv" => Response::ok("text/csv", " \r\n"),
+        _ => Response::ok("text/csv", ""),
+    });
+    let conn = http_conn(&server.url());
+    for (query, columns) in [
+        (json_query("/empty.json", ""), vec![]),
+        (json_query("/nested.json", "/data/items"), vec![]),
+        (csv_query("/header.csv"), vec!["id", "name"]),
+        (csv_query("/blank.csv"), vec![]),
+        (csv_query("/nothing.csv"), vec![]),
+    ] {
+        let path = query.path.clone();
+        let rows = fetch(&conn, &query).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert_eq!(rows.columns.to_vec(), columns, "{path:?}");
+        assert!(rows.rows.is_empty(), "{path:?}: {:?}", rows.rows);
+    }
+}
+
+#[test]
+fn duplicate_csv_headers_are_refused_by_name() {
+    let server = serve(|_| Response::ok("text/csv", "id,name,id,x,name\n1,a,2,3,b\n"));
+    let err = fetch(&http_conn(&server.url()), &csv_query("/dup.csv")).expect_err("duplicates");
+    assert!(matches!(err, SourceError::BadData { .. }), "{err:?}");
+    assert_error(
+        &err,
+        &["testsync", "more than one column named", "\"id\", \"name\""],
+        &[],
+    );
+}
+
+#[test]
+fn invalid_utf8_in_json_becomes_replacement_characters() {
+    let server = serve(|_| {
+        Response::ok(
+            "application/json",
+            b"[{\"name\": \"caf\xe9 \xff\"}]".to_vec(),
+        )
+    });
+    let rows = fetch(&http_conn(&server.url()), &json_query("", "")).expect("fetch");
+    assert_eq!(rows.rows, vec![vec![text("caf\u{fffd} \u{fffd}")]]);
+}
+
+/// One gzip member holding `n` zero bytes.
+fn gzip_zeros(n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![0u8; n]).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+fn gzip_response(body: Vec<u8>) -> Response {
+    let mut r = Response::ok("application/json", body);
+    r.headers.push(("Content-Encoding".into(), "gzip".into()));
+    r
+}
+
+/// `max_bytes` counts the decoded body: about 1 MB of gzip (1024 members of 1 MiB of
+/// zeros; gzip readers decode members one after another) inflates to 1 GiB, and the read
+/// stops at the limit, with an error naming the sync and the limit.
+#[test]
+fn gzip_bodies_are_limited_after_decompression() {
+    let member = gzip_zeros(1 << 20);
+    let bomb: Vec<u8> = member.repeat(1024);
+    assert!(bomb.len() < 2 << 20, "the bomb is small: {}", bomb.len());
+    let server = serve(move |r| match r.path.as_str() {
+        "/bomb" => gzip_response(bomb.clone()),
+        _ => {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder
+                .write_all(br#"[{"id": 1}, {"id": 2}]"#)
+                .expect("gzip");
+            gzip_response(encoder.finish().expect("gzip"))
+        }
+    });
+    let conn = http_conn(&server.url());
+    let mut query = json_query("/bomb", "");
+    query.max_bytes = 8 << 20;
+    let started = std::time::Instant::now();
+    let err = fetch(&conn, &query).expect_err("a gigabyte is over the limit");
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+    assert_error(&err, &["testsync", "8388608", "max_bytes", "decoded"], &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A gzip body within the limit is decoded as usual.
+    let rows = fetch(&conn, &json_query("/small", "")).expect("small gzip body");
+    assert_eq!(rows.rows, vec![vec![Cell::Int(1)], vec![Cell::Int(2)]]);
+    assert_eq!(
+        server.last_request().header("accept-encoding"),
+        Some("gzip"),
+        "the client asks for gzip, so the limit must hold for it"
+    );
+}
+
+/// A secret in the URL path (a webhook token), in the base URL's query or in the sync's
+/// `path` query is not shown when the server echoes the request in an error page.
+#[test]
+fn secrets_in_the_url_are_not_echoed_from_error_bodies() {
+    let server = serve(|r| {
+        Response::status(
+            404,
+            &format!(
+                "no route for GET {} (path {})",
+                r.path,
+                r.path.replace("%40", "@")
+            ),
+        )
+    });
+    let base = format!("{}/hooks/t0ken-5ecret-77/v1?key=base-key-991", server.url());
+    let conn = http_conn(&base);
+    let query = json_query("items/s3cr%40t-name?api_key=path-key-123", "");
+    let err = fetch(&conn, &query).expect_err("404");
+    assert_error(
+        &err,
+        &["testsync", "404", "no route"],
+        &[
+            "t0ken-5ecret-77",
+            "base-key-991",
+            "path-key-123",
+            "s3cr%40t-name",
+            "s3cr@t-name",
+        ],
+    );
+    // The path joined the base *path*; both query strings were kept.
+    assert_eq!(
+        server.last_request().path,
+        "/hooks/t0ken-5ecret-77/v1/items/s3cr%40t-name?key=base-key-991&api_key=path-key-123"
     );
 }

@@ -73,7 +73,8 @@ fn column_types_map_to_cells() {
         ("tx", text("long text")),
         ("blb", Cell::Bytes(vec![0, 0xff, 0x10])),
         ("vb", Cell::Bytes(vec![1, 2])),
-        ("bits", Cell::Bytes(vec![0x0a, 0xaa])),
+        // BIT is a number (b'101010101010').
+        ("bits", Cell::Int(0x0aaa)),
         ("dt", Cell::Timestamp("2026-11-21T09:30:00.123456".into())),
         // Inserted at +02:00, read back in UTC.
         ("ts", Cell::Timestamp("2026-11-21T07:30:00Z".into())),
@@ -105,7 +106,7 @@ fn expressions_keep_precision() {
         &url,
         "SELECT CAST('-0.000000000000000000000000000001' AS DECIMAL(65,30)) AS tiny,
                 CAST(0 AS DECIMAL(10,2)) AS zero, 18446744073709551615 AS umax,
-                CAST('09:05:01.5' AS TIME(1)) AS t, NULL AS n, 'x' AS n",
+                CAST('09:05:01.5' AS TIME(1)) AS t, NULL AS n, 'x' AS x",
     )
     .expect("fetch");
     assert_eq!(
@@ -121,7 +122,7 @@ fn expressions_keep_precision() {
     );
     assert_eq!(
         rows.columns.to_vec(),
-        vec!["tiny", "zero", "umax", "t", "n", "n"]
+        vec!["tiny", "zero", "umax", "t", "n", "x"]
     );
 }
 
@@ -145,7 +146,7 @@ fn writes_are_rejected_and_nothing_changes() {
     ] {
         let err = run(&url, &sql).expect_err("write must fail");
         assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
-        assert_error(&err, &["read-only", "testsync", "testconn"], &[]);
+        assert_error(&err, &["not a query", "testsync", "testconn"], &[]);
     }
     // One statement only: no way to switch the session back to read-write.
     let err = run(
@@ -257,7 +258,7 @@ fn bad_sql_is_a_query_error() {
     let Some(url) = server_url(VAR, "bad_sql_is_a_query_error") else {
         return;
     };
-    let err = run(&url, "SELEC 1").expect_err("syntax");
+    let err = run(&url, "SELECT 1 FROM WHERE").expect_err("syntax");
     assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
     assert_error(&err, &["syntax", "1064"], &[&password_of(&url)]);
     let err = run(&url, "SELECT * FROM no_such_table_here").expect_err("missing");
@@ -321,4 +322,191 @@ fn test_connection_reports_the_server() {
     let bad = connection(ConnectionKind::Mysql, &with_password(&url, "nope-nope"));
     let err = datasync::source::test_connection(&bad, Duration::from_secs(10)).expect_err("bad");
     assert_error(&err, &["authentication failed", "testconn"], &["nope-nope"]);
+}
+
+#[test]
+fn a_result_without_rows_is_zero_rows_with_its_columns() {
+    let Some(url) = server_url(VAR, "a_result_without_rows_is_zero_rows_with_its_columns") else {
+        return;
+    };
+    let rows = run(&url, "SELECT 1 AS id, 'x' AS name FROM DUAL WHERE 1 = 0").expect("empty");
+    assert_eq!(rows.columns.to_vec(), vec!["id", "name"]);
+    assert!(rows.rows.is_empty());
+}
+
+/// A stored procedure can end the read-only transaction and switch the session to READ
+/// WRITE (MariaDB let it write a row): `CALL` is refused before it runs, and so is every
+/// statement that is not a query, however it is dressed.
+#[test]
+fn procedures_and_other_statements_are_refused_before_running() {
+    let Some(url) = server_url(
+        VAR,
+        "procedures_and_other_statements_are_refused_before_running",
+    ) else {
+        return;
+    };
+    let t = unique("my_proc");
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (id INT)"),
+            format!(
+                "CREATE PROCEDURE {t}_p() BEGIN COMMIT; SET SESSION TRANSACTION READ WRITE; \
+                 START TRANSACTION READ WRITE; INSERT INTO {t} VALUES (66); COMMIT; \
+                 SELECT 1 AS x; END"
+            ),
+        ],
+    );
+    // The procedure really writes when called outside a source.
+    admin(&url)
+        .query_drop(format!("CALL {t}_p()"))
+        .expect("call as admin");
+    admin(&url)
+        .query_drop(format!("DELETE FROM {t}"))
+        .expect("reset");
+    for sql in [
+        format!("CALL {t}_p()"),
+        format!("call {t}_p"),
+        format!("  /* note */ -- comment\n CALL {t}_p()"),
+        format!("/*!CALL {t}_p() */"),
+        format!("/*M!100000 CALL {t}_p() */"),
+        format!("EXECUTE IMMEDIATE 'CALL {t}_p()'"),
+        "SET @x = 1".to_string(),
+        "COMMIT".to_string(),
+        "DO 1".to_string(),
+        format!("INSERT INTO {t} VALUES (2)"),
+        format!("OPTIMIZE TABLE {t}"),
+        "HANDLER x OPEN".to_string(),
+    ] {
+        let err = run(&url, &sql).expect_err(&sql);
+        assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
+        assert_error(&err, &["testsync", "not a query"], &[]);
+    }
+    // A SELECT that returns nothing to us is not a query either.
+    for sql in ["SELECT 1 INTO @x", "SELECT 1 INTO @x FROM DUAL"] {
+        let err = run(&url, sql).expect_err(sql);
+        assert_error(&err, &["testsync", "not a query", "no columns"], &[]);
+    }
+    let mut conn = admin(&url);
+    let n: Option<i64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {t}"))
+        .expect("count");
+    assert_eq!(n, Some(0), "a refused statement wrote");
+}
+
+/// A stored function called from a SELECT cannot commit, so the read-only transaction
+/// stops its write.
+#[test]
+fn a_function_that_writes_is_stopped_by_the_read_only_transaction() {
+    let Some(url) = server_url(
+        VAR,
+        "a_function_that_writes_is_stopped_by_the_read_only_transaction",
+    ) else {
+        return;
+    };
+    let t = unique("my_func");
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (id INT)"),
+            format!(
+                "CREATE FUNCTION {t}_f() RETURNS INT MODIFIES SQL DATA \
+                 BEGIN INSERT INTO {t} VALUES (7); RETURN 1; END"
+            ),
+        ],
+    );
+    let err = run(&url, &format!("SELECT {t}_f() AS x")).expect_err("write in a function");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert_error(&err, &["testsync", "read-only"], &[]);
+    let n: Option<i64> = admin(&url)
+        .query_first(format!("SELECT COUNT(*) FROM {t}"))
+        .expect("count");
+    assert_eq!(n, Some(0));
+}
+
+#[test]
+fn duplicate_column_names_are_refused_by_name() {
+    let Some(url) = server_url(VAR, "duplicate_column_names_are_refused_by_name") else {
+        return;
+    };
+    let t = unique("my_dup");
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (id INT, v TEXT)"),
+            format!("INSERT INTO {t} VALUES (1, 'a')"),
+        ],
+    );
+    for sql in [
+        format!("SELECT a.id, b.id, a.v, b.v FROM {t} a JOIN {t} b ON a.id = b.id"),
+        "SELECT 1 AS id, 2 AS id".to_string(),
+    ] {
+        let err = run(&url, &sql).expect_err(&sql);
+        assert!(matches!(err, SourceError::BadData { .. }), "{sql}: {err:?}");
+        assert_error(
+            &err,
+            &["testsync", "more than one column named \"id\""],
+            &[],
+        );
+    }
+}
+
+#[test]
+fn bit_columns_are_numbers() {
+    let Some(url) = server_url(VAR, "bit_columns_are_numbers") else {
+        return;
+    };
+    let t = unique("my_bit");
+    setup(
+        &url,
+        &[
+            format!("CREATE TABLE {t} (b1 BIT(1), b8 BIT(8), b64 BIT(64))"),
+            format!(
+                "INSERT INTO {t} VALUES (b'1', b'10000001', b'1{}')",
+                "1".repeat(63)
+            ),
+        ],
+    );
+    let rows = run(&url, &format!("SELECT * FROM {t}")).expect("bit columns");
+    assert_eq!(
+        rows.rows,
+        vec![vec![
+            Cell::Int(1),
+            Cell::Int(129),
+            Cell::Decimal("18446744073709551615".into())
+        ]]
+    );
+}
+
+/// `max_bytes` counts decoded values: one big value (refused by the packet reader before
+/// it is buffered whole), or many rows.
+#[test]
+fn the_byte_budget_holds() {
+    let Some(url) = server_url(VAR, "the_byte_budget_holds") else {
+        return;
+    };
+    let conn = connection(ConnectionKind::Mysql, &url);
+    for sql in [
+        "SELECT REPEAT('x', 4000000) AS big",
+        // Recursion stops at 1000 levels by default: 900 rows of ~1 KB pass 512 KiB.
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 900) \
+         SELECT i, REPEAT('y', 1000) AS t FROM r",
+    ] {
+        let mut query = sql_query(sql);
+        query.max_bytes = 1 << 19;
+        let Err(err) = fetch(&conn, &query) else {
+            panic!("{sql}: read past the byte budget");
+        };
+        assert!(
+            matches!(err, SourceError::TooLarge { .. }),
+            "{sql}: {err:?}"
+        );
+        assert_error(&err, &["testsync", "524288", "max_bytes"], &[]);
+    }
+    let mut query = sql_query(
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 500) \
+         SELECT i, REPEAT('y', 1000) AS t FROM r",
+    );
+    query.max_bytes = 1 << 19;
+    assert_eq!(fetch(&conn, &query).map(|r| r.rows.len()).ok(), Some(500));
 }

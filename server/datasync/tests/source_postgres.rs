@@ -147,7 +147,8 @@ fn floats_nan_and_infinity_become_text() {
     .expect("fetch");
     assert_eq!(cell(&rows, 0, "a"), &text("NaN"));
     assert_eq!(cell(&rows, 0, "b"), &text("-Infinity"));
-    assert_eq!(cell(&rows, 0, "c"), &Cell::Float(f64::from(0.1f32)));
+    // A `real` is its shortest round-trip text, not the widened 0.10000000149011612.
+    assert_eq!(cell(&rows, 0, "c"), &Cell::Float(0.1));
 }
 
 #[test]
@@ -222,14 +223,14 @@ fn other_types_arrive_as_their_text() {
         &format!(
             "SELECT 'happy'::{ty} AS mood, '1 year 2 mons 3 days 04:05:06'::interval AS iv,
                     point(1, 2) AS pt, int4range(1, 5) AS r, ROW(1, 'x') AS rec,
-                    1 AS rec, ARRAY['sad'::{ty}] AS moods, '09:30:00+02'::timetz AS tz;"
+                    1 AS one, ARRAY['sad'::{ty}] AS moods, '09:30:00+02'::timetz AS tz;"
         ),
     )
     .expect("fetch");
-    // Duplicate column names survive the text-cast wrapping, in order.
+    // Column names survive the text-cast wrapping, in order.
     assert_eq!(
         rows.columns.to_vec(),
-        vec!["mood", "iv", "pt", "r", "rec", "rec", "moods", "tz"]
+        vec!["mood", "iv", "pt", "r", "rec", "one", "moods", "tz"]
     );
     assert_eq!(
         rows.rows[0],
@@ -430,4 +431,169 @@ fn test_connection_reports_the_server() {
     let bad = connection(ConnectionKind::Postgres, &with_password(&url, "nope-nope"));
     let err = datasync::source::test_connection(&bad, Duration::from_secs(10)).expect_err("bad");
     assert_error(&err, &["authentication failed", "testconn"], &["nope-nope"]);
+}
+
+#[test]
+fn real_values_keep_their_shortest_digits_in_arrays_too() {
+    let Some(url) = server_url(VAR, "real_values_keep_their_shortest_digits_in_arrays_too") else {
+        return;
+    };
+    let rows = run(
+        &url,
+        "SELECT 1.23456::real AS pi, ARRAY[0.1, 2.675]::real[] AS arr, 1e30::real AS big",
+    )
+    .expect("fetch");
+    assert_eq!(cell(&rows, 0, "pi"), &Cell::Float(1.23456));
+    assert_eq!(cell(&rows, 0, "arr"), &Cell::json(json!([0.1, 2.675])));
+    assert_eq!(cell(&rows, 0, "big"), &Cell::Float(1e30));
+}
+
+/// Dates and timestamps outside four-digit years arrive as PostgreSQL prints them
+/// (DateStyle ISO, TimeZone UTC), not as `+10000-…` or an error.
+#[test]
+fn far_dates_print_as_postgres_prints_them() {
+    let Some(url) = server_url(VAR, "far_dates_print_as_postgres_prints_them") else {
+        return;
+    };
+    let sql = "SELECT '10000-01-01'::date AS d1, '5874897-12-31'::date AS dmax,
+                      '0044-03-15 BC'::date AS bc, '4713-01-01 BC'::date AS dmin,
+                      '294276-12-31 23:59:59.999999'::timestamp AS tmax,
+                      '12345-06-07 08:09:10.5+00'::timestamptz AS tz,
+                      '0001-01-01 00:00:00 BC'::timestamp AS tbc,
+                      '9999-12-31 23:59:59'::timestamp AS last_iso,
+                      '-infinity'::date AS ninf";
+    let rows = run(&url, sql).expect("fetch");
+    for (column, want) in [
+        ("d1", text("10000-01-01")),
+        ("dmax", text("5874897-12-31")),
+        ("bc", text("0044-03-15 BC")),
+        ("dmin", text("4713-01-01 BC")),
+        ("tmax", text("294276-12-31 23:59:59.999999")),
+        ("tz", text("12345-06-07 08:09:10.5+00")),
+        ("tbc", text("0001-01-01 00:00:00 BC")),
+        ("last_iso", Cell::Timestamp("9999-12-31T23:59:59".into())),
+        ("ninf", text("-infinity")),
+    ] {
+        assert_eq!(cell(&rows, 0, column), &want, "{column}");
+    }
+    // The same text PostgreSQL itself prints for the zone-less values.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let printed: Vec<String> = client
+        .query_one(
+            "SELECT '10000-01-01'::date::text, '0044-03-15 BC'::date::text,
+                    '294276-12-31 23:59:59.999999'::timestamp::text,
+                    '0001-01-01 00:00:00 BC'::timestamp::text",
+            &[],
+        )
+        .map(|r| (0..4).map(|i| r.get::<_, String>(i)).collect())
+        .expect("text");
+    assert_eq!(
+        printed,
+        vec![
+            "10000-01-01",
+            "0044-03-15 BC",
+            "294276-12-31 23:59:59.999999",
+            "0001-01-01 00:00:00 BC"
+        ]
+    );
+}
+
+#[test]
+fn a_result_without_rows_is_zero_rows_with_its_columns() {
+    let Some(url) = server_url(VAR, "a_result_without_rows_is_zero_rows_with_its_columns") else {
+        return;
+    };
+    let rows = run(&url, "SELECT 1 AS id, 'x' AS name WHERE false").expect("empty");
+    assert_eq!(rows.columns.to_vec(), vec!["id", "name"]);
+    assert!(rows.rows.is_empty());
+}
+
+/// Statements without result columns are refused before they run (`COMMIT` would end the
+/// read-only transaction, `SET` would change the session).
+#[test]
+fn statements_that_are_not_queries_are_refused() {
+    let Some(url) = server_url(VAR, "statements_that_are_not_queries_are_refused") else {
+        return;
+    };
+    let t = unique("pg_nq");
+    setup(
+        &url,
+        &format!(
+            "CREATE TABLE {t} (id int); INSERT INTO {t} VALUES (1);
+             CREATE PROCEDURE {t}_p() LANGUAGE plpgsql AS $$ BEGIN DELETE FROM {t}; END $$;"
+        ),
+    );
+    for sql in [
+        "COMMIT".to_string(),
+        "BEGIN".to_string(),
+        "ROLLBACK".to_string(),
+        "SET statement_timeout = 0".to_string(),
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE".to_string(),
+        "DO $$ BEGIN END $$".to_string(),
+        "LISTEN somewhere".to_string(),
+        format!("CALL {t}_p()"),
+        format!("DELETE FROM {t}"),
+        format!("CREATE TABLE {t}_x (a int)"),
+    ] {
+        let err = run(&url, &sql).expect_err(&sql);
+        assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
+        assert_error(&err, &["testsync", "not a query", "no columns"], &[]);
+    }
+    assert_eq!(count(&url, &t), 1);
+}
+
+#[test]
+fn duplicate_column_names_are_refused_by_name() {
+    let Some(url) = server_url(VAR, "duplicate_column_names_are_refused_by_name") else {
+        return;
+    };
+    let t = unique("pg_dup");
+    setup(
+        &url,
+        &format!("CREATE TABLE {t} (id int, v text); INSERT INTO {t} VALUES (1, 'a');"),
+    );
+    for sql in [
+        format!("SELECT a.id, b.id, a.v, b.v FROM {t} a JOIN {t} b USING (v)"),
+        "SELECT 1 AS id, 2 AS id".to_string(),
+        // Columns needing a text cast go through a wrapped query: still refused.
+        "SELECT interval '1 day' AS id, 2 AS id".to_string(),
+    ] {
+        let err = run(&url, &sql).expect_err(&sql);
+        assert!(matches!(err, SourceError::BadData { .. }), "{sql}: {err:?}");
+        assert_error(
+            &err,
+            &["testsync", "more than one column named \"id\""],
+            &[],
+        );
+    }
+}
+
+/// `max_bytes` counts decoded values: one big `bytea`/`text`, or many rows.
+#[test]
+fn the_byte_budget_holds() {
+    let Some(url) = server_url(VAR, "the_byte_budget_holds") else {
+        return;
+    };
+    let conn = connection(ConnectionKind::Postgres, &url);
+    for sql in [
+        "SELECT repeat('x', 2000000) AS big",
+        "SELECT decode(repeat('ab', 2000000), 'hex') AS big",
+        "SELECT i, repeat('y', 1000) AS t FROM generate_series(1, 5000) AS i",
+    ] {
+        let mut query = sql_query(sql);
+        query.max_bytes = 1 << 20;
+        let Err(err) = fetch(&conn, &query) else {
+            panic!("{sql}: read past the byte budget");
+        };
+        assert!(
+            matches!(err, SourceError::TooLarge { .. }),
+            "{sql}: {err:?}"
+        );
+        assert_error(&err, &["testsync", "1048576", "max_bytes"], &[]);
+    }
+    // int4 counts its 4 bytes on the wire: 1004 bytes a row, 1045 rows fit in 1 MiB.
+    let mut query =
+        sql_query("SELECT i, repeat('y', 1000) AS t FROM generate_series(1, 1044) AS i");
+    query.max_bytes = 1 << 20;
+    assert_eq!(fetch(&conn, &query).map(|r| r.rows.len()).ok(), Some(1044));
 }

@@ -64,7 +64,6 @@ fn the_file_is_read_only() {
     for sql in [
         "INSERT INTO t (id) VALUES (9) RETURNING id",
         "DELETE FROM t RETURNING id",
-        "CREATE TABLE x (a)",
     ] {
         let err = run(&path, sql).expect_err("write must fail");
         assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
@@ -190,4 +189,127 @@ fn rows_stream_into_a_sink_which_can_stop_the_read() {
         "{err:?}"
     );
     assert_eq!(sink.rows.len(), 2);
+}
+
+#[test]
+fn a_result_without_rows_is_zero_rows_with_its_columns() {
+    let (_dir, path) = database();
+    let rows = run(&path, "SELECT id, name FROM t WHERE id > 100").expect("empty");
+    assert_eq!(rows.columns.to_vec(), vec!["id", "name"]);
+    assert!(rows.rows.is_empty());
+}
+
+/// Statements without result columns are refused before they run, and nothing SQLite calls
+/// a write runs either: `VACUUM INTO` must not even create its output file.
+#[test]
+fn statements_that_are_not_queries_are_refused_before_running() {
+    let (dir, path) = database();
+    let copy = dir.path().join("copy.db");
+    let vacuum_into = format!("VACUUM INTO '{}'", copy.display());
+    let attach = format!("ATTACH '{}' AS other", dir.path().join("new.db").display());
+    for sql in [
+        vacuum_into.as_str(),
+        "VACUUM",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "PRAGMA user_version = 7",
+        "PRAGMA query_only = 0",
+        attach.as_str(),
+        "CREATE TABLE x (a)",
+        "DELETE FROM t",
+    ] {
+        let err = run(&path, sql).expect_err(sql);
+        assert!(matches!(err, SourceError::Query { .. }), "{sql}: {err:?}");
+        assert_error(&err, &["testsync", "not a query", "no columns"], &[]);
+    }
+    let err = run(&path, "PRAGMA journal_mode = WAL").expect_err("a pragma that writes");
+    assert!(matches!(err, SourceError::Query { .. }), "{err:?}");
+    assert!(!copy.exists(), "VACUUM INTO created {}", copy.display());
+    assert!(!dir.path().join("new.db").exists(), "ATTACH created a file");
+    assert!(
+        !dir.path().join("data.db-wal").exists(),
+        "the journal mode changed"
+    );
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let (n, version): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM t), (SELECT user_version FROM pragma_user_version)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("count");
+    assert_eq!((n, version), (3, 0));
+    // Reading pragmas are queries.
+    let rows = run(&path, "PRAGMA table_info(t)").expect("a reading pragma");
+    assert_eq!(rows.rows.len(), 5);
+}
+
+#[test]
+fn duplicate_column_names_are_refused_by_name() {
+    let (_dir, path) = database();
+    for sql in [
+        "SELECT a.id, b.id, a.name FROM t a JOIN t b ON a.id = b.id",
+        "SELECT 1 AS id, 2 AS id",
+    ] {
+        let err = run(&path, sql).expect_err(sql);
+        assert!(matches!(err, SourceError::BadData { .. }), "{sql}: {err:?}");
+        assert_error(
+            &err,
+            &["testsync", "more than one column named \"id\""],
+            &[],
+        );
+    }
+    // Names differing in case are different columns (templates and keys are exact).
+    let rows = run(&path, "SELECT 1 AS id, 2 AS ID").expect("case differs");
+    assert_eq!(rows.columns.to_vec(), vec!["id", "ID"]);
+}
+
+/// `max_bytes` bounds a single huge value inside SQLite (it is never built) and the sum
+/// of many small ones.
+#[test]
+fn the_byte_budget_holds_for_one_huge_value_and_for_many_rows() {
+    let (_dir, path) = database();
+    let conn = connection(ConnectionKind::Sqlite, &path);
+    let mut query = sql_query("SELECT randomblob(1000000000) AS big");
+    query.max_bytes = 1 << 20;
+    let started = std::time::Instant::now();
+    let err = fetch(&conn, &query).expect_err("a gigabyte blob");
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+    assert_error(&err, &["testsync", "1048576", "max_bytes"], &[]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let mut query = sql_query(
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 3000)
+         SELECT i, zeroblob(1000) AS b FROM r",
+    );
+    query.max_bytes = 1 << 20;
+    let Err(err) = fetch(&conn, &query) else {
+        panic!("many rows read past the byte budget");
+    };
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+    // 1008 bytes a row (1000 + 8): the 1041st row passes 1 MiB.
+    assert_error(&err, &["at row 1041", "1048576"], &[]);
+    query.max_bytes = 3000 * 1008;
+    assert_eq!(
+        fetch(&conn, &query).expect("exactly the budget").rows.len(),
+        3000
+    );
+}
+
+#[test]
+fn invalid_utf8_text_becomes_replacement_characters() {
+    let (_dir, path) = database();
+    let rows = run(&path, "SELECT CAST(x'41ff42' AS TEXT) AS t, x'41ff42' AS b").expect("fetch");
+    assert_eq!(
+        rows.rows,
+        vec![vec![
+            text("A\u{fffd}B"),
+            Cell::Bytes(vec![0x41, 0xff, 0x42])
+        ]]
+    );
 }

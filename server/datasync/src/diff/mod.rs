@@ -23,6 +23,10 @@
 //!   rows; a lost column's values are dropped from them.
 //! - If the key columns differ from the previous snapshot's, rows cannot be matched: the
 //!   run becomes a new baseline (`first_run` and `key_changed` set, nothing removed).
+//! - An empty result is a result: with columns, every previous row is removed as usual;
+//!   without columns (an HTTP JSON `[]`, where nothing names them) the key is not checked,
+//!   every previous row is removed, and the new snapshot keeps the previous columns and
+//!   key, so rows that come back are matched (reported as added), not a new baseline.
 //! - Output order: current result order for added and changed, snapshot order for removed.
 
 mod codec;
@@ -142,6 +146,11 @@ pub fn diff_built(
 ) -> Result<(Changes, Snapshot), DiffError> {
     let watched = builder.watched.clone();
     let (next, next_index) = builder.finish()?;
+    if next.columns().is_empty()
+        && let Some(previous) = previous
+    {
+        return everything_removed(previous);
+    }
     let columns: &[String] = next.columns();
     let key = next.key_positions().to_vec();
     let mut changes = Changes {
@@ -226,6 +235,17 @@ pub fn diff_built(
         changes.removed.push(previous.aligned_row(j, &mapping)?);
     }
     Ok((changes, next))
+}
+
+/// An empty result without columns (an HTTP JSON `[]`) after `previous`: every row is
+/// removed, and the stored snapshot keeps `previous`'s columns and key.
+fn everything_removed(previous: &Snapshot) -> Result<(Changes, Snapshot), DiffError> {
+    let changes = Changes {
+        columns: previous.columns().into(),
+        removed: previous.rows().collect::<Result<_, _>>()?,
+        ..Changes::default()
+    };
+    Ok((changes, previous.without_rows()))
 }
 
 /// No previous row has this current row's key.

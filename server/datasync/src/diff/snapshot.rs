@@ -125,6 +125,18 @@ impl Snapshot {
         &self.key
     }
 
+    /// The same columns and key without any row: what an empty result leaves behind, so
+    /// the next rows are matched against this key again rather than starting over.
+    pub(crate) fn without_rows(&self) -> Snapshot {
+        Snapshot {
+            columns: self.columns.clone(),
+            key: self.key.clone(),
+            order: self.order.clone(),
+            data: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
     /// Bytes of the row's cells (in storage order).
     pub(crate) fn row_bytes(&self, i: usize) -> &[u8] {
         let start = self.rows.get(i).map_or(0, |s| s.start as usize);
@@ -510,6 +522,11 @@ impl SnapshotBuilder {
     fn start(&mut self, columns: Columns) -> Result<(), DiffError> {
         self.started = true;
         self.columns = columns;
+        // No columns is an empty result whose columns are unknown (an HTTP JSON `[]`):
+        // there is nothing to resolve the key in, and no row follows.
+        if self.columns.is_empty() {
+            return Ok(());
+        }
         self.key = super::key::key_positions(&self.columns, &self.key_names)?;
         if let Some(w) = &self.watched_names {
             self.watched = Some(super::key::watched_positions(&self.columns, w)?);

@@ -14,7 +14,7 @@ use std::io::Read;
 use indexmap::IndexSet;
 use serde_json::{Map, Number, Value};
 
-use super::{Cx, HttpAuth, HttpFormat, SourceError, excerpt};
+use super::{Cx, HttpAuth, HttpFormat, SourceError, excerpt, percent_decode};
 use crate::row::{Cell, RowSink};
 
 /// How much of a non-2xx body goes into the error message.
@@ -34,16 +34,84 @@ pub(super) fn probe(cx: &Cx<'_>) -> Result<String, SourceError> {
     Ok(format!("HTTP 2xx, {} bytes", body.len()))
 }
 
+/// The request URL: the connection's base URL with the sync's `path` appended to the
+/// base's *path*. A base with a query string (`https://h/api?key=1`) keeps it, and the
+/// path's own query joins it: `items?page=2` gives `https://h/api/items?key=1&page=2`.
 fn url(cx: &Cx<'_>) -> String {
-    let base = cx.conn.url.expose();
-    match cx.query.path.as_deref().unwrap_or("") {
-        "" => base.to_string(),
-        path if base.ends_with('/') && path.starts_with('/') => {
-            format!("{base}{}", path.trim_start_matches('/'))
+    join_url(cx.conn.url.expose(), cx.query.path.as_deref().unwrap_or(""))
+}
+
+fn join_url(base: &str, path: &str) -> String {
+    let (base, fragment) = match base.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (base, None),
+    };
+    let (base_path, base_query) = base.split_once('?').unwrap_or((base, ""));
+    let (path, path_query) = path.split_once('?').unwrap_or((path, ""));
+    let mut out = match path {
+        "" => base_path.to_string(),
+        _ if base_path.ends_with('/') && path.starts_with('/') => {
+            format!("{base_path}{}", path.trim_start_matches('/'))
         }
-        path if !base.ends_with('/') && !path.starts_with(['/', '?']) => format!("{base}/{path}"),
-        path => format!("{base}{path}"),
+        _ if !base_path.ends_with('/') && !path.starts_with('/') => format!("{base_path}/{path}"),
+        _ => format!("{base_path}{path}"),
+    };
+    let queries: Vec<&str> = [base_query, path_query]
+        .into_iter()
+        .filter(|q| !q.is_empty())
+        .collect();
+    if !queries.is_empty() {
+        out.push('?');
+        out.push_str(&queries.join("&"));
     }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// Removes the parts of the request URL from text the server sent back (an error page
+/// that echoes the request): the URL, its path and query, user info, query values and
+/// every path segment long enough to be a token (`/v1/hooks/<secret>/items`). Short
+/// segments (`api`, `v1`, `items`) stay, so the text is still readable.
+fn hide_request(text: &str, url: &str) -> String {
+    const SEGMENT_MIN_CHARS: usize = 6;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path_and_query) = rest.split_at(authority_end);
+    let mut parts: Vec<String> = vec![url.to_string(), path_and_query.to_string()];
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        parts.push(userinfo.to_string());
+        parts.extend(userinfo.split(':').map(String::from));
+    }
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    parts.extend(
+        path.split('/')
+            .filter(|s| s.chars().count() >= SEGMENT_MIN_CHARS)
+            .map(String::from),
+    );
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    parts.push(query.to_string());
+    parts.extend(
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').map(|(_, v)| v.to_string())),
+    );
+    let decoded: Vec<String> = parts.iter().map(|p| percent_decode(p)).collect();
+    parts.extend(decoded);
+    parts.retain(|p| p.chars().count() >= 3);
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    parts.dedup();
+    let mut out = text.to_string();
+    for part in &parts {
+        if out.contains(part.as_str()) {
+            out = out.replace(part.as_str(), "***");
+        }
+    }
+    out
 }
 
 /// `scheme://host:port` of a URL: enough to say where we went, without user info, path or
@@ -86,7 +154,9 @@ fn get(cx: &Cx<'_>) -> Result<Vec<u8>, SourceError> {
         }
         None => {}
     }
-    let mut response = request.call().map_err(|e| request_error(cx, &origin, e))?;
+    let mut response = request
+        .call()
+        .map_err(|e| request_error(cx, &origin, &url, e))?;
     let status = response.status();
     if status.is_redirection() {
         return Err(cx.query_err(format!(
@@ -101,38 +171,49 @@ fn get(cx: &Cx<'_>) -> Result<Vec<u8>, SourceError> {
             .as_reader()
             .take(4096)
             .read_to_end(&mut start);
-        let text = String::from_utf8_lossy(&start);
+        let text = hide_request(&String::from_utf8_lossy(&start), &url);
         return Err(cx.query_err(format!(
             "GET {origin}… answered HTTP {status}: {}",
             excerpt(text.trim(), ERROR_BODY_CHARS)
         )));
     }
-    // ureq fails a read that *reaches* its limit, so allow one byte more and compare here.
+    read_body(cx, &mut response, &origin, &url)
+}
+
+/// The body, decoded (gzip is undone by the reader), read only up to the byte budget:
+/// the limit counts the bytes we hold, so a small compressed body that inflates to a
+/// gigabyte stops at `max_bytes`.
+fn read_body(
+    cx: &Cx<'_>,
+    response: &mut ureq::http::Response<ureq::Body>,
+    origin: &str,
+    url: &str,
+) -> Result<Vec<u8>, SourceError> {
     let limit = u64::try_from(cx.query.max_bytes)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
-    let too_big = || {
-        cx.bad_data(format!(
-            "the response from {origin} is larger than the {} byte limit (max_bytes)",
-            cx.query.max_bytes
-        ))
-    };
-    let body = response
+    let mut body = Vec::new();
+    response
         .body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => too_big(),
-            e => request_error(cx, &origin, e),
+        .as_reader()
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                return cx.timeout();
+            }
+            cx.connect_err(format!(
+                "GET {origin}…: reading the response failed: {}",
+                hide_request(&e.to_string(), url)
+            ))
         })?;
     if body.len() > cx.query.max_bytes {
-        return Err(too_big());
+        return Err(cx.too_large(format!("the response from {origin} (decoded)")));
     }
     Ok(body)
 }
 
-fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
+fn request_error(cx: &Cx<'_>, origin: &str, url: &str, e: ureq::Error) -> SourceError {
     use ureq::Timeout;
     match e {
         ureq::Error::Timeout(Timeout::Connect | Timeout::Resolve) => cx.connect_err(format!(
@@ -150,7 +231,7 @@ fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
         ),
         ureq::Error::BadUri(_) => cx.connect_err("the URL is not valid (URL not shown)"),
         e => {
-            let detail = e.to_string();
+            let detail = hide_request(&e.to_string(), url);
             let what = if detail.contains("certificate") || detail.to_lowercase().contains("tls") {
                 "TLS failed"
             } else {
@@ -164,8 +245,12 @@ fn request_error(cx: &Cx<'_>, origin: &str, e: ureq::Error) -> SourceError {
 /// The body is parsed whole (it is capped at `max_bytes`), then each object becomes a row
 /// as it is pushed, so the objects and the cells never both exist for every row.
 fn parse_json(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), SourceError> {
-    let mut doc: Value = serde_json::from_slice(body)
+    // Bytes that are not UTF-8 become U+FFFD (a copy only when there are any), as in
+    // every other source: readable text rather than a failed sync.
+    let text = String::from_utf8_lossy(body);
+    let mut doc: Value = serde_json::from_str(&text)
         .map_err(|e| cx.bad_data(format!("the response is not valid JSON: {e}")))?;
+    drop(text);
     let pointer = cx.query.json_pointer.as_str();
     if !pointer.is_empty() && !pointer.starts_with('/') {
         return Err(cx.bad_data(format!(
@@ -205,6 +290,7 @@ fn parse_json(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), So
         }
         objects.push(object);
     }
+    // `[]` is an empty result: no columns (nothing names them) and no rows.
     let names: Vec<String> = columns.iter().cloned().collect();
     cx.send_columns(sink, names)?;
     for mut object in objects {
@@ -286,17 +372,19 @@ fn plain_decimal(text: &str) -> String {
     out
 }
 
+/// A body with nothing but whitespace is an empty result without columns; a header
+/// alone is an empty result with columns. Bytes that are not UTF-8 become U+FFFD.
 fn parse_csv(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(cx.bad_data("the CSV response is empty (expected a header row)"));
+        return cx.send_columns(sink, Vec::new());
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .from_reader(body);
     let columns: Vec<String> = reader
-        .headers()
+        .byte_headers()
         .map_err(|e| {
             cx.bad_data(format!(
                 "the CSV header row is malformed: {}",
@@ -304,30 +392,32 @@ fn parse_csv(cx: &Cx<'_>, body: &[u8], sink: &mut dyn RowSink) -> Result<(), Sou
             ))
         })?
         .iter()
-        .map(String::from)
+        .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
     cx.send_columns(sink, columns)?;
     let mut count = 0;
-    for record in reader.records() {
-        let record =
-            record.map_err(|e| cx.bad_data(format!("malformed CSV: {}", csv_error(&e))))?;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader
+            .read_byte_record(&mut record)
+            .map_err(|e| cx.bad_data(format!("malformed CSV: {}", csv_error(&e))))?;
+        if !more {
+            return Ok(());
+        }
         count += 1;
         cx.check_rows(count)?;
-        cx.send_row(
-            sink,
-            record
-                .iter()
-                .map(|v| {
-                    if v.is_empty() {
-                        Cell::Null
-                    } else {
-                        Cell::Text(v.to_string())
-                    }
-                })
-                .collect(),
-        )?;
+        let row = record
+            .iter()
+            .map(|v| {
+                if v.is_empty() {
+                    Cell::Null
+                } else {
+                    Cell::Text(String::from_utf8_lossy(v).into_owned())
+                }
+            })
+            .collect();
+        cx.send_row(sink, row)?;
     }
-    Ok(())
 }
 
 /// "line 3: found record with 2 fields, but the previous record has 3 fields".
@@ -369,6 +459,50 @@ mod tests {
         ] {
             assert_eq!(plain_decimal(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn paths_join_the_base_path_not_its_query() {
+        for (base, path, want) in [
+            ("https://h/api?key=1", "items", "https://h/api/items?key=1"),
+            (
+                "https://h/api?key=1",
+                "/items?page=2",
+                "https://h/api/items?key=1&page=2",
+            ),
+            (
+                "https://h/api/?key=1",
+                "/items",
+                "https://h/api/items?key=1",
+            ),
+            ("https://h/api", "?page=2", "https://h/api?page=2"),
+            ("https://h/api", "", "https://h/api"),
+            ("https://h/api?key=1", "", "https://h/api?key=1"),
+            ("https://h", "items", "https://h/items"),
+            ("https://h/a#frag", "b", "https://h/a/b#frag"),
+        ] {
+            assert_eq!(join_url(base, path), want, "{base} + {path}");
+        }
+    }
+
+    #[test]
+    fn echoed_request_parts_are_hidden() {
+        let url =
+            "https://bob:pa55word@h/v1/hooks/abcdef123456/s3cr%40t-x/items?token=zyx987&page=2";
+        let echoed = "no route GET /v1/hooks/abcdef123456/s3cr%40t-x/items?token=zyx987&page=2 \
+                      (hook abcdef123456, token zyx987, user bob, pw pa55word, \
+                      decoded s3cr@t-x)";
+        let out = hide_request(echoed, url);
+        for secret in [
+            "abcdef123456",
+            "zyx987",
+            "pa55word",
+            "s3cr@t-x",
+            "s3cr%40t-x",
+        ] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+        assert!(out.starts_with("no route GET ***"), "{out}");
     }
 
     #[test]

@@ -16,24 +16,35 @@
 //! - `sqlite`: rusqlite opened `SQLITE_OPEN_READ_ONLY` + `query_only`, interrupt on timeout.
 //! - `http`: ureq GET returning JSON (rows at an RFC 6901 pointer) or CSV.
 //!
-//! Every driver streams rows and stops at `max_rows + 1`, so a runaway query never loads
-//! unbounded data; every error goes through `Scrub` so driver messages that echo a
-//! connection string cannot leak a password.
+//! Every driver streams rows and stops at `max_rows + 1` rows or past `max_bytes` of
+//! decoded data, so a runaway query never loads unbounded data; every error goes through
+//! `Scrub` so driver messages that echo a connection string cannot leak a password.
+//!
+//! Only queries run: a database statement must return columns (checked on the prepared
+//! statement, before it runs), and no result may have two columns of one name.
+//!
+//! An empty result is zero rows, never an error: a query that matches nothing sends its
+//! columns and no row; an HTTP JSON `[]` or an empty CSV body sends an empty column list
+//! (nothing names the columns) and no row. A result with no columns is therefore always
+//! an empty result.
+//!
+//! Text that is not valid UTF-8 becomes text with U+FFFD in place of the bad bytes, in
+//! every source: it is what a person reads (base64 is not). Binary types stay `Bytes`.
 //!
 //! Type mapping (NULL is always `Null`; see each driver for details):
 //!
 //! | source type | cell |
 //! |---|---|
 //! | PG bool; MySQL none (TINYINT(1) is a number) | `Bool` |
-//! | PG int2/4/8, oid; MySQL TINYINT…BIGINT, YEAR, unsigned ≤ i64::MAX; SQLite INTEGER; JSON integers | `Int` |
-//! | PG float4/8; MySQL FLOAT/DOUBLE; SQLite REAL (NaN/±Infinity → `Text`) | `Float` |
-//! | PG numeric; MySQL DECIMAL; BIGINT UNSIGNED > i64::MAX; JSON non-integers and big integers | `Decimal` (exact text) |
-//! | PG date; MySQL DATE | `Date` `2026-11-21` |
+//! | PG int2/4/8, oid; MySQL TINYINT…BIGINT, YEAR, BIT, unsigned ≤ i64::MAX; SQLite INTEGER; JSON integers | `Int` |
+//! | PG float4/8; MySQL FLOAT/DOUBLE; SQLite REAL (NaN/±Infinity → `Text`; 4-byte floats through their shortest text, `real` 0.1 is 0.1) | `Float` |
+//! | PG numeric; MySQL DECIMAL; BIGINT UNSIGNED and BIT(64) > i64::MAX; JSON non-integers and big integers | `Decimal` (exact text) |
+//! | PG date; MySQL DATE (years 1–9999; others as PG prints them: `10000-01-01`, `0044-03-15 BC`, `infinity` → `Text`) | `Date` `2026-11-21` |
 //! | PG time; MySQL TIME within a day | `Time` `09:30:00.5` |
-//! | PG timestamp; MySQL DATETIME | `Timestamp` `2026-11-21T09:30:00` |
-//! | PG timestamptz; MySQL TIMESTAMP (session in UTC) | `Timestamp` `…Z` (UTC) |
+//! | PG timestamp; MySQL DATETIME (years 1–9999, as for dates) | `Timestamp` `2026-11-21T09:30:00` |
+//! | PG timestamptz; MySQL TIMESTAMP (session in UTC; far years → `Text` `12345-06-07 08:09:10+00`) | `Timestamp` `…Z` (UTC) |
 //! | PG json/jsonb; MySQL JSON; JSON objects/arrays; PG arrays (elements mapped alike) | `Json` |
-//! | PG bytea; MySQL BLOB/BINARY/VARBINARY/BIT/GEOMETRY; SQLite BLOB | `Bytes` |
+//! | PG bytea; MySQL BLOB/BINARY/VARBINARY/GEOMETRY; SQLite BLOB | `Bytes` |
 //! | text types, PG uuid/inet/cidr/macaddr/enum/citext, every other PG type (its text), MySQL ENUM/SET, MariaDB JSON (LONGTEXT), CSV fields | `Text` |
 
 mod http;
@@ -120,7 +131,10 @@ pub struct Query {
     pub statement_timeout: Duration,
     /// More rows than this is an error (never a silent truncation).
     pub max_rows: usize,
-    /// For HTTP: largest body accepted.
+    /// The byte budget of one fetch, counted on decoded data: an HTTP body after
+    /// decompression; for databases the values as received (text and blob lengths;
+    /// numbers, dates and booleans their binary size, at most 16 bytes). More is an error
+    /// (`TooLarge`), never a silent truncation.
     pub max_bytes: usize,
 }
 
@@ -139,6 +153,14 @@ pub enum SourceError {
     Timeout { sync: String, seconds: u64 },
     #[error("sync {sync:?}: more than {limit} rows (row limit)")]
     TooManyRows { sync: String, limit: usize },
+    /// The decoded result passed the byte budget (`max_bytes`); reading stopped there.
+    #[error("sync {sync:?}: {what} is larger than the {limit} byte limit (max_bytes)")]
+    TooLarge {
+        sync: String,
+        /// "the result after 120 rows", "the response from https://host".
+        what: String,
+        limit: usize,
+    },
     #[error("sync {sync:?}: {message}")]
     BadData { sync: String, message: String },
     /// The [`RowSink`] refused the result (a duplicate key, a missing key column): the
@@ -214,11 +236,12 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     fn new(conn: &'a Connection, query: &'a Query) -> Self {
-        Cx {
-            conn,
-            query,
-            scrub: Scrub::for_connection(conn),
+        let mut scrub = Scrub::for_connection(conn);
+        // An HTTP sync's `path` may carry its own `?api_key=…`.
+        if let Some(path) = query.path.as_deref() {
+            scrub.add_query_values(path);
         }
+        Cx { conn, query, scrub }
     }
 
     pub fn connect_err(&self, message: impl Into<String>) -> SourceError {
@@ -258,6 +281,15 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// The byte budget was passed; `what` says what was being read.
+    pub fn too_large(&self, what: impl Into<String>) -> SourceError {
+        SourceError::TooLarge {
+            sync: self.query.sync.clone(),
+            what: what.into(),
+            limit: self.query.max_bytes,
+        }
+    }
+
     pub fn too_many_rows(&self) -> SourceError {
         SourceError::TooManyRows {
             sync: self.query.sync.clone(),
@@ -273,12 +305,41 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Hands the result's column names to the sink.
+    /// Checks a database statement's result columns before it runs: a statement without
+    /// columns (`COMMIT`, `SET …`, `CALL …`, `VACUUM`, `SELECT … INTO …`) is not a query,
+    /// and is refused before it can do anything.
+    pub fn check_query_columns(&self, columns: &[String]) -> Result<(), SourceError> {
+        if columns.is_empty() {
+            return Err(self.query_err(
+                "not a query: the statement returns no columns (COMMIT, SET, CALL, PRAGMA \
+                 writes, SELECT … INTO and the like are refused); give one SELECT",
+            ));
+        }
+        self.check_unique_columns(columns)
+    }
+
+    /// Two columns of one name would make the key use one and `row.<name>` the other.
+    fn check_unique_columns(&self, columns: &[String]) -> Result<(), SourceError> {
+        let duplicates = duplicate_names(columns);
+        if duplicates.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = duplicates.iter().map(|d| format!("{d:?}")).collect();
+        Err(self.bad_data(format!(
+            "the result has more than one column named {}; give each column its own name \
+             (SELECT a.id AS a_id, b.id AS b_id …)",
+            shown.join(", ")
+        )))
+    }
+
+    /// Hands the result's column names to the sink. An empty list is an empty result whose
+    /// columns are unknown (an HTTP JSON `[]`, an empty CSV body): no row follows.
     pub fn send_columns(
         &self,
         sink: &mut dyn RowSink,
         columns: Vec<String>,
     ) -> Result<(), SourceError> {
+        self.check_unique_columns(&columns)?;
         let columns: Columns = columns.into();
         sink.columns(columns).map_err(|m| self.rejected(m))
     }
@@ -302,6 +363,46 @@ impl<'a> Cx<'a> {
         } else {
             Ok(())
         }
+    }
+}
+
+/// Column names that occur more than once, each once, in result order.
+fn duplicate_names(columns: &[String]) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::with_capacity(columns.len());
+    let mut duplicates: Vec<&str> = Vec::new();
+    for name in columns {
+        if !seen.insert(name.as_str()) && !duplicates.contains(&name.as_str()) {
+            duplicates.push(name);
+        }
+    }
+    duplicates
+}
+
+/// Counts the decoded bytes of one fetch against `max_bytes`.
+pub(crate) struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+/// What a number, a date or a boolean counts: its in-memory size, not its text.
+pub(crate) const SCALAR_BYTES: usize = 8;
+
+impl Budget {
+    pub fn new(query: &Query) -> Self {
+        Budget {
+            limit: query.max_bytes,
+            used: 0,
+        }
+    }
+
+    /// Spends `bytes`; fails once the total passes the limit. `row` is the row being read
+    /// (1-based), for the error.
+    pub fn spend(&mut self, cx: &Cx<'_>, bytes: usize, row: usize) -> Result<(), SourceError> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit {
+            return Err(cx.too_large(format!("the result (at row {row})")));
+        }
+        Ok(())
     }
 }
 
@@ -334,20 +435,7 @@ impl Scrub {
             scrub.add(&password);
             scrub.add(&percent_decode(&password));
         }
-        // Query-string values (`?password=…`, `?api_key=…`) may be secrets too; only
-        // well-known harmless driver options are left readable.
-        if let Some((_, query)) = url.split_once('?') {
-            for pair in query.split('&') {
-                if let Some((key, value)) = pair.split_once('=')
-                    && !HARMLESS_PARAMETERS
-                        .contains(&percent_decode(key).to_ascii_lowercase().as_str())
-                    && value.len() >= 4
-                {
-                    scrub.add(value);
-                    scrub.add(&percent_decode(value));
-                }
-            }
-        }
+        scrub.add_query_values(url);
         for (_, value) in &conn.headers {
             scrub.add(value.expose());
         }
@@ -363,6 +451,24 @@ impl Scrub {
             None => {}
         }
         scrub
+    }
+
+    /// Query-string values (`?password=…`, `?api_key=…`) of `url` may be secrets; only
+    /// well-known harmless driver options are left readable.
+    fn add_query_values(&mut self, url: &str) {
+        let Some((_, query)) = url.split_once('?') else {
+            return;
+        };
+        let query = query.split_once('#').map_or(query, |(q, _)| q);
+        for pair in query.split('&') {
+            if let Some((key, value)) = pair.split_once('=')
+                && !HARMLESS_PARAMETERS.contains(&percent_decode(key).to_ascii_lowercase().as_str())
+                && value.len() >= 4
+            {
+                self.add(value);
+                self.add(&percent_decode(value));
+            }
+        }
     }
 
     fn add(&mut self, secret: &str) {

@@ -7,6 +7,19 @@
 //! ONLY` → the query as a prepared statement (binary protocol: typed values, and exactly
 //! one statement, so `SELECT 1; SET SESSION TRANSACTION READ WRITE; …` cannot run).
 //!
+//! A read-only transaction alone does not hold on MariaDB: a stored procedure may
+//! `COMMIT`, switch the session to `READ WRITE` and write. So the statement is checked
+//! before it runs: it must start with a reading keyword (`SELECT`, `WITH`, `VALUES`,
+//! `TABLE`, `SHOW`, `DESCRIBE`, `EXPLAIN`, or `(`; not `CALL`, not an executable
+//! `/*! … */` comment) and its prepared form must have result columns (`CALL`,
+//! `SELECT … INTO OUTFILE`/`@var`, `SET`, `COMMIT` have none). Stored *functions* called
+//! from a SELECT cannot commit, so the read-only transaction holds for them.
+//!
+//! Byte budget: the client's `max_allowed_packet` is the budget plus a little, so a row
+//! larger than the budget is refused as it arrives, and values are counted as read.
+//! `BIT(n)` is a number (`b'101'` is 5), as MySQL's own client shows it with `+0`; text
+//! that is not valid UTF-8 becomes text with U+FFFD.
+//!
 //! TLS: besides the `mysql` crate's own URL parameters (`root_cert_path`, …) the URL may
 //! say `ssl-mode=` (or `sslmode=`) `disabled|required|verify_ca|verify_identity` (also the
 //! PostgreSQL spellings `disable|require|verify-ca|verify-full`) and `sslrootcert=<pem>`.
@@ -18,12 +31,15 @@ use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 
-use super::{Cx, SourceError, percent_decode};
+use super::{Budget, Cx, SCALAR_BYTES, SourceError, percent_decode};
 use crate::row::{Cell, RowSink};
 
 /// Extra time the socket read waits beyond the statement timeout (a server that ignores
 /// its own timeout, or a dead network).
 const CLIENT_GRACE: Duration = Duration::from_secs(5);
+
+/// Room for a row packet's framing and length prefixes above the byte budget.
+const PACKET_OVERHEAD: usize = 64 * 1024;
 
 /// Character set number of binary strings (BLOB, BINARY, VARBINARY).
 const BINARY_CHARSET: u16 = 63;
@@ -97,6 +113,9 @@ fn options(cx: &Cx<'_>) -> Result<(Opts, String), SourceError> {
         .read_timeout(Some(read_timeout))
         .write_timeout(Some(read_timeout))
         .stmt_cache_size(0)
+        // A row larger than the byte budget is refused by the packet reader, before it
+        // is buffered whole (the crate clamps this to MySQL's 1 KiB … 1 GiB).
+        .max_allowed_packet(Some(cx.query.max_bytes.saturating_add(PACKET_OVERHEAD)))
         .ssl_opts(ssl);
     Ok((opts.into(), target))
 }
@@ -162,19 +181,27 @@ fn read(
     sql: &str,
     sink: &mut dyn RowSink,
 ) -> Result<(), SourceError> {
-    let mut result = conn
-        .exec_iter(sql, ())
-        .map_err(|e| query_error(cx, "running the query", e))?;
-    let columns: Vec<mysql::Column> = result.columns().as_ref().to_vec();
+    check_statement(cx, sql)?;
+    let statement = conn
+        .prep(sql)
+        .map_err(|e| query_error(cx, "preparing the query", e))?;
+    let columns: Vec<mysql::Column> = statement.columns().to_vec();
     let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
+    cx.check_query_columns(&names)?;
+    let mut result = conn
+        .exec_iter(&statement, ())
+        .map_err(|e| query_error(cx, "running the query", e))?;
     cx.send_columns(sink, names)?;
+    let mut budget = Budget::new(cx.query);
     let mut count = 0;
     for row in result.by_ref() {
         let row = row.map_err(|e| query_error(cx, "reading rows", e))?;
         count += 1;
         cx.check_rows(count)?;
-        let cells = row
-            .unwrap_raw()
+        let values = row.unwrap_raw();
+        let bytes = values.iter().flatten().map(value_bytes).sum();
+        budget.spend(cx, bytes, count)?;
+        let cells = values
             .into_iter()
             .zip(&columns)
             .map(|(value, column)| cell(value.unwrap_or(Value::NULL), column))
@@ -183,6 +210,69 @@ fn read(
         cx.send_row(sink, cells)?;
     }
     Ok(())
+}
+
+/// Statements a source may run: those that read. Checked on the first keyword after
+/// comments; an executable comment (`/*! … */`, `/*M! … */`) is never skipped, since the
+/// server runs what is inside it.
+const READING_KEYWORDS: &[&str] = &[
+    "select", "with", "values", "table", "show", "describe", "desc", "explain",
+];
+
+fn check_statement(cx: &Cx<'_>, sql: &str) -> Result<(), SourceError> {
+    let start = skip_comments(sql);
+    if start.starts_with('(') {
+        return Ok(());
+    }
+    let word: String = start
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if READING_KEYWORDS.contains(&word.as_str()) {
+        return Ok(());
+    }
+    let shown = if word.is_empty() {
+        super::excerpt(start, 12)
+    } else {
+        word.to_ascii_uppercase()
+    };
+    Err(cx.query_err(format!(
+        "not a query: the statement starts with {shown:?}; sources run one SELECT (or \
+         WITH, VALUES, TABLE, SHOW, DESCRIBE, EXPLAIN), never CALL or other statements"
+    )))
+}
+
+/// `sql` after leading whitespace and comments (`-- `, `#`, `/* */`, not `/*!` or `/*M!`).
+/// Anything this does not recognise stays, and is then refused as not a reading keyword.
+fn skip_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        let next = if rest.starts_with("/*!") || rest.starts_with("/*M!") {
+            return rest;
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            after.find("*/").map_or("", |end| &after[end + 2..])
+        } else if rest
+            .strip_prefix("--")
+            .is_some_and(|r| r.is_empty() || r.starts_with(char::is_whitespace))
+        {
+            rest.find('\n').map_or("", |end| &rest[end + 1..])
+        } else if rest.starts_with('#') {
+            rest.find('\n').map_or("", |end| &rest[end + 1..])
+        } else {
+            return rest;
+        };
+        rest = next.trim_start();
+    }
+}
+
+/// What a value counts against the byte budget.
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::NULL => 0,
+        Value::Bytes(bytes) => bytes.len(),
+        _ => SCALAR_BYTES,
+    }
 }
 
 fn cell(value: Value, column: &mysql::Column) -> Result<Cell, String> {
@@ -250,18 +340,29 @@ fn bytes_cell(ty: ColumnType, column: &mysql::Column, bytes: Vec<u8>) -> Result<
         MYSQL_TYPE_JSON => {
             Cell::json(serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON: {e}"))?)
         }
-        MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => Cell::Bytes(bytes),
+        MYSQL_TYPE_BIT => bit_cell(&bytes),
+        MYSQL_TYPE_GEOMETRY => Cell::Bytes(bytes),
         _ if column.character_set() == BINARY_CHARSET
             && !column.flags().contains(ColumnFlags::NUM_FLAG) =>
         {
             Cell::Bytes(bytes)
         }
-        // Numbers and dates sent as text (rare in the binary protocol) keep their text.
-        _ => match text() {
-            Ok(s) => Cell::Text(s),
-            Err(_) => Cell::Bytes(bytes),
-        },
+        // Numbers and dates sent as text (rare in the binary protocol) keep their text;
+        // bytes that are not UTF-8 in a text column become U+FFFD.
+        _ => Cell::Text(String::from_utf8_lossy(&bytes).into_owned()),
     })
+}
+
+/// `BIT(n)` (n ≤ 64) arrives as big-endian bytes; it is a number to the people reading it.
+fn bit_cell(bytes: &[u8]) -> Cell {
+    if bytes.len() > 8 {
+        return Cell::Bytes(bytes.to_vec());
+    }
+    let value = bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    match i64::try_from(value) {
+        Ok(i) => Cell::Int(i),
+        Err(_) => Cell::Decimal(value.to_string()),
+    }
 }
 
 fn connect_error(cx: &Cx<'_>, target: &str, e: mysql::Error) -> SourceError {
@@ -315,6 +416,13 @@ fn connect_error(cx: &Cx<'_>, target: &str, e: mysql::Error) -> SourceError {
 
 fn query_error(cx: &Cx<'_>, doing: &str, e: mysql::Error) -> SourceError {
     match e {
+        // The codec's error type is not re-exported by `mysql`; its text names the limit.
+        mysql::Error::CodecError(codec) if codec.to_string().contains("max_allowed_packet") => {
+            cx.too_large("a row of the result")
+        }
+        mysql::Error::DriverError(mysql::DriverError::PacketTooLarge) => {
+            cx.too_large("a row of the result")
+        }
         mysql::Error::MySqlError(db) => match db.code {
             // MySQL's max_execution_time, MariaDB's max_statement_time, interrupted query.
             3024 | 1969 | 1317 => cx.timeout(),
@@ -342,5 +450,36 @@ fn query_error(cx: &Cx<'_>, doing: &str, e: mysql::Error) -> SourceError {
             ))
         }
         other => cx.query_err(format!("{doing}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_are_skipped_but_executable_comments_are_not() {
+        for (sql, rest) in [
+            ("  SELECT 1", "SELECT 1"),
+            ("-- note\nSELECT 1", "SELECT 1"),
+            ("--\nSELECT 1", "SELECT 1"),
+            ("# note\n /* a */ SELECT 1", "SELECT 1"),
+            ("/*! CALL p() */", "/*! CALL p() */"),
+            ("/*M!100000 CALL p() */", "/*M!100000 CALL p() */"),
+            ("--CALL p()", "--CALL p()"),
+            ("/* unterminated", ""),
+        ] {
+            assert_eq!(skip_comments(sql), rest, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn bit_values_are_numbers() {
+        assert_eq!(bit_cell(&[0x0a, 0xaa]), Cell::Int(0x0aaa));
+        assert_eq!(bit_cell(&[]), Cell::Int(0));
+        assert_eq!(
+            bit_cell(&[0xff; 8]),
+            Cell::Decimal("18446744073709551615".into())
+        );
     }
 }

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::NaiveTime;
 use futures_util::StreamExt;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -27,7 +27,7 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Cx, SourceError, float_cell, percent_decode};
+use super::{Budget, Cx, SourceError, float_cell, percent_decode};
 use crate::row::{Cell, RowSink};
 
 /// Extra time the client waits beyond `statement_timeout` before giving up itself (a
@@ -192,6 +192,8 @@ async fn read(
         .iter()
         .map(|c| c.name().to_string())
         .collect();
+    // Before anything runs: `COMMIT`, `SET`, `CALL` … prepare fine but return no columns.
+    cx.check_query_columns(&columns)?;
     cx.send_columns(sink, columns.clone())?;
     let statement = match text_cast_query(sql, &original) {
         None => original,
@@ -216,6 +218,7 @@ async fn read(
         .await
         .map_err(|e| query_error(cx, "running the query", &e))?;
     let mut stream = std::pin::pin!(stream);
+    let mut budget = Budget::new(cx.query);
     let mut count = 0;
     while let Some(row) = stream.next().await {
         let row = row.map_err(|e| query_error(cx, "reading rows", &e))?;
@@ -226,6 +229,10 @@ async fn read(
             let Raw(bytes) = row
                 .try_get::<_, Raw>(i)
                 .map_err(|e| query_error(cx, "reading a value", &e))?;
+            // Counted on the received bytes, before a cell is built from them. The driver
+            // holds one whole row (PostgreSQL caps a value at 1 GB); the budget stops the
+            // read at the first row past it.
+            budget.spend(cx, bytes.map_or(0, <[u8]>::len), count)?;
             let cell = match bytes {
                 None => Cell::Null,
                 Some(bytes) => decoder.decode(bytes).map_err(|why| {
@@ -458,8 +465,16 @@ fn exact<const N: usize>(raw: &[u8]) -> Result<[u8; N], String> {
     take::<N>(raw, 0)
 }
 
-fn utf8(raw: &[u8]) -> Result<String, String> {
-    String::from_utf8(raw.to_vec()).map_err(|_| "text is not valid UTF-8".to_string())
+/// Text as a person reads it: a SQL_ASCII database can hold bytes that are not UTF-8;
+/// they become U+FFFD rather than failing the sync or turning the value into base64.
+fn utf8(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
+}
+
+/// A `real` through its shortest round-trip text, so 0.1 stays 0.1 instead of the
+/// widened f64 0.10000000149011612.
+fn float4(f: f32) -> Cell {
+    float_cell(f.to_string().parse().unwrap_or(f64::from(f)))
 }
 
 fn decode_scalar(s: Scalar, raw: &[u8]) -> Result<Cell, String> {
@@ -469,11 +484,10 @@ fn decode_scalar(s: Scalar, raw: &[u8]) -> Result<Cell, String> {
         Scalar::Int4 => Cell::Int(i32::from_be_bytes(exact(raw)?).into()),
         Scalar::Int8 => Cell::Int(i64::from_be_bytes(exact(raw)?)),
         Scalar::Oid => Cell::Int(u32::from_be_bytes(exact(raw)?).into()),
-        Scalar::Float4 => float_cell(f32::from_be_bytes(exact(raw)?).into()),
+        Scalar::Float4 => float4(f32::from_be_bytes(exact(raw)?)),
         Scalar::Float8 => float_cell(f64::from_be_bytes(exact(raw)?)),
         Scalar::Numeric => numeric(raw)?,
-        Scalar::Text => Cell::Text(utf8(raw)?),
-        Scalar::Char => Cell::Text(String::from_utf8_lossy(raw).into_owned()),
+        Scalar::Text | Scalar::Char => Cell::Text(utf8(raw)),
         Scalar::Json => Cell::json(json(raw)?),
         Scalar::Jsonb => match raw.split_first() {
             Some((1, rest)) => Cell::json(json(rest)?),
@@ -558,23 +572,58 @@ fn numeric(raw: &[u8]) -> Result<Cell, String> {
     Ok(Cell::Decimal(out))
 }
 
-fn epoch_2000() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2000, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .unwrap_or_default()
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const EPOCH_2000_DAYS: i64 = 10_957;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Year, month, day of a day count from 1970-01-01 (proleptic Gregorian, astronomical
+/// years: 0 is 1 BC). Howard Hinnant's `civil_from_days`, exact for every i64 day count
+/// PostgreSQL can send (chrono stops at year 262143; PostgreSQL goes to 5874897).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A calendar date as PostgreSQL prints it, and whether it fits ISO-8601's four-digit
+/// years (1–9999): only then is it a `Date`/`Timestamp` cell; `10000-01-01` and
+/// `0044-03-15 BC` stay PostgreSQL's text, so no later stage misreads them.
+struct Day {
+    text: String,
+    bc: bool,
+    iso: bool,
+}
+
+fn day(days_since_2000: i64) -> Day {
+    let (year, month, day) = civil_from_days(days_since_2000 + EPOCH_2000_DAYS);
+    let bc = year <= 0;
+    let shown = if bc { 1 - year } else { year };
+    Day {
+        text: format!("{shown:04}-{month:02}-{day:02}"),
+        bc,
+        iso: (1..=9999).contains(&year),
+    }
 }
 
 fn date(days: i32) -> Cell {
     match days {
         i32::MAX => Cell::Text("infinity".into()),
         i32::MIN => Cell::Text("-infinity".into()),
-        _ => match epoch_2000()
-            .date()
-            .checked_add_signed(chrono::Duration::days(days.into()))
-        {
-            Some(d) => Cell::Date(d.format("%Y-%m-%d").to_string()),
-            None => Cell::Text(format!("{days} days after 2000-01-01")),
-        },
+        _ => {
+            let d = day(days.into());
+            match (d.iso, d.bc) {
+                (true, _) => Cell::Date(d.text),
+                (false, false) => Cell::Text(d.text),
+                (false, true) => Cell::Text(format!("{} BC", d.text)),
+            }
+        }
     }
 }
 
@@ -603,15 +652,18 @@ fn timestamp(micros: i64, utc: bool) -> Result<Cell, String> {
         i64::MIN => return Ok(Cell::Text("-infinity".into())),
         _ => {}
     }
-    let at = epoch_2000()
-        .checked_add_signed(chrono::Duration::microseconds(micros))
-        .ok_or("timestamp out of range")?;
-    let zone = if utc { "Z" } else { "" };
-    Ok(Cell::Timestamp(format!(
-        "{}{}{zone}",
-        at.format("%Y-%m-%dT%H:%M:%S"),
-        fraction(micros.rem_euclid(1_000_000))
-    )))
+    let d = day(micros.div_euclid(MICROS_PER_DAY));
+    let clock = time_of_day(micros.rem_euclid(MICROS_PER_DAY))?;
+    Ok(match (d.iso, utc) {
+        (true, true) => Cell::Timestamp(format!("{}T{clock}Z", d.text)),
+        (true, false) => Cell::Timestamp(format!("{}T{clock}", d.text)),
+        // PostgreSQL's own text (DateStyle ISO, TimeZone UTC).
+        (false, _) => {
+            let zone = if utc { "+00" } else { "" };
+            let era = if d.bc { " BC" } else { "" };
+            Cell::Text(format!("{} {clock}{zone}{era}", d.text))
+        }
+    })
 }
 
 fn uuid(b: &[u8; 16]) -> String {
@@ -975,6 +1027,19 @@ mod tests {
         );
         assert_eq!(date(-1), Cell::Date("1999-12-31".into()));
         assert_eq!(date(i32::MAX), Cell::Text("infinity".into()));
+        // Beyond four-digit years: PostgreSQL's text, not chrono's `+10000`.
+        assert_eq!(date(2_921_940), Cell::Text("10000-01-01".into()));
+        assert_eq!(date(-729_755), Cell::Date("0001-12-31".into()));
+        assert_eq!(date(-730_120), Cell::Text("0001-12-31 BC".into()));
+        // The largest timestamp PostgreSQL accepts, past chrono's range.
+        assert_eq!(
+            timestamp(9_223_371_331_199_999_999, true),
+            Ok(Cell::Text("294276-12-31 23:59:59.999999+00".into()))
+        );
+        assert_eq!(
+            timestamp(-63_082_285_200_000_000, false),
+            Ok(Cell::Text("0001-12-31 23:00:00 BC".into()))
+        );
     }
 
     /// Random bytes through every decoder: errors are fine, panics are not.

@@ -1,7 +1,17 @@
 //! SQLite files, opened read-only.
 //!
-//! Read-only twice over: the file is opened with `SQLITE_OPEN_READ_ONLY` (so attached
-//! databases are read-only too) and `PRAGMA query_only` refuses any write statement.
+//! Read-only three times over: the file is opened with `SQLITE_OPEN_READ_ONLY` (so
+//! attached databases are read-only too), `PRAGMA query_only` refuses any write statement,
+//! and a prepared statement runs only if it returns columns and SQLite calls it read-only
+//! (`sqlite3_stmt_readonly`), checked before the first step: `VACUUM INTO` would create
+//! its output file while starting, before any read-only check inside SQLite fails.
+//!
+//! Byte budget: `SQLITE_LIMIT_LENGTH` is set to `max_bytes`, so SQLite itself refuses to
+//! build a larger value (`randomblob(1000000000)` fails without allocating it), and the
+//! values read are counted against `max_bytes` as they arrive.
+//!
+//! Text that is not valid UTF-8 (SQLite does not check) becomes text with U+FFFD in place
+//! of the bad bytes: it is what a person reads, and base64 is not.
 //! The statement timeout is a watchdog thread that calls `sqlite3_interrupt`; the
 //! connect timeout becomes the busy timeout (waiting for a writer's lock).
 
@@ -10,10 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use rusqlite::limits::Limit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::{Cx, SourceError};
+use super::{Budget, Cx, SCALAR_BYTES, SourceError};
 use crate::row::{Cell, RowSink};
 
 pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceError> {
@@ -43,8 +54,17 @@ fn open(cx: &Cx<'_>) -> Result<Connection, SourceError> {
             "opening the SQLite file read-only failed (does it exist and is it readable?): {e}"
         ))
     })?;
+    // The limit also bounds the SQL text, so it is never below the query's length.
+    let length_limit = cx
+        .query
+        .max_bytes
+        .max(cx.query.sql.as_deref().map_or(0, str::len) + 1);
     db.busy_timeout(cx.conn.connect_timeout)
         .and_then(|()| db.pragma_update(None, "query_only", true))
+        .and_then(|()| {
+            let limit = i32::try_from(length_limit).unwrap_or(i32::MAX);
+            db.set_limit(Limit::SQLITE_LIMIT_LENGTH, limit).map(drop)
+        })
         .map_err(|e| cx.connect_err(format!("preparing the SQLite connection: {e}")))?;
     // Opening is lazy: reading the schema is what finds out the file is not a database.
     db.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
@@ -55,8 +75,16 @@ fn open(cx: &Cx<'_>) -> Result<Connection, SourceError> {
 fn run(cx: &Cx<'_>, db: &Connection, sql: &str, sink: &mut dyn RowSink) -> Result<(), SourceError> {
     let mut stmt = db.prepare(sql).map_err(|e| query_error(cx, e))?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    cx.check_query_columns(&columns)?;
+    if !stmt.readonly() {
+        return Err(cx.query_err(
+            "the query would write (SQLite says the statement is not read-only), but \
+             sources are read-only",
+        ));
+    }
     let width = columns.len();
     cx.send_columns(sink, columns)?;
+    let mut budget = Budget::new(cx.query);
     let mut count = 0;
     let mut rows = stmt.query([]).map_err(|e| query_error(cx, e))?;
     while let Some(row) = rows.next().map_err(|e| query_error(cx, e))? {
@@ -65,6 +93,7 @@ fn run(cx: &Cx<'_>, db: &Connection, sql: &str, sink: &mut dyn RowSink) -> Resul
         let mut cells = Vec::with_capacity(width);
         for i in 0..width {
             let value = row.get_ref(i).map_err(|e| query_error(cx, e))?;
+            budget.spend(cx, value_bytes(value), count)?;
             cells.push(cell(value));
         }
         cx.send_row(sink, cells)?;
@@ -72,21 +101,30 @@ fn run(cx: &Cx<'_>, db: &Connection, sql: &str, sink: &mut dyn RowSink) -> Resul
     Ok(())
 }
 
+/// What a value counts against the byte budget.
+fn value_bytes(value: ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Null => 0,
+        ValueRef::Integer(_) | ValueRef::Real(_) => SCALAR_BYTES,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.len(),
+    }
+}
+
 fn cell(value: ValueRef<'_>) -> Cell {
     match value {
         ValueRef::Null => Cell::Null,
         ValueRef::Integer(i) => Cell::Int(i),
         ValueRef::Real(f) => super::float_cell(f),
-        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-            Ok(s) => Cell::Text(s.to_string()),
-            // SQLite does not check encodings; invalid UTF-8 is kept as bytes, not mangled.
-            Err(_) => Cell::Bytes(bytes.to_vec()),
-        },
+        // SQLite does not check encodings: bad bytes become U+FFFD, the rest stays readable.
+        ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
         ValueRef::Blob(bytes) => Cell::Bytes(bytes.to_vec()),
     }
 }
 
 fn query_error(cx: &Cx<'_>, e: rusqlite::Error) -> SourceError {
+    if e.sqlite_error_code() == Some(ErrorCode::TooBig) {
+        return cx.too_large("a value of the result");
+    }
     let read_only = matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::ReadOnly) | Some(ErrorCode::AuthorizationForStatementDenied)
