@@ -39,6 +39,10 @@ impl FakeSource {
         );
         *self.0.lock().unwrap() = Ok(set);
     }
+    /// What an HTTP source sends for `[]`: no columns, no rows.
+    fn set_nothing(&self) {
+        *self.0.lock().unwrap() = Ok(RowSet::new(Vec::new(), Vec::new()));
+    }
     fn fail(&self, msg: &str) {
         *self.0.lock().unwrap() = Err(msg.to_string());
     }
@@ -717,6 +721,20 @@ fn an_empty_result_removes_every_row_or_fails_when_told_to() {
         "{:?}",
         r.record.notes
     );
+
+    // An HTTP `[]` has no columns at all: the same removals, and the rows come back as
+    // additions (the key was kept), not as a new baseline.
+    let w = World::new("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set_nothing();
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(w.messages(), ["-a", "-b"]);
+    w.source.set(&[(1, "a", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(!r.record.baseline);
+    assert_eq!(w.messages(), ["-a", "-b", "+a"]);
 
     let w = World::new("", &format!("empty_result = \"fail\"\n{CHANGES}"));
     w.source.set(&[(1, "a", ""), (2, "b", "")]);
