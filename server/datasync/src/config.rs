@@ -1,9 +1,9 @@
-//! Configuration: one TOML document → a validated [`Plan`].
+//! Configuration: one TOML document → a validated [`Config`].
 //!
 //! The document is parsed into toml's spanned tree (`DeTable`) and walked by hand rather
 //! than deserialised with serde, because serde stops at the first problem while admins
 //! need **every** problem at once, each with the sync, the field and the line. Raw settings
-//! never leave this module: the rest of the engine sees only the typed [`Plan`] (templates
+//! never leave this module: the rest of the engine sees only the typed [`Config`] (templates
 //! compiled, schedules parsed, routing checked, secrets wrapped in [`Secret`]).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -80,10 +80,10 @@ impl fmt::Display for ConfigErrors {
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Config {
     pub connections: BTreeMap<String, Arc<Connection>>,
     /// Syncs in document order.
-    pub syncs: Vec<SyncPlan>,
+    pub syncs: Vec<SyncConfig>,
     pub allow: AllowList,
 }
 
@@ -91,8 +91,8 @@ pub struct Plan {
 /// Mattermost's. Only the command line reads it; the plugin accepts and ignores it.
 pub type DryRunUsers = BTreeMap<String, String>;
 
-impl Plan {
-    pub fn sync(&self, name: &str) -> Option<&SyncPlan> {
+impl Config {
+    pub fn sync(&self, name: &str) -> Option<&SyncConfig> {
         self.syncs.iter().find(|s| s.name == name)
     }
 }
@@ -351,7 +351,7 @@ pub struct Sender {
 
 /// One validated sync.
 #[derive(Debug, Clone)]
-pub struct SyncPlan {
+pub struct SyncConfig {
     pub name: String,
     pub connection: Arc<Connection>,
     pub query: Query,
@@ -385,7 +385,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_BATCH_SIZE: usize = 20;
 
 /// Parses and validates a whole configuration document.
-pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Plan, ConfigErrors> {
+pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Config, ConfigErrors> {
     parse_with_dry_run(text, env).map(|(plan, _)| plan)
 }
 
@@ -393,7 +393,7 @@ pub fn parse(text: &str, env: EnvLookup<'_>) -> Result<Plan, ConfigErrors> {
 pub fn parse_with_dry_run(
     text: &str,
     env: EnvLookup<'_>,
-) -> Result<(Plan, DryRunUsers), ConfigErrors> {
+) -> Result<(Config, DryRunUsers), ConfigErrors> {
     let mut cx = Cx::new(text, env);
     let (root, parse_errors) = DeTable::parse_recoverable(text);
     for e in parse_errors {
@@ -409,7 +409,7 @@ pub fn parse_with_dry_run(
         return Err(ConfigErrors(cx.errors));
     }
     let root = root.into_inner();
-    let plan = read_plan(&mut cx, &root);
+    let plan = read_config(&mut cx, &root);
     if cx.errors.is_empty() {
         Ok(plan)
     } else {
@@ -867,7 +867,7 @@ const ATTACHMENT_FIELD_FIELDS: &[&str] = &["title", "value", "short"];
 const SENDER_FIELDS: &[&str] = &["display_name", "icon_url", "icon_emoji"];
 const DRY_RUN_FIELDS: &[&str] = &["users"];
 
-fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Plan, DryRunUsers) {
+fn read_config(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Config, DryRunUsers) {
     let top = Fields::new(root, 0..0, String::new(), "", TOP_FIELDS);
     top.finish(cx);
     let allow = read_allow_list(cx, &top);
@@ -926,7 +926,7 @@ fn read_plan(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Plan, DryRunUsers) {
         }
         None => {}
     }
-    let plan = Plan {
+    let plan = Config {
         connections,
         syncs,
         allow,
@@ -1125,7 +1125,7 @@ fn read_sync(
     connections: &BTreeMap<String, Arc<Connection>>,
     broken: &BTreeMap<String, Option<ConnectionKind>>,
     allow: &AllowList,
-) -> Option<SyncPlan> {
+) -> Option<SyncConfig> {
     f.finish(cx);
     let before = cx.errors.len();
     let connection = read_sync_connection(cx, f, connections, broken);
@@ -1185,7 +1185,7 @@ fn read_sync(
     if cx.errors.len() > before {
         return None;
     }
-    Some(SyncPlan {
+    Some(SyncConfig {
         name: name.to_string(),
         connection: connection?,
         query: query?,
@@ -1765,7 +1765,7 @@ impl fmt::Display for TemplateWarning {
 
 /// Checks a sync's templates, key, watched and routing columns against a result's columns
 /// (known only after a query runs: preview, dry run, validate with a connection).
-pub fn check_columns(sync: &SyncPlan, columns: &[String]) -> Vec<TemplateWarning> {
+pub fn check_columns(sync: &SyncConfig, columns: &[String]) -> Vec<TemplateWarning> {
     let mut out = Vec::new();
     let has = |c: &str| columns.iter().any(|x| x == c);
     let mut warn = |field: &str, name: &str| {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::{self, DryRunUsers, Plan};
+use crate::config::{self, Config, DryRunUsers};
 use crate::port::MemoryPort;
 use crate::render::{self, Context, LaxObject, RunInfo, Vars};
 use crate::row::{Cell, RowSet};
@@ -40,7 +40,7 @@ pub fn build_demo_db(path: &Path) -> Result<(), String> {
 }
 
 /// The demo's configuration with its database at `db`, and its stand-in users.
-pub fn demo_plan(db: &Path) -> Result<(Plan, DryRunUsers), String> {
+pub fn demo_config(db: &Path) -> Result<(Config, DryRunUsers), String> {
     let db = db.to_string_lossy().into_owned();
     let env = move |name: &str| (name == "DATASYNC_DEMO_DB").then(|| db.clone());
     config::parse_with_dry_run(DEMO_CONFIG, &env).map_err(|e| e.to_string())

@@ -1,7 +1,7 @@
 //! Data Sync for Mattermost: the engine.
 //!
 //! Module map (the path data takes through one run):
-//! - [`config`]: the TOML document → a validated [`config::Plan`] (templates compiled,
+//! - [`config`]: the TOML document → a validated [`config::Config`] (templates compiled,
 //!   schedules parsed, routing checked); every problem reported at once with its line.
 //! - [`schedule`]: intervals, cron with IANA zones, manual.
 //! - [`row`]: the cell/row model and [`row::RowSink`], where sources push rows as they read.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{Attachments, Mode, Routing, SyncPlan, Target};
+use crate::config::{Attachments, Mode, Routing, SyncConfig, Target};
 use crate::diff::{Changes, HeldRow};
 use crate::render::{self, Context, Kind, LaxObject, RenderError, Template, Vars};
 use crate::row::{Cell, RowSet};
@@ -117,7 +117,7 @@ impl Input<'_> {
 /// Every user a plan needs looked up, so the run can resolve them in one batch before
 /// rendering: the values passed to `mattermost_user_lookup`, and the e-mail addresses and
 /// usernames messages are routed to (direct messages).
-pub fn wanted_users(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTreeSet<String> {
+pub fn wanted_users(sync: &SyncConfig, input: Input<'_>, cx: &Context) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let templates: Vec<&Template> = sync_templates(sync);
     let mentions = templates.iter().any(|t| t.uses_lookup());
@@ -157,7 +157,7 @@ pub fn wanted_users(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> BTreeSet
     found
 }
 
-fn sync_templates(sync: &SyncPlan) -> Vec<&Template> {
+fn sync_templates(sync: &SyncConfig) -> Vec<&Template> {
     let mut v: Vec<&Template> = sync.mode.templates().into_iter().map(|(_, t)| t).collect();
     if let Some(a) = &sync.attachments {
         v.extend(a.title.iter().chain(&a.title_link));
@@ -188,7 +188,7 @@ fn for_each_row(input: Input<'_>, mut f: impl FnMut(&[Cell], Option<&[Cell]>, &[
 }
 
 /// Builds the messages of one run.
-pub fn build(sync: &SyncPlan, input: Input<'_>, cx: &Context) -> MessagePlan {
+pub fn build(sync: &SyncConfig, input: Input<'_>, cx: &Context) -> MessagePlan {
     let mut plan = match (&sync.mode, input) {
         (Mode::Changes { .. }, Input::Changes(c)) => changes(sync, c, cx),
         (Mode::Batch { .. }, Input::Rows(r)) => batch(sync, r, cx),
@@ -229,7 +229,7 @@ pub fn row_key(columns: &[String], row: &[Cell], key: &[String]) -> String {
     Value::Array(values).to_string()
 }
 
-fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
+fn changes(sync: &SyncConfig, c: &Changes, cx: &Context) -> MessagePlan {
     let mut plan = MessagePlan::default();
     let columns: &[String] = &c.columns;
     for_each_row(Input::Changes(c), |row, previous, changed_cols, kind| {
@@ -259,7 +259,7 @@ fn changes(sync: &SyncPlan, c: &Changes, cx: &Context) -> MessagePlan {
     plan
 }
 
-fn thread_key(sync: &SyncPlan, row_key: &str) -> String {
+fn thread_key(sync: &SyncConfig, row_key: &str) -> String {
     format!("{}\u{1f}{row_key}", sync.name)
 }
 
@@ -274,7 +274,7 @@ type ChangedRowRef<'a> = (&'a [Cell], Option<&'a [Cell]>, &'a [String], Kind);
 /// The message for one added, changed or removed row (None: the sync has no template for
 /// this kind and nothing to edit). Errors name the template (routing errors the column).
 fn change_message(
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     columns: &[String],
     cx: &Context,
     (row, previous, changed_cols, kind): ChangedRowRef<'_>,
@@ -352,7 +352,7 @@ fn vars_clone<'a>(v: &Vars<'a>) -> Vars<'a> {
 
 /// Text (or attachment) for one row.
 fn render_message(
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     t: &Template,
     field: &str,
     cx: &Context,
@@ -410,7 +410,7 @@ fn attachment(
     Ok(Value::Object(att))
 }
 
-fn route(sync: &SyncPlan, columns: &[String], row: &[Cell]) -> Result<Target, String> {
+fn route(sync: &SyncConfig, columns: &[String], row: &[Cell]) -> Result<Target, String> {
     match &sync.routing {
         Routing::Fixed(t) => Ok(t.clone()),
         Routing::Column(col) => {
@@ -429,7 +429,7 @@ fn route(sync: &SyncPlan, columns: &[String], row: &[Cell]) -> Result<Target, St
 
 /// The channel of a mode that posts every row to one place; otherwise the plan to return:
 /// no messages and the error.
-fn fixed_target(sync: &SyncPlan) -> Result<Target, Box<MessagePlan>> {
+fn fixed_target(sync: &SyncConfig) -> Result<Target, Box<MessagePlan>> {
     match &sync.routing {
         Routing::Fixed(t) => Ok(t.clone()),
         Routing::Column(_) => Err(Box::new(MessagePlan {
@@ -450,7 +450,7 @@ fn rows_value(columns: &[String], rows: &[Vec<Cell>]) -> liquid::model::Value {
     )
 }
 
-fn batch(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+fn batch(sync: &SyncConfig, rows: &RowSet, cx: &Context) -> MessagePlan {
     let Mode::Batch { batch_size, .. } = &sync.mode else {
         return MessagePlan::default();
     };
@@ -496,7 +496,7 @@ type PostText = (String, Map<String, Value>);
 /// One batch's posts: header, rows and footer, split between rows when they do not fit in
 /// one post (never cutting a row off).
 fn batch_posts(
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     columns: &[String],
     chunk: &[Vec<Cell>],
     cx: &Context,
@@ -620,7 +620,7 @@ fn table_cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn table(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+fn table(sync: &SyncConfig, rows: &RowSet, cx: &Context) -> MessagePlan {
     let Mode::Table {
         header,
         footer,
@@ -759,7 +759,7 @@ pub fn split_table(
     split_posts(heading, head_row, &kept, "\n\n", footer)
 }
 
-fn csv_file(sync: &SyncPlan, rows: &RowSet, cx: &Context) -> MessagePlan {
+fn csv_file(sync: &SyncConfig, rows: &RowSet, cx: &Context) -> MessagePlan {
     let Mode::Csv { filename, message } = &sync.mode else {
         return MessagePlan::default();
     };
@@ -850,7 +850,7 @@ fn sanitize_filename(name: &str, sync: &str) -> String {
 }
 
 /// Sender overrides, link previews and the post-size limit.
-fn finish_message(sync: &SyncPlan, m: &mut Message) {
+fn finish_message(sync: &SyncConfig, m: &mut Message) {
     let s = &sync.sender;
     if s.display_name.is_some() || s.icon_url.is_some() || s.icon_emoji.is_some() {
         // The webapp shows overrides only on posts marked as coming from a webhook.
@@ -881,7 +881,7 @@ fn finish_message(sync: &SyncPlan, m: &mut Message) {
 }
 
 /// Link previews and the post-size limit.
-fn finish_text(sync: &SyncPlan, mut text: String) -> String {
+fn finish_text(sync: &SyncConfig, mut text: String) -> String {
     if !sync.link_previews {
         text = suppress_previews(&text);
     }
@@ -1057,7 +1057,7 @@ fn opens_underscore_emphasis(line: &str) -> bool {
 /// Above `max_messages`, one summary per destination replaces the messages (edits of
 /// earlier posts are kept: they add no post). When even one summary per destination would
 /// be more than the limit, the run is refused rather than leaving destinations untold.
-fn flood_guard(sync: &SyncPlan, input: Input<'_>, plan: &mut MessagePlan) {
+fn flood_guard(sync: &SyncConfig, input: Input<'_>, plan: &mut MessagePlan) {
     let n = plan.messages.iter().filter(|m| !m.edit_only).count();
     if n <= sync.max_messages {
         return;

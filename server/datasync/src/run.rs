@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::config::{AllowList, EmptyResult, FirstRun, Mode, SyncPlan, Target};
+use crate::config::{AllowList, EmptyResult, FirstRun, Mode, SyncConfig, Target};
 use crate::diff::{self, Changes, DiffError, HeldRow, Snapshot, SnapshotBuilder};
 use crate::outbox::{self, Entry, FileBody, PostBody, ThreadStep};
 use crate::plan::{self, Input, Message, MessagePlan, ThreadRole};
@@ -105,7 +105,7 @@ pub enum RunMode {
 }
 
 /// Runs one sync.
-pub fn run_sync(engine: &Engine<'_>, sync: &SyncPlan, mode: RunMode) -> RunReport {
+pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunReport {
     let started = engine.clock.now();
     let mut record = HistoryRecord {
         sync: sync.name.clone(),
@@ -166,7 +166,7 @@ enum Fetched {
 
 fn run_inner(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     mode: RunMode,
     record: &mut HistoryRecord,
     report: &mut RunReport,
@@ -240,7 +240,7 @@ fn run_inner(
 
 fn deliver(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     stored: state::Stored,
     entries: &[Entry],
     resumed: bool,
@@ -254,7 +254,7 @@ fn deliver(
 /// and outbox cannot be found without it).
 fn load_state(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     record: &mut HistoryRecord,
 ) -> Result<Option<state::Stored>, String> {
     match state::load_meta(engine.port, &sync.name) {
@@ -274,7 +274,7 @@ fn load_state(
 /// source: the outbox is the truth, and a new run must not overtake it.
 fn finish_outbox(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     stored: Option<state::Stored>,
     record: &mut HistoryRecord,
 ) -> Result<Option<state::Stored>, String> {
@@ -306,7 +306,7 @@ fn finish_outbox(
 /// Refusals and look-up failures stop the run before anything is committed.
 fn plan_messages(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     input: Input<'_>,
     record: &mut HistoryRecord,
 ) -> Result<(MessagePlan, route::Users), String> {
@@ -340,7 +340,7 @@ fn plan_messages(
 /// forget. Messages that cannot be routed are reported and their rows held back.
 #[allow(clippy::type_complexity)]
 fn outbox_entries(
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     plan: &MessagePlan,
     routes: &HashMap<Target, Result<String, RouteError>>,
     record: &mut HistoryRecord,
@@ -415,7 +415,7 @@ fn entry(id: String, channel_id: String, m: &Message) -> Entry {
 /// What a preview shows: each message with its channel and the thread it would reply in.
 fn preview(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     entries: &[Entry],
     messages: Vec<Option<Message>>,
 ) -> Vec<Delivered> {
@@ -468,7 +468,7 @@ fn delivered(
 
 /// What produced a snapshot: the connection's kind and location (never its credentials),
 /// the query and the key. A snapshot made from other data is not diffed against.
-pub fn source_fingerprint(sync: &SyncPlan) -> String {
+pub fn source_fingerprint(sync: &SyncConfig) -> String {
     let c = &sync.connection;
     let q = &sync.query;
     state::stable_hash(&format!(
@@ -502,7 +502,7 @@ fn locator(url: &str) -> String {
 /// stored snapshot. `None` when the run was a baseline and is complete (nothing to post).
 fn fetch_and_diff(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     stored: Option<&state::Stored>,
     mode: RunMode,
     record: &mut HistoryRecord,
@@ -564,7 +564,7 @@ fn fetch_and_diff(
 /// A result with no rows after one with rows: noted, and refused where the sync says a
 /// sudden empty result means a broken source (`empty_result = "fail"`).
 fn check_empty_result(
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     previous: Option<&Snapshot>,
     record: &mut HistoryRecord,
 ) -> Result<(), String> {
@@ -585,7 +585,7 @@ fn check_empty_result(
     Ok(())
 }
 
-fn diff_error(sync: &SyncPlan, e: &DiffError) -> String {
+fn diff_error(sync: &SyncConfig, e: &DiffError) -> String {
     format!("sync {:?}: {e}", sync.name)
 }
 
@@ -595,7 +595,7 @@ fn diff_error(sync: &SyncPlan, e: &DiffError) -> String {
 /// noted in the history and the log, and the rows' threads are forgotten.
 fn previous_snapshot(
     engine: &Engine<'_>,
-    sync: &SyncPlan,
+    sync: &SyncConfig,
     stored: Option<&state::Stored>,
     record: &mut HistoryRecord,
 ) -> Result<(Option<Snapshot>, bool), String> {
@@ -650,7 +650,7 @@ pub fn history(kv: &dyn Kv, sync: &str) -> Result<Vec<HistoryRecord>, StateError
 /// Runs several syncs one after another (dry run, demo).
 pub fn run_all<'s>(
     engine: &Engine<'_>,
-    syncs: impl IntoIterator<Item = &'s SyncPlan>,
+    syncs: impl IntoIterator<Item = &'s SyncConfig>,
     mode: RunMode,
 ) -> BTreeMap<String, RunReport> {
     syncs

@@ -7,7 +7,7 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
-fn parse(text: &str) -> Result<config::Plan, ConfigErrors> {
+fn parse(text: &str) -> Result<config::Config, ConfigErrors> {
     config::parse(text, &no_env)
 }
 

@@ -1,12 +1,12 @@
 //! Message plans: each mode, threads, table splitting, attachments, sender, flood guard.
 
-use datasync::config::{self, Plan, Target};
+use datasync::config::{self, Config, Target};
 use datasync::diff::{ChangedRow, Changes};
 use datasync::plan::{self, Input, MAX_POST_RUNES, ThreadRole};
 use datasync::render::{Context, Kind, RunInfo};
 use datasync::row::{Cell, RowSet};
 
-fn plan_of(sync_body: &str) -> Plan {
+fn plan_of(sync_body: &str) -> Config {
     let text = format!(
         "[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\n{sync_body}\n"
     );
@@ -56,7 +56,7 @@ fn changes(added: usize, changed: usize, removed: usize) -> Changes {
     }
 }
 
-fn cx(p: &Plan, columns: &[String]) -> Context {
+fn cx(p: &Config, columns: &[String]) -> Context {
     let s = &p.syncs[0];
     Context::new(&s.name, s.mode.name(), &RunInfo::default(), columns)
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datasync::config::{self, Plan};
+use datasync::config::{self, Config};
 use datasync::diff::{ChangedRow, Changes};
 use datasync::plan::{self, Input};
 use datasync::render::{self, Context, Kind, LaxObject, RunInfo, UserCache, Vars};
@@ -221,7 +221,7 @@ fn the_author_still_mentions_and_data_still_reads() {
     );
 }
 
-fn plan_of(sync_body: &str) -> Plan {
+fn plan_of(sync_body: &str) -> Config {
     let text = format!(
         "[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\n{sync_body}\n"
     );

@@ -4,13 +4,13 @@
 use std::sync::Mutex;
 
 use datasync::clock::FixedClock;
-use datasync::config::{self, Plan};
+use datasync::config::{self, Config};
 use datasync::port::{Directory, MemoryPort};
 use datasync::row::{Cell, RowSet, RowSink};
 use datasync::run::{self, Engine, RunMode};
 use datasync::source::{Connection, Query, SourceError};
 
-fn plan_of(top: &str, body: &str) -> Plan {
+fn plan_of(top: &str, body: &str) -> Config {
     let text = format!(
         "{top}\n[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\n{body}\n"
     );
@@ -62,7 +62,7 @@ struct World {
     port: MemoryPort,
     clock: FixedClock,
     source: FakeSource,
-    plan: Plan,
+    plan: Config,
 }
 
 impl World {
@@ -472,7 +472,7 @@ fn update_original_edits_the_threads_first_post() {
     assert!(bad.contains("field \"update_original\" (line 10)"), "{bad}");
 }
 
-fn with_sql(sql: &str, body: &str) -> Plan {
+fn with_sql(sql: &str, body: &str) -> Config {
     let text = format!(
         "[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"{sql}\"\nschedule = \"manual\"\n{body}\n"
     );

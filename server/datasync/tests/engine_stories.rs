@@ -9,7 +9,7 @@ use datasync::run::{self, Engine, RunMode};
 struct Demo {
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
-    plan: datasync::config::Plan,
+    plan: datasync::config::Config,
     port: MemoryPort,
     clock: FixedClock,
 }
@@ -19,7 +19,7 @@ impl Demo {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("demo.db");
         demo::build_demo_db(&db).unwrap();
-        let (plan, users) = demo::demo_plan(&db).unwrap();
+        let (plan, users) = demo::demo_config(&db).unwrap();
         let port = demo::memory_port(&users);
         Demo {
             _dir: dir,
@@ -90,7 +90,7 @@ fn the_five_stories() {
     );
     assert!(
         table.contains(
-            "| Plan | Yesterday | Same day last month | Change |\n| --- | --- | --- | --- |"
+            "| Config | Yesterday | Same day last month | Change |\n| --- | --- | --- | --- |"
         ),
         "{table}"
     );

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 use datasync::clock::{Clock, FixedClock, SystemClock};
-use datasync::config::{self, DryRunUsers, Plan};
+use datasync::config::{self, Config, DryRunUsers};
 use datasync::demo;
 use datasync::port::MemoryPort;
 use datasync::report;
@@ -107,7 +107,7 @@ impl Flags {
         Ok(f)
     }
 
-    fn load_plan(&self) -> Result<Result<(Plan, DryRunUsers), config::ConfigErrors>, String> {
+    fn load_plan(&self) -> Result<Result<(Config, DryRunUsers), config::ConfigErrors>, String> {
         let path = self.config.as_ref().ok_or("--config FILE is required")?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
@@ -251,7 +251,7 @@ fn demo(out: &mut dyn std::io::Write) -> Result<(), String> {
     let dir = demo_dir()?;
     let db = dir.join("demo.db");
     demo::build_demo_db(&db)?;
-    let (plan, users) = demo::demo_plan(&db)?;
+    let (plan, users) = demo::demo_config(&db)?;
     let port = demo::memory_port(&users);
     let label = |id: &str| port.channel_label(id);
     let clock = SystemClock;
