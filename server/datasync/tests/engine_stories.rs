@@ -90,7 +90,7 @@ fn the_five_stories() {
     );
     assert!(
         table.contains(
-            "| Config | Yesterday | Same day last month | Change |\n| --- | --- | --- | --- |"
+            "| Plan | Yesterday | Same day last month | Change |\n| --- | --- | --- | --- |"
         ),
         "{table}"
     );
