@@ -171,7 +171,7 @@ fn run_inner(
     record: &mut HistoryRecord,
     report: &mut RunReport,
 ) -> Result<(), String> {
-    let stored = load_state(engine, sync, record)?;
+    let stored = load_state(engine, sync, mode, record)?;
     let stored = match mode {
         RunMode::Deliver => finish_outbox(engine, sync, stored, record)?,
         RunMode::Preview => stored,
@@ -251,14 +251,19 @@ fn deliver(
 }
 
 /// The stored state; a damaged index is reported and the sync starts over (its snapshot
-/// and outbox cannot be found without it).
+/// and outbox cannot be found without it). A preview only reports it.
 fn load_state(
     engine: &Engine<'_>,
     sync: &SyncConfig,
+    mode: RunMode,
     record: &mut HistoryRecord,
 ) -> Result<Option<state::Stored>, String> {
     match state::load_meta(engine.port, &sync.name) {
         Ok(stored) => Ok(stored),
+        Err(e @ StateError::Damaged { .. }) if mode == RunMode::Preview => {
+            record.errors.push(e.to_string());
+            Ok(None)
+        }
         Err(e @ StateError::Damaged { .. }) => {
             let note = format!("{e}; the sync's state was cleared and a new baseline is recorded");
             engine.port.log(LogLevel::Warn, &note);
@@ -281,12 +286,26 @@ fn finish_outbox(
     let Some(stored) = stored else {
         return Ok(None);
     };
-    if stored.meta.outbox.is_none() {
+    let Some(pending) = stored.meta.outbox.clone() else {
         return Ok(Some(stored));
-    }
-    let entries = state::read_outbox(engine.port, &sync.name, &stored.meta)
+    };
+    let entries = match state::read_outbox(engine.port, &sync.name, &stored.meta)
         .and_then(|bytes| outbox::decode(&sync.name, &bytes))
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(entries) => entries,
+        // Undeliverable: say how many messages are lost, and let the sync go on rather
+        // than fail on it forever.
+        Err(e @ StateError::Damaged { .. }) => {
+            let lost = pending.len - pending.cursor;
+            let note = format!("{e}; {lost} message(s) of an earlier run could not be delivered");
+            engine.port.log(LogLevel::Error, &note);
+            record.errors.push(note);
+            let cleared = state::advance_cursor(engine.port, &sync.name, &stored, pending.len)
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(cleared));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let (stored, outcome) = deliver(engine, sync, stored, &entries, true);
     let posted = outcome.posted.iter().filter(|p| p.1.is_some()).count();
     record.messages += posted;

@@ -753,3 +753,69 @@ fn an_empty_result_removes_every_row_or_fails_when_told_to() {
     let r = w.run(RunMode::Deliver);
     assert!(r.record.ok && r.record.added == 0, "{:?}", r.record);
 }
+
+#[test]
+fn damaged_state_is_reported_and_never_blocks_the_sync() {
+    // A damaged outbox: its messages are reported lost, the sync goes on.
+    let w = World::new("", CHANGES);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.port.fail_posts_after(1);
+    w.run(RunMode::Deliver);
+    let mut kv = w.port.kv_export();
+    for (k, v) in kv.iter_mut() {
+        if k.contains(":out:") {
+            v.truncate(v.len() / 2);
+        }
+    }
+    w.port.kv_import(kv);
+    w.port.heal_posts();
+    w.source.set(&[(1, "a", ""), (2, "b", ""), (3, "c", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(
+        r.record
+            .errors
+            .iter()
+            .any(|e| e.contains("1 message(s) of an earlier run could not be delivered")),
+        "{:?}",
+        r.record.errors
+    );
+    assert_eq!(w.messages(), ["+a", "+c"]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+
+    // A damaged index: a preview reports it and changes nothing; a run starts over.
+    let mut kv = w.port.kv_export();
+    kv.insert("ds1:s:meta".into(), b"{not json".to_vec());
+    w.port.kv_import(kv.clone());
+    let r = w.run(RunMode::Preview);
+    assert!(
+        r.record.errors[0].contains("stored state index is unreadable"),
+        "{:?}",
+        r.record.errors
+    );
+    assert_eq!(w.port.kv_export(), kv);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.baseline, "{:?}", r.record);
+    assert!(
+        r.record.errors[0].contains("new baseline"),
+        "{:?}",
+        r.record.errors
+    );
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok && r.record.messages == 0, "{:?}", r.record);
+
+    // Damaged history: reported through the log and started anew, never silently empty.
+    let mut kv = w.port.kv_export();
+    kv.insert("ds1:s:history".into(), b"[{".to_vec());
+    w.port.kv_import(kv);
+    assert!(run::history(&w.port, "s").is_err());
+    w.run(RunMode::Deliver);
+    assert!(
+        w.port.logs().iter().any(|(_, m)| m.contains("history was started anew")),
+        "{:?}",
+        w.port.logs()
+    );
+    assert_eq!(run::history(&w.port, "s").unwrap().len(), 1);
+}
