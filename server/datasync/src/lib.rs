@@ -15,6 +15,8 @@
 //!   reaches Mattermost, and an in-memory implementation.
 //! - [`state`]: every KV key and value a sync keeps (snapshot, outbox, threads, history).
 //! - [`outbox`]: a committed run's messages, delivered in order, each exactly once.
+//! - [`scheduler`]: what is due, and the KV lease that runs each due run once cluster-wide.
+//! - [`notify`]: failure and recovery notices, once per change of a sync's health.
 //! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
 //! - [`report`]: a run as people read it (dry run, demo, later `/datasync preview`).
 //! - [`demo`]: the demo database, its steps and the in-memory Mattermost it posts to.
@@ -26,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diff;
+pub mod notify;
 pub mod outbox;
 pub mod plan;
 pub mod port;
@@ -35,5 +38,6 @@ pub mod route;
 pub mod row;
 pub mod run;
 pub mod schedule;
+pub mod scheduler;
 pub mod source;
 pub mod state;

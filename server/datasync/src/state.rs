@@ -10,6 +10,8 @@
 //! | `ds1:<s>:out:<gen>:<i>` | chunk `i` of the outbox committed with generation `gen` |
 //! | `ds1:<s>:thread:<hash>` | a row's thread root: post and channel id |
 //! | `ds1:<s>:history` | the last [`HISTORY_LEN`] runs |
+//! | `ds1:<s>:lock` | the cluster lock and the last scheduled start ([`crate::scheduler`]) |
+//! | `ds1:<s>:health` | failing since when, for notices once per state change ([`crate::notify`]) |
 //!
 //! Chunks are written before the meta that points at them, and old generations are deleted
 //! after it moved on, so a crash at any point leaves either the old state or the new one.
@@ -91,6 +93,14 @@ fn thread_key(sync: &str, row_key: &str) -> String {
 
 fn history_key(sync: &str) -> String {
     format!("{}history", sync_prefix(sync))
+}
+
+pub(crate) fn lock_key(sync: &str) -> String {
+    format!("{}lock", sync_prefix(sync))
+}
+
+pub(crate) fn health_key(sync: &str) -> String {
+    format!("{}health", sync_prefix(sync))
 }
 
 /// Where a run's messages stand: committed with a generation, delivered up to `cursor`.
@@ -310,13 +320,15 @@ pub fn advance_cursor(
 }
 
 /// Forgets everything a sync stored (`/datasync reset`): snapshot, outbox, threads,
-/// history. The next run is a first run again.
+/// history, health. The next run is a first run again.
 pub fn reset(kv: &dyn Kv, sync: &str) -> Result<(), StateError> {
     let prefix = sync_prefix(sync);
+    // The lock stays: it belongs to whoever runs the sync, not to its data.
+    let lock = lock_key(sync);
     let keys = kv.kv_list(&prefix)?;
     // The meta goes first: without it, leftover chunks are unreachable, never half-read.
     kv.kv_delete(&meta_key(sync))?;
-    for key in keys {
+    for key in keys.into_iter().filter(|k| *k != lock) {
         kv.kv_delete(&key)?;
     }
     Ok(())

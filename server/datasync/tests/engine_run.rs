@@ -813,7 +813,10 @@ fn damaged_state_is_reported_and_never_blocks_the_sync() {
     assert!(run::history(&w.port, "s").is_err());
     w.run(RunMode::Deliver);
     assert!(
-        w.port.logs().iter().any(|(_, m)| m.contains("history was started anew")),
+        w.port
+            .logs()
+            .iter()
+            .any(|(_, m)| m.contains("history was started anew")),
         "{:?}",
         w.port.logs()
     );
