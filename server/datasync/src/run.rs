@@ -65,6 +65,8 @@ pub struct RunReport {
     pub plan: MessagePlan,
     /// The result's columns (empty if the source failed), for template checks.
     pub columns: Vec<String>,
+    /// Why the run stopped before its commit point, if it did.
+    pub failure: Option<RunError>,
 }
 
 /// One line of a sync's run history (stored as JSON in the KV store).
@@ -93,6 +95,50 @@ pub struct HistoryRecord {
     #[serde(default)]
     pub notes: Vec<String>,
     pub errors: Vec<String>,
+}
+
+/// Why a run stopped before its commit point: nothing was posted and nothing stored, so
+/// the next run meets the same situation again. Messages name the sync and never a secret.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// The source could not be read (connection, query, limits).
+    #[error("{0}")]
+    Source(String),
+    /// The source's rows were refused (a missing or duplicate key, a bad snapshot).
+    #[error("{0}")]
+    Data(String),
+    /// Mattermost's user directory failed (a transient outage).
+    #[error("{0}")]
+    Directory(String),
+    /// The KV store failed, or another run committed first.
+    #[error("{0}")]
+    State(String),
+    /// A guard refused the run (the flood guard, `empty_result = "fail"`).
+    #[error("{0}")]
+    Refused(String),
+    /// An earlier run's messages are not all delivered yet.
+    #[error("{0}")]
+    Pending(String),
+}
+
+impl RunError {
+    /// The stage, for status output and notices.
+    pub fn stage(&self) -> &'static str {
+        match self {
+            RunError::Source(_) => "source",
+            RunError::Data(_) => "data",
+            RunError::Directory(_) => "directory",
+            RunError::State(_) => "state",
+            RunError::Refused(_) => "guard",
+            RunError::Pending(_) => "delivery",
+        }
+    }
+}
+
+impl From<StateError> for RunError {
+    fn from(e: StateError) -> Self {
+        RunError::State(e.to_string())
+    }
 }
 
 /// Whether the run may post and change state.
@@ -128,10 +174,12 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunRep
         delivered: Vec::new(),
         plan: MessagePlan::default(),
         columns: Vec::new(),
+        failure: None,
     };
     let outcome = run_inner(engine, sync, mode, &mut record, &mut report);
     if let Err(e) = outcome {
-        record.errors.insert(0, e);
+        record.errors.insert(0, e.to_string());
+        report.failure = Some(e);
     }
     record.ok = record.errors.is_empty();
     let elapsed = engine.clock.now() - started;
@@ -170,7 +218,7 @@ fn run_inner(
     mode: RunMode,
     record: &mut HistoryRecord,
     report: &mut RunReport,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let stored = load_state(engine, sync, mode, record)?;
     let stored = match mode {
         RunMode::Deliver => finish_outbox(engine, sync, stored, record)?,
@@ -183,7 +231,8 @@ fn run_inner(
         }
     } else {
         let mut builder = RowSetBuilder::new();
-        (engine.fetch)(&sync.connection, &sync.query, &mut builder).map_err(|e| e.to_string())?;
+        (engine.fetch)(&sync.connection, &sync.query, &mut builder)
+            .map_err(|e| RunError::Source(e.to_string()))?;
         let rows = builder.finish();
         record.rows = rows.rows.len();
         report.columns = rows.columns.to_vec();
@@ -200,12 +249,12 @@ fn run_inner(
         .values()
         .find_map(|r| r.as_ref().err().filter(|e| e.transient))
     {
-        return Err(format!(
+        return Err(RunError::Directory(format!(
             "sync {:?}: {}; nothing was posted, the run is retried",
             sync.name, e.message
-        ));
+        )));
     }
-    let (entries, messages, held) = outbox_entries(sync, &plan, &routes, record)?;
+    let (entries, messages, held) = outbox_entries(sync, &plan, &routes, record);
     if mode == RunMode::Preview {
         report.delivered = preview(engine, sync, &entries, messages);
         return Ok(());
@@ -216,7 +265,8 @@ fn run_inner(
         }
         Fetched::Rows(_) => None,
     };
-    let encoded = outbox::encode(&entries).map_err(|e| format!("sync {:?}: {e}", sync.name))?;
+    let encoded = outbox::encode(&entries)
+        .map_err(|e| RunError::State(format!("sync {:?}: {e}", sync.name)))?;
     let commit = state::Commit {
         snapshot: snapshot.as_ref(),
         source: &source_fingerprint(sync),
@@ -224,8 +274,7 @@ fn run_inner(
         outbox_len: entries.len(),
         now: engine.clock.now(),
     };
-    let committed = state::commit(engine.port, &sync.name, stored.as_ref(), &commit)
-        .map_err(|e| e.to_string())?;
+    let committed = state::commit(engine.port, &sync.name, stored.as_ref(), &commit)?;
     let (_, outcome) = deliver(engine, sync, committed, &entries, false);
     report.delivered = delivered(&entries, messages, &outcome);
     record.messages += report
@@ -257,7 +306,7 @@ fn load_state(
     sync: &SyncConfig,
     mode: RunMode,
     record: &mut HistoryRecord,
-) -> Result<Option<state::Stored>, String> {
+) -> Result<Option<state::Stored>, RunError> {
     match state::load_meta(engine.port, &sync.name) {
         Ok(stored) => Ok(stored),
         Err(e @ StateError::Damaged { .. }) if mode == RunMode::Preview => {
@@ -268,10 +317,10 @@ fn load_state(
             let note = format!("{e}; the sync's state was cleared and a new baseline is recorded");
             engine.port.log(LogLevel::Warn, &note);
             record.errors.push(note);
-            state::reset(engine.port, &sync.name).map_err(|e| e.to_string())?;
+            state::reset(engine.port, &sync.name)?;
             Ok(None)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -282,7 +331,7 @@ fn finish_outbox(
     sync: &SyncConfig,
     stored: Option<state::Stored>,
     record: &mut HistoryRecord,
-) -> Result<Option<state::Stored>, String> {
+) -> Result<Option<state::Stored>, RunError> {
     let Some(stored) = stored else {
         return Ok(None);
     };
@@ -300,11 +349,10 @@ fn finish_outbox(
             let note = format!("{e}; {lost} message(s) of an earlier run could not be delivered");
             engine.port.log(LogLevel::Error, &note);
             record.errors.push(note);
-            let cleared = state::advance_cursor(engine.port, &sync.name, &stored, pending.len)
-                .map_err(|e| e.to_string())?;
+            let cleared = state::advance_cursor(engine.port, &sync.name, &stored, pending.len)?;
             return Ok(Some(cleared));
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let (stored, outcome) = deliver(engine, sync, stored, &entries, true);
     let posted = outcome.posted.iter().filter(|p| p.1.is_some()).count();
@@ -316,7 +364,9 @@ fn finish_outbox(
     }
     record.errors.extend(outcome.failed);
     match outcome.stopped {
-        Some(e) => Err(format!("{e}; this run did not read its source")),
+        Some(e) => Err(RunError::Pending(format!(
+            "{e}; this run did not read its source"
+        ))),
         None => Ok(Some(stored)),
     }
 }
@@ -328,7 +378,7 @@ fn plan_messages(
     sync: &SyncConfig,
     input: Input<'_>,
     record: &mut HistoryRecord,
-) -> Result<(MessagePlan, route::Users), String> {
+) -> Result<(MessagePlan, route::Users), RunError> {
     let info = RunInfo {
         time: engine.clock.now(),
         added: record.added,
@@ -339,15 +389,15 @@ fn plan_messages(
     let mut cx = Context::new(&sync.name, sync.mode.name(), &info, input.columns());
     let wanted = plan::wanted_users(sync, input, &cx);
     let users = route::lookup_users(engine.port, &wanted).map_err(|e| {
-        format!(
+        RunError::Directory(format!(
             "sync {:?}: looking up users: {e}; nothing was posted, the run is retried",
             sync.name
-        )
+        ))
     })?;
     cx.users = std::sync::Arc::new(users.cache());
     let plan = plan::build(sync, input, &cx);
     if let Some(refusal) = &plan.refused {
-        return Err(refusal.clone());
+        return Err(RunError::Refused(refusal.clone()));
     }
     record.errors.extend(plan.errors.iter().cloned());
     record.summarized = plan.summarized.unwrap_or(0);
@@ -363,7 +413,7 @@ fn outbox_entries(
     plan: &MessagePlan,
     routes: &HashMap<Target, Result<String, RouteError>>,
     record: &mut HistoryRecord,
-) -> Result<(Vec<Entry>, Vec<Option<Message>>, Vec<HeldRow>), String> {
+) -> (Vec<Entry>, Vec<Option<Message>>, Vec<HeldRow>) {
     let run_id = &state::stable_hash(&format!(
         "{}\u{1f}{}\u{1f}{}",
         sync.name,
@@ -405,7 +455,7 @@ fn outbox_entries(
         });
         messages.push(None);
     }
-    Ok((entries, messages, held))
+    (entries, messages, held)
 }
 
 fn entry(id: String, channel_id: String, m: &Message) -> Entry {
@@ -526,14 +576,14 @@ fn fetch_and_diff(
     mode: RunMode,
     record: &mut HistoryRecord,
     report: &mut RunReport,
-) -> Result<Option<(Changes, Snapshot)>, String> {
+) -> Result<Option<(Changes, Snapshot)>, RunError> {
     let mut builder = SnapshotBuilder::new(&sync.diff);
     let fetched = (engine.fetch)(&sync.connection, &sync.query, &mut builder);
     if let Err(e) = fetched {
         // A refusal by the builder reads like any diff error, whatever the source made of it.
         return Err(match builder.error() {
             Some(refusal) => diff_error(sync, refusal),
-            None => e.to_string(),
+            None => RunError::Source(e.to_string()),
         });
     }
     record.rows = builder.len();
@@ -573,7 +623,7 @@ fn fetch_and_diff(
                 outbox_len: 0,
                 now: engine.clock.now(),
             };
-            state::commit(engine.port, &sync.name, stored, &commit).map_err(|e| e.to_string())?;
+            state::commit(engine.port, &sync.name, stored, &commit)?;
         }
         return Ok(None);
     }
@@ -586,17 +636,17 @@ fn check_empty_result(
     sync: &SyncConfig,
     previous: Option<&Snapshot>,
     record: &mut HistoryRecord,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let had = previous.map_or(0, Snapshot::len);
     if record.rows > 0 || had == 0 {
         return Ok(());
     }
     if sync.empty_result == EmptyResult::Fail {
-        return Err(format!(
+        return Err(RunError::Refused(format!(
             "sync {:?}: the source returned no rows (the last run had {had}); with \
              empty_result = \"fail\" this is treated as a failure: nothing was posted",
             sync.name
-        ));
+        )));
     }
     record.notes.push(format!(
         "the source returned no rows (the last run had {had}): all of them are removed"
@@ -604,8 +654,8 @@ fn check_empty_result(
     Ok(())
 }
 
-fn diff_error(sync: &SyncConfig, e: &DiffError) -> String {
-    format!("sync {:?}: {e}", sync.name)
+fn diff_error(sync: &SyncConfig, e: &DiffError) -> RunError {
+    RunError::Data(format!("sync {:?}: {e}", sync.name))
 }
 
 /// The snapshot to diff against, and whether this run must be a fresh baseline although
@@ -617,7 +667,7 @@ fn previous_snapshot(
     sync: &SyncConfig,
     stored: Option<&state::Stored>,
     record: &mut HistoryRecord,
-) -> Result<(Option<Snapshot>, bool), String> {
+) -> Result<(Option<Snapshot>, bool), RunError> {
     let Some(stored) = stored.filter(|s| s.meta.chunks > 0) else {
         return Ok((None, false));
     };
@@ -639,10 +689,10 @@ fn previous_snapshot(
                 engine.port.log(LogLevel::Warn, &note);
                 record.errors.push(note);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
-    state::forget_threads(engine.port, &sync.name).map_err(|e| e.to_string())?;
+    state::forget_threads(engine.port, &sync.name)?;
     Ok((None, true))
 }
 

@@ -822,3 +822,33 @@ fn damaged_state_is_reported_and_never_blocks_the_sync() {
     );
     assert_eq!(run::history(&w.port, "s").unwrap().len(), 1);
 }
+
+#[test]
+fn a_failed_run_names_its_stage() {
+    let stage = |r: &run::RunReport| r.failure.as_ref().map(|f| f.stage());
+    let w = World::new("", CHANGES);
+    w.source.fail("connection refused");
+    assert_eq!(stage(&w.run(RunMode::Deliver)), Some("source"));
+    w.source.set(&[(1, "a", ""), (1, "b", "")]);
+    assert_eq!(stage(&w.run(RunMode::Deliver)), Some("data"));
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.port.fail_posts_after(0);
+    let r = w.run(RunMode::Deliver);
+    // Committed: delivery stopped, but the run itself did not fail before its commit.
+    assert_eq!(stage(&r), None);
+    assert!(!r.record.ok);
+    assert_eq!(stage(&w.run(RunMode::Deliver)), Some("delivery"));
+    w.port.heal_posts();
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok && r.failure.is_none(), "{:?}", r.record.errors);
+
+    let body = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"{{ dest | mattermost_user_lookup }}\"";
+    let w = World::new("", body);
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "x@example.com")]);
+    w.port.fail_lookups(true);
+    assert_eq!(stage(&w.run(RunMode::Deliver)), Some("directory"));
+}
