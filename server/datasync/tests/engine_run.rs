@@ -472,9 +472,10 @@ fn update_original_edits_the_threads_first_post() {
     assert!(bad.contains("field \"update_original\" (line 10)"), "{bad}");
 }
 
-fn with_sql(sql: &str, body: &str) -> Config {
+/// A configuration whose sync reads `sql` from the SQLite file `url`.
+fn reading(url: &str, sql: &str, body: &str) -> Config {
     let text = format!(
-        "[connections.db]\nkind = \"sqlite\"\nurl = \"x.db\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"{sql}\"\nschedule = \"manual\"\n{body}\n"
+        "[connections.db]\nkind = \"sqlite\"\nurl = \"{url}\"\n\n[syncs.s]\nconnection = \"db\"\nsql = \"{sql}\"\nschedule = \"manual\"\n{body}\n"
     );
     config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -484,11 +485,13 @@ fn a_sync_pointed_at_other_data_starts_a_new_baseline() {
     let mut w = World::new("", CHANGES);
     w.source.set(&[(1, "a", ""), (2, "b", "")]);
     w.run(RunMode::Deliver);
-    // Same name, other query (or connection, or key): the old rows are not "removed" and
-    // the new table's rows are not "added".
+    // Same name, other connection, query or key: the old rows are not "removed" and the
+    // new table's rows are not "added".
     let others = [
-        with_sql("SELECT * FROM other", CHANGES),
-        with_sql(
+        reading("other.db", "SELECT 1", CHANGES),
+        reading("x.db", "SELECT * FROM other", CHANGES),
+        reading(
+            "x.db",
             "SELECT * FROM other",
             "key = \"name\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"+{{ name }}\"",
         ),
@@ -510,7 +513,7 @@ fn a_sync_pointed_at_other_data_starts_a_new_baseline() {
         assert!(w.messages().is_empty(), "{:?}", w.messages());
     }
     // The new baseline is used from then on.
-    w.source.set(&[(7, "x1", ""), (8, "y", ""), (9, "z", "")]);
+    w.source.set(&[(7, "x2", ""), (8, "y", ""), (9, "z", "")]);
     let r = w.run(RunMode::Deliver);
     assert_eq!(r.record.notes, Vec::<String>::new());
     assert_eq!(w.messages(), ["+z"]);
@@ -851,4 +854,23 @@ fn a_failed_run_names_its_stage() {
     w.source.set(&[(1, "a", "x@example.com")]);
     w.port.fail_lookups(true);
     assert_eq!(stage(&w.run(RunMode::Deliver)), Some("directory"));
+}
+
+#[test]
+fn the_report_shows_edits_of_the_first_post() {
+    let w = World::new("", &format!("update_original = true\n{CHANGES}"));
+    w.source.set(&[]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a", "")]);
+    w.run(RunMode::Deliver);
+    w.source.set(&[(1, "a2", "")]);
+    let r = w.run(RunMode::Deliver);
+    let label = |id: &str| w.port.channel_label(id);
+    let text = datasync::report::text(&r, &label);
+    assert!(
+        text.contains("~a2\n     edits the row's first post to:\n       +a2"),
+        "{text}"
+    );
+    let json = datasync::report::json_lines(&r, &label);
+    assert!(json.contains("\"edit_root\":\"+a2\""), "{json}");
 }
