@@ -20,7 +20,7 @@
 
 mod appearance;
 mod checks;
-mod connection;
+pub(crate) mod connection;
 mod document;
 mod mode;
 pub(crate) mod reader;
@@ -397,8 +397,8 @@ pub struct SyncConfig {
 
 pub const DEFAULT_MAX_MESSAGES: usize = 50;
 pub const DEFAULT_MAX_ROWS: usize = 100_000;
-/// Byte budget (decoded data) of an HTTP sync: the body is parsed whole.
-pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Byte budget (decoded data) of an HTTP sync (declared with the HTTP source).
+pub use crate::source::http::config::DEFAULT_MAX_BYTES;
 /// Byte budget (decoded values) of a database sync: rows stream, so it can be larger.
 pub const DEFAULT_MAX_BYTES_DATABASE: usize = 256 * 1024 * 1024;
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
