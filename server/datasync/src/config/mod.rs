@@ -3,8 +3,10 @@
 //! The document is parsed into toml's spanned tree (`DeTable`) and walked by hand rather
 //! than deserialised with serde, because serde stops at the first problem while admins
 //! need **every** problem at once, each with the sync, the field and the line. Raw settings
-//! never leave this module: the rest of the engine sees only the typed [`Config`] (templates
-//! compiled, schedules parsed, routing checked, secrets wrapped in [`Secret`]).
+//! never leave the configuration layer (this module, and each source's `config.rs`, which
+//! reads that kind's fields with the crate-private reader): the rest of the engine sees only
+//! the typed [`Config`] (templates compiled, schedules parsed, routing checked, secrets
+//! wrapped in [`Secret`](crate::source::Secret)).
 //!
 //! One job per file:
 //! - this file: the typed model the rest of the engine reads, and [`parse`];
@@ -15,10 +17,10 @@
 //!   kind (each kind's own settings live beside it, in `source/<kind>/config.rs`);
 //! - `sync`: one sync (connection, key, schedule, routing, sender, limits);
 //! - `mode`: the mode and its templates (changes, batch, table, csv);
-//! - `appearance`: attachments;
+//! - `attachments`: Slack-compatible attachments;
 //! - `checks`: a sync checked against a result's columns, once they are known.
 
-mod appearance;
+mod attachments;
 mod checks;
 pub(crate) mod connection;
 mod document;

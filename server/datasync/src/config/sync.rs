@@ -1,10 +1,10 @@
 //! One sync: its connection and query, key and watched columns, schedule, routing,
-//! sender, limits; the mode and attachments are read by `mode` and `appearance`.
+//! sender, limits; the mode and attachments are read by `mode` and `attachments`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::appearance::read_attachments;
+use super::attachments::read_attachments;
 use super::connection::read_query;
 use super::mode::read_mode;
 use super::reader::{Cx, Fields, Str};
