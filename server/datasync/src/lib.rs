@@ -2,10 +2,13 @@
 //!
 //! Module map (the path data takes through one run):
 //! - [`config`]: the TOML document → a validated [`config::Config`] (templates compiled,
-//!   schedules parsed, routing checked); every problem reported at once with its line.
+//!   schedules parsed, routing checked); every problem reported at once with its line. The
+//!   model and `parse`, a crate-private spanned-TOML reader, one file per part (document,
+//!   connection, sync, mode, attachments, checks).
 //! - [`schedule`]: intervals, cron with IANA zones, manual.
 //! - [`row`]: the cell/row model and [`row::RowSink`], where sources push rows as they read.
-//! - [`source`]: read a result from a database or HTTP endpoint, row by row into a sink.
+//! - [`source`]: read a result from a database or HTTP endpoint, row by row into a sink;
+//!   one directory per kind, its configuration settings beside it (`source/<kind>/config.rs`).
 //! - [`diff`]: compare with the previous snapshot → added / changed / removed.
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,

@@ -8,7 +8,11 @@
 //! Mattermost and never log secrets: connection URLs and auth values are [`Secret`]s whose
 //! `Debug`/`Display` print `***`.
 //!
-//! One file per driver, all blocking (each sync runs on a worker thread):
+//! One directory per driver, all blocking (each sync runs on a worker thread); beside each
+//! driver, `config.rs` holds what its configuration means: the kind's names, URL shape and
+//! `max_bytes` default (read by `config` with its crate-private reader); for PostgreSQL and
+//! MySQL the URL's TLS parameters and the timeouts turned into driver settings at connect;
+//! for HTTP the `headers`, `auth`, `path`, `json_pointer` and `format` fields and types.
 //! - `postgres`: tokio-postgres on a private current-thread runtime, `BEGIN READ ONLY`,
 //!   `SET LOCAL statement_timeout`, binary decoding per column type, rustls for TLS.
 //! - `mysql`: MySQL/MariaDB through the `mysql` crate (binary protocol, one statement),
@@ -47,13 +51,14 @@
 //! | PG bytea; MySQL BLOB/BINARY/VARBINARY/GEOMETRY; SQLite BLOB | `Bytes` |
 //! | text types, PG uuid/inet/cidr/macaddr/enum/citext, every other PG type (its text), MySQL ENUM/SET, MariaDB JSON (LONGTEXT), CSV fields | `Text` |
 
-mod http;
-mod mysql;
-mod postgres;
-mod sqlite;
+pub(crate) mod http;
+pub(crate) mod mysql;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use std::time::Duration;
 
+pub use self::http::config::{HttpAuth, HttpFormat};
 use crate::row::{Columns, Row, RowSet, RowSetBuilder, RowSink};
 
 /// A string that must never appear in logs, errors or command output.
@@ -86,13 +91,6 @@ pub enum ConnectionKind {
     Http,
 }
 
-/// HTTP authentication.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HttpAuth {
-    Basic { username: String, password: Secret },
-    Bearer { token: Secret },
-}
-
 /// A named, validated connection (built by the configuration layer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -106,14 +104,6 @@ pub struct Connection {
     pub headers: Vec<(String, Secret)>,
     pub auth: Option<HttpAuth>,
     pub connect_timeout: Duration,
-}
-
-/// Body format of an HTTP source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HttpFormat {
-    #[default]
-    Json,
-    Csv,
 }
 
 /// What to read, with its limits (built by the configuration layer from a sync).

@@ -14,6 +14,8 @@ use std::io::Read;
 use indexmap::IndexSet;
 use serde_json::{Map, Number, Value};
 
+pub(crate) mod config;
+
 use super::{Cx, HttpAuth, HttpFormat, SourceError, excerpt, percent_decode};
 use crate::row::{Cell, RowSink};
 

@@ -27,7 +27,10 @@ use tokio_postgres::types::{FromSql, Kind, Type};
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{Budget, Cx, SourceError, float_cell, percent_decode};
+pub(crate) mod config;
+
+use self::config::{Settings, Verify};
+use super::{Budget, Cx, SourceError, float_cell};
 use crate::row::{Cell, RowSink};
 
 /// Extra time the client waits beyond `statement_timeout` before giving up itself (a
@@ -58,87 +61,6 @@ pub(super) fn fetch(cx: &Cx<'_>, sink: &mut dyn RowSink) -> Result<(), SourceErr
             }
         }
     })
-}
-
-/// How to verify the server's certificate (libpq's `sslmode` semantics).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Verify {
-    /// `prefer`/`require` without a root certificate: encrypted, not authenticated.
-    None,
-    /// `verify-ca` (or `require` with `sslrootcert`): chain checked, host name not.
-    Chain,
-    /// `verify-full`: chain and host name.
-    Full,
-}
-
-struct Settings {
-    config: tokio_postgres::Config,
-    verify: Verify,
-    root_cert: Option<String>,
-    target: String,
-}
-
-impl Settings {
-    /// Parses the URL; `sslmode=verify-ca|verify-full` and `sslrootcert` are handled here
-    /// because tokio-postgres knows only disable/prefer/require.
-    fn parse(cx: &Cx<'_>) -> Result<Settings, SourceError> {
-        let url = cx.conn.url.expose();
-        let (base, query) = url.split_once('?').unwrap_or((url, ""));
-        let mut kept = Vec::new();
-        let mut sslmode = None;
-        let mut root_cert = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match percent_decode(key).as_str() {
-                "sslmode" => sslmode = Some(percent_decode(value)),
-                "sslrootcert" => root_cert = Some(percent_decode(value)),
-                _ => kept.push(pair),
-            }
-        }
-        let (driver_mode, verify) = match sslmode.as_deref().unwrap_or("prefer") {
-            "disable" => ("disable", Verify::None),
-            "allow" | "prefer" => ("prefer", Verify::None),
-            "require" if root_cert.is_some() => ("require", Verify::Chain),
-            "require" => ("require", Verify::None),
-            "verify-ca" => ("require", Verify::Chain),
-            "verify-full" => ("require", Verify::Full),
-            other => {
-                return Err(cx.connect_err(format!(
-                    "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                )));
-            }
-        };
-        kept.push(match driver_mode {
-            "disable" => "sslmode=disable",
-            "prefer" => "sslmode=prefer",
-            _ => "sslmode=require",
-        });
-        let cleaned = format!("{base}?{}", kept.join("&"));
-        let mut config: tokio_postgres::Config = cleaned
-            .parse()
-            .map_err(|e| cx.connect_err(format!("the connection URL is not valid: {e}")))?;
-        config.connect_timeout(cx.conn.connect_timeout);
-        if config.get_application_name().is_none() {
-            config.application_name("mattermost-datasync");
-        }
-        let target = describe_target(&config);
-        Ok(Settings {
-            config,
-            verify,
-            root_cert,
-            target,
-        })
-    }
-}
-
-fn describe_target(config: &tokio_postgres::Config) -> String {
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => format!("{host}:{port}"),
-        #[cfg(unix)]
-        Some(tokio_postgres::config::Host::Unix(path)) => format!("socket {}", path.display()),
-        None => format!("localhost:{port}"),
-    }
 }
 
 async fn connect(cx: &Cx<'_>, settings: &Settings) -> Result<Client, SourceError> {

@@ -24,6 +24,8 @@ use rusqlite::limits::Limit;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub(crate) mod config;
+
 use super::{Budget, Cx, SCALAR_BYTES, SourceError};
 use crate::row::{Cell, RowSink};
 
