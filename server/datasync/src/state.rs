@@ -124,7 +124,7 @@ pub struct Meta {
     /// Chunks under `snap:<generation>`.
     pub chunks: usize,
     pub bytes: usize,
-    /// What produced the snapshot ([`crate::config::SyncConfig::source_fingerprint`]); a
+    /// What produced the snapshot ([`crate::run::source_fingerprint`]); a
     /// snapshot of other data is not diffed against.
     pub source: String,
     /// The messages of the committed run, until every one is delivered.
