@@ -280,4 +280,21 @@ func TestProbeConfigurationWillBeSaved(t *testing.T) {
 	if seen.Counts["ConfigurationWillBeSaved"] != 2 || seen.Check["probesetting"] != "reject" {
 		t.Fatalf("the hook saw %+v", seen)
 	}
+
+	// A panicking hook is no verdict: logged, and the configuration is saved unchanged.
+	got, err = f.hooks().ConfigurationWillBeSaved(config("panic"))
+	if got != nil || err != nil {
+		t.Fatalf("ConfigurationWillBeSaved(panicking hook) = %v, %v; want nil, nil", got, err)
+	}
+	panicLogged := false
+	for _, l := range f.srv.Logs() {
+		panicLogged = panicLogged || (l.Level == "error" && strings.Contains(l.Message, "ConfigurationWillBeSaved panicked"))
+	}
+	if !panicLogged {
+		t.Fatalf("no error log for the panic; logs = %+v", f.srv.Logs())
+	}
+	f.getJSON("/hooks", &seen)
+	if seen.Counts["ConfigurationWillBeSaved"] != 3 {
+		t.Fatalf("the hook saw %+v", seen)
+	}
 }

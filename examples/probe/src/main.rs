@@ -170,7 +170,11 @@ mattermost::hooks! {
             let id = self.id.lock().map(|id| id.clone()).unwrap_or_default();
             let settings = new_config.plugin_settings(&id).unwrap_or(Value::Null);
             let reject = settings.get("probesetting").and_then(Value::as_str) == Some("reject");
+            let panic = settings.get("probesetting").and_then(Value::as_str) == Some("panic");
             self.record("ConfigurationWillBeSaved", |seen| seen.last_config_check = settings);
+            if panic {
+                panic!("probe panic requested by probesetting = \"panic\"");
+            }
             if reject {
                 return Err(AppError::new(&format!("{id}.config.rejected"), "configuration rejected", 400)
                     .with_detail("ProbeSetting: reject is not allowed"));

@@ -73,8 +73,8 @@ pub trait Hooks: Send + Sync + ImplementedHooks {
     /// ConfigurationWillBeSaved (server 8.0+): the server is about to save `new_config`.
     /// `Ok(())` lets it be saved unchanged; an error rejects the save and its message is shown
     /// to the admin. The hook cannot change the configuration: a configuration rebuilt from
-    /// the fields the bindings know would save every other setting as zero. Older servers
-    /// never call it.
+    /// the fields the bindings know would save every other setting as zero. A panic here
+    /// is logged and the save goes ahead. Older servers never call it.
     fn configuration_will_be_saved(
         &self,
         api: &Api,

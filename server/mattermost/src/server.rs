@@ -212,16 +212,26 @@ impl<H: Hooks + 'static> HookServer<H> {
         Ok(Box::new(Empty))
     }
 
-    /// The reply never carries a configuration: nil A means "save it unchanged".
+    /// The reply never carries a configuration: nil A means "save it unchanged". A panic is
+    /// no verdict on the configuration: it is logged and the save goes ahead (as it does when
+    /// a Go plugin dies in this hook), so a broken hook cannot block every configuration save.
     fn configuration_will_be_saved(&self, body: gob::Value) -> Reply {
         let api = self.api("ConfigurationWillBeSaved")?;
         let config = ConfigToSave::new(body.field("A").cloned());
-        let result = guarded("ConfigurationWillBeSaved", || {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.plugin.configuration_will_be_saved(&api, &config)
-        });
-        let b = match result {
-            Ok(()) => Any::nil(),
-            Err(e) => e.to_any(),
+        }));
+        let b = match outcome {
+            Ok(Ok(())) => Any::nil(),
+            Ok(Err(e)) => e.to_any(),
+            Err(payload) => {
+                let message = panic_message(&payload);
+                api.log_error(
+                    "ConfigurationWillBeSaved panicked; the configuration is saved unchecked",
+                    &[("panic", &message)],
+                );
+                Any::nil()
+            }
         };
         Ok(Box::new(Z_ConfigurationWillBeSavedReturns { b }))
     }

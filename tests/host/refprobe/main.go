@@ -108,12 +108,21 @@ func (p *Probe) OnPluginClusterEvent(_ *plugin.Context, ev model.PluginClusterEv
 
 // ConfigurationWillBeSaved accepts the configuration unchanged unless this plugin's
 // "probesetting" is "reject"; it never returns a configuration.
-func (p *Probe) ConfigurationWillBeSaved(newCfg *model.Config) (*model.Config, error) {
+func (p *Probe) ConfigurationWillBeSaved(newCfg *model.Config) (cfg *model.Config, err error) {
+	defer func() { // a panic is no verdict: the Rust bindings log it and answer "no change"
+		if r := recover(); r != nil {
+			p.API.LogError("ConfigurationWillBeSaved panicked", "panic", fmt.Sprint(r))
+			cfg, err = nil, nil
+		}
+	}()
 	var settings map[string]any
 	if newCfg != nil {
 		settings = newCfg.PluginSettings.Plugins[p.id]
 	}
 	p.record("ConfigurationWillBeSaved", func() { p.lastConfig = settings })
+	if fmt.Sprint(settings["probesetting"]) == "panic" {
+		panic("probe panic requested by probesetting = \"panic\"")
+	}
 	if fmt.Sprint(settings["probesetting"]) == "reject" {
 		return nil, model.NewAppError("ConfigurationWillBeSaved", p.id+".config.rejected", nil,
 			"ProbeSetting: reject is not allowed", http.StatusBadRequest)
