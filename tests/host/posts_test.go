@@ -3,9 +3,10 @@ package hosttest
 // Issue 13: reading posts back (what exactly-once delivery needs) must survive the way Go's
 // gob splits a reply. When an interface value in Props has a type not yet sent on the API
 // stream, Go ends the message after the map's element count to send the type definition, and
-// the entries go on in the next message. The bindings have no GetPostsForChannel or
-// GetPostsSince, so the same shape — many posts, typed Slack attachments and []any props
-// first sent inside Props — goes through GetPost, one post per reply, on one API stream.
+// the entries go on in the next message. Here the shape — many posts, typed Slack
+// attachments and []any props first sent inside Props — goes through GetPost, one post per
+// reply, on one API stream; runtime_api_test.go reads the same posts in one GetPostsSince
+// reply.
 
 import (
 	"fmt"

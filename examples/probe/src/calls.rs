@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use mattermost::{
-    Api, ApiError, Bot, BotGetOptions, BotPatch, PluginKVSetOptions, Post, WebsocketBroadcast,
+    Api, ApiError, Bot, BotGetOptions, BotPatch, PluginClusterEvent, PluginClusterEventSendOptions,
+    PluginKVSetOptions, Post, PostList, WebsocketBroadcast,
 };
 use serde_json::{Value, json};
 
@@ -89,6 +90,21 @@ impl Args<'_> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             v => unb64(v, &format!("argument {name}")).map(Some),
+        }
+    }
+
+    fn strings(&self, name: &str) -> Result<Vec<String>, String> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("argument {name}: expected strings"))
+                })
+                .collect(),
+            Some(_) => Err(format!("argument {name}: expected an array of strings")),
         }
     }
 
@@ -188,6 +204,18 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
         "UpdateEphemeralPost" => done(to_go_json(
             &api.update_ephemeral_post(&a.str("userId")?, &a.post()?)?,
         )),
+        "DeletePost" => {
+            api.delete_post(&a.str("postId")?)?;
+            done(Value::Null)
+        }
+        "GetPostsSince" => done(post_list_json(
+            &api.get_posts_since(&a.str("channelId")?, a.int("time")?)?,
+        )),
+        "GetPostsForChannel" => done(post_list_json(&api.get_posts_for_channel(
+            &a.str("channelId")?,
+            a.int("page")?,
+            a.int("perPage")?,
+        )?)),
         "DeleteEphemeralPost" => {
             api.delete_ephemeral_post(&a.str("userId")?, &a.str("postId")?)?;
             done(Value::Null)
@@ -212,6 +240,12 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
         "GetUser" => done(to_go_json(&api.get_user(&a.str("userId")?)?)),
         "GetUserByEmail" => done(to_go_json(&api.get_user_by_email(&a.str("email")?)?)),
         "GetUserByUsername" => done(to_go_json(&api.get_user_by_username(&a.str("name")?)?)),
+        "GetUsersByUsernames" => done(list_to_go_json(
+            &api.get_users_by_usernames(&a.strings("usernames")?)?,
+        )),
+        "GetUsersByIds" => done(list_to_go_json(
+            &api.get_users_by_ids(&a.strings("userIds")?)?,
+        )),
         "GetTeamByName" => done(to_go_json(&api.get_team_by_name(&a.str("name")?)?)),
         "HasPermissionTo" => flag(api.has_permission_to(&a.str("userId")?, &a.permission()?)?),
         "HasPermissionToChannel" => flag(api.has_permission_to_channel(
@@ -285,6 +319,11 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
             api.publish_websocket_event(&a.str("event")?, &a.map("payload")?, &broadcast)?;
             done(Value::Null)
         }
+        "PublishPluginClusterEvent" => {
+            let (event, options) = cluster_event_args(&a.obj("event"), &a.obj("options"))?;
+            api.publish_plugin_cluster_event(&event, &options)?;
+            done(Value::Null)
+        }
         other => Err(CallFailure::BadRequest(format!("unknown method {other:?}"))),
     }
 }
@@ -308,6 +347,48 @@ fn kv_options(value: &Value) -> Result<PluginKVSetOptions, String> {
             .and_then(Value::as_i64)
             .unwrap_or(0),
     })
+}
+
+/// PostList as Go's JSON shows it: `order`, `posts` (id → Post), `next_post_id`, …
+fn post_list_json(list: &PostList) -> Value {
+    let posts: serde_json::Map<String, Value> = list
+        .posts
+        .iter()
+        .map(|(id, post)| (id.clone(), to_go_json(post)))
+        .collect();
+    json!({
+        "order": list.order, "posts": posts, "next_post_id": list.next_post_id,
+        "prev_post_id": list.prev_post_id, "has_next": list.has_next,
+        "first_inaccessible_post_time": list.first_inaccessible_post_time,
+    })
+}
+
+/// PluginClusterEvent and its options have no JSON tags in Go: `{"Id", "Data" (base64)}`,
+/// `{"SendType", "TargetId"}`.
+fn cluster_event_args(
+    event: &Value,
+    options: &Value,
+) -> Result<(PluginClusterEvent, PluginClusterEventSendOptions), String> {
+    let known = |v: &Value, what: &str, fields: &[&str]| -> Result<(), String> {
+        let obj = v
+            .as_object()
+            .ok_or(format!("argument {what}: expected an object"))?;
+        match obj.keys().find(|k| !fields.contains(&k.as_str())) {
+            Some(k) => Err(format!("argument {what}: unknown field {k:?}")),
+            None => Ok(()),
+        }
+    };
+    known(event, "event", &["Id", "Data"])?;
+    known(options, "options", &["SendType", "TargetId"])?;
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let data = unb64(event.get("Data"), "event.Data")?;
+    Ok((
+        PluginClusterEvent::new(&text(event, "Id"), &data),
+        PluginClusterEventSendOptions {
+            send_type: text(options, "SendType"),
+            target_id: text(options, "TargetId"),
+        },
+    ))
 }
 
 /// `["k1", "v1", "k2", "v2"]` → pairs (an odd count is an error).

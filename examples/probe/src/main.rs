@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use mattermost::{
-    Api, AppError, AutocompleteData, Command, CommandArgs, CommandResponse, Context, HttpRequest,
-    Post, ResponseWriter,
+    Api, AppError, AutocompleteData, Command, CommandArgs, CommandResponse, ConfigToSave, Context,
+    HttpRequest, PluginClusterEvent, Post, ResponseWriter,
 };
 use serde_json::{Value, json};
 
@@ -23,11 +23,15 @@ struct Seen {
     last_post: Option<Value>,
     last_command: Option<Value>,
     config: Value,
+    last_cluster_event: Option<Value>,
+    last_config_check: Value,
 }
 
 #[derive(Default)]
 struct Probe {
     seen: Mutex<Seen>,
+    /// The plugin id (the bundle directory's name), for `PluginSettings.Plugins[<id>]`.
+    id: Mutex<String>,
 }
 
 impl Probe {
@@ -45,6 +49,8 @@ impl Probe {
                 "last_post": seen.last_post,
                 "last_command": seen.last_command,
                 "config": seen.config,
+                "last_cluster_event": seen.last_cluster_event,
+                "last_config_check": seen.last_config_check,
             }),
             Err(_) => json!({"error": "state lock poisoned"}),
         }
@@ -108,6 +114,10 @@ mattermost::hooks! {
     impl Hooks for Probe {
         fn on_activate(&self, api: &Api) -> Result<(), AppError> {
             self.record("OnActivate", |_| {});
+            let bundle = api.get_bundle_path()?;
+            if let (Ok(mut id), Some(name)) = (self.id.lock(), std::path::Path::new(&bundle).file_name()) {
+                *id = name.to_string_lossy().into_owned();
+            }
             api.register_command(&probe_command())?;
             api.log_info("rs-probe activated", &[("version", env!("CARGO_PKG_VERSION"))]);
             Ok(())
@@ -147,6 +157,29 @@ mattermost::hooks! {
         fn message_has_been_posted(&self, _api: &Api, _ctx: &Context, post: &Post) {
             let value = json::to_go_json(post);
             self.record("MessageHasBeenPosted", |seen| seen.last_post = Some(value));
+        }
+
+        fn on_plugin_cluster_event(&self, _api: &Api, _ctx: &Context, event: &PluginClusterEvent) {
+            let value = json!({"id": event.id, "data": json::b64(&event.data.0)});
+            self.record("OnPluginClusterEvent", |seen| seen.last_cluster_event = Some(value));
+        }
+
+        fn configuration_will_be_saved(&self, _api: &Api, new_config: &ConfigToSave)
+            -> Result<(), AppError>
+        {
+            let id = self.id.lock().map(|id| id.clone()).unwrap_or_default();
+            let settings = new_config.plugin_settings(&id).unwrap_or(Value::Null);
+            let reject = settings.get("probesetting").and_then(Value::as_str) == Some("reject");
+            let panic = settings.get("probesetting").and_then(Value::as_str) == Some("panic");
+            self.record("ConfigurationWillBeSaved", |seen| seen.last_config_check = settings);
+            if panic {
+                panic!("probe panic requested by probesetting = \"panic\"");
+            }
+            if reject {
+                return Err(AppError::new(&format!("{id}.config.rejected"), "configuration rejected", 400)
+                    .with_detail("ProbeSetting: reject is not allowed"));
+            }
+            Ok(())
         }
 
         fn serve_http(&self, api: &Api, ctx: &Context, r: &mut HttpRequest, w: &mut ResponseWriter) {

@@ -88,6 +88,19 @@ z!(Z_UploadFileArgs {
 });
 z!(Z_FileInfoReturns { a: Option<FileInfo>, b: Option<AppError> });
 z!(Z_LogArgs { a: String, b: Vec<Any> });
+z!(Z_StringsArgs { a: Vec<String> });
+z!(Z_UsersReturns { a: Vec<User>, b: Option<AppError> });
+z!(Z_GetPostsSinceArgs { a: String, b: i64 });
+z!(Z_GetPostsForChannelArgs {
+    a: String,
+    b: i64,
+    c: i64
+});
+z!(Z_PostListReturns { a: Option<PostList>, b: Option<AppError> });
+z!(Z_PublishPluginClusterEventArgs {
+    a: PluginClusterEvent,
+    b: PluginClusterEventSendOptions
+});
 z!(Z_PublishWebSocketEventArgs { a: String, b: BTreeMap<String, Any>, c: Option<WebsocketBroadcast> });
 
 /// Log levels of the server log (LogDebug … LogError).
@@ -308,6 +321,42 @@ impl Api {
         required("GetPost", r.a, r.b)
     }
 
+    /// DeletePost: soft-deletes a post (and, for a thread root, its replies); the post then
+    /// has a `delete_at` and still shows up in `get_posts_since`.
+    pub fn delete_post(&self, post_id: &str) -> Result<(), ApiError> {
+        let r: Z_AppErrReturns = self.call("DeletePost", &str_args(post_id))?;
+        check_app_error("DeletePost", r.a)
+    }
+
+    /// GetPostsSince: the posts of a channel created, edited or deleted after `time`
+    /// (Unix milliseconds, compared with `update_at`), deleted ones included, plus the thread
+    /// roots they reply to. `order` is newest first. The server returns at most 1000.
+    pub fn get_posts_since(&self, channel_id: &str, time: i64) -> Result<PostList, ApiError> {
+        let args = Z_GetPostsSinceArgs {
+            a: channel_id.to_owned(),
+            b: time,
+        };
+        let r: Z_PostListReturns = self.call("GetPostsSince", &args)?;
+        required("GetPostsSince", r.a, r.b)
+    }
+
+    /// GetPostsForChannel: one page of a channel's (not deleted) posts, newest first; thread
+    /// roots outside the page are in `posts` but not in `order`.
+    pub fn get_posts_for_channel(
+        &self,
+        channel_id: &str,
+        page: i64,
+        per_page: i64,
+    ) -> Result<PostList, ApiError> {
+        let args = Z_GetPostsForChannelArgs {
+            a: channel_id.to_owned(),
+            b: page,
+            c: per_page,
+        };
+        let r: Z_PostListReturns = self.call("GetPostsForChannel", &args)?;
+        required("GetPostsForChannel", r.a, r.b)
+    }
+
     /// SendEphemeralPost: shown only to `user_id`, not stored.
     pub fn send_ephemeral_post(&self, user_id: &str, post: &Post) -> Result<Post, ApiError> {
         let args = Z_StrPostArgs {
@@ -418,6 +467,29 @@ impl Api {
     pub fn get_user_by_username(&self, username: &str) -> Result<User, ApiError> {
         let r: Z_UserReturns = self.call("GetUserByUsername", &str_args(username))?;
         required("GetUserByUsername", r.a, r.b)
+    }
+
+    /// GetUsersByUsernames: the users that exist among `usernames` (unknown names are left
+    /// out, not an error), in no particular order.
+    pub fn get_users_by_usernames(&self, usernames: &[String]) -> Result<Vec<User>, ApiError> {
+        let args = Z_StringsArgs {
+            a: usernames.to_vec(),
+        };
+        let r: Z_UsersReturns = self.call("GetUsersByUsernames", &args)?;
+        check_app_error("GetUsersByUsernames", r.b)?;
+        Ok(r.a)
+    }
+
+    /// GetUsersByIds (server 9.8+): the users that exist among `user_ids`, in no particular
+    /// order. Older servers answer [`ApiError::NotAvailable`]
+    /// ([`ApiError::is_not_available`]); fall back to `get_user` per id there.
+    pub fn get_users_by_ids(&self, user_ids: &[String]) -> Result<Vec<User>, ApiError> {
+        let args = Z_StringsArgs {
+            a: user_ids.to_vec(),
+        };
+        let r: Z_UsersReturns = self.call("GetUsersByIds", &args)?;
+        check_app_error("GetUsersByIds", r.b)?;
+        Ok(r.a)
     }
 
     /// GetTeamByName.
@@ -658,6 +730,22 @@ impl Api {
         };
         let _: Empty = self.call("PublishWebSocketEvent", &args)?;
         Ok(())
+    }
+
+    /// PublishPluginClusterEvent (server 5.36+): sends `event` to this plugin on the other
+    /// nodes of a cluster (their `on_plugin_cluster_event` hook); on a single server it goes
+    /// nowhere. `options.target_id` empty = every other node.
+    pub fn publish_plugin_cluster_event(
+        &self,
+        event: &PluginClusterEvent,
+        options: &PluginClusterEventSendOptions,
+    ) -> Result<(), ApiError> {
+        let args = Z_PublishPluginClusterEventArgs {
+            a: event.clone(),
+            b: options.clone(),
+        };
+        let r: Z_ErrReturns = self.call("PublishPluginClusterEvent", &args)?;
+        check_error_any("PublishPluginClusterEvent", &r.a)
     }
 }
 

@@ -516,3 +516,120 @@ fn scalar_api_args_decode_into_go_types() {
         (Some(2), Some(50))
     );
 }
+
+#[test]
+fn runtime_shapes_from_go_decode() {
+    // PostList with HasNext a *bool (v0.3.0) set to true, and a deleted post.
+    let r: Z_PostListReturns = read_go("api_get_posts_since_returns");
+    let list = r.a.expect("a PostList");
+    assert_eq!(list.order, vec!["post2", "post1"]);
+    assert!(list.has_next);
+    assert_eq!(list.next_post_id, "post3");
+    let ordered: Vec<&str> = list.ordered().map(|p| p.message.as_str()).collect();
+    assert_eq!(ordered, ["newer", "hello?"]);
+    assert_eq!(list.posts["post2"].delete_at, 1_700_000_000_001);
+    assert_eq!(
+        list.posts["post1"].prop_str("from_bot").as_deref(),
+        Some("true")
+    );
+
+    let r: Z_UsersReturns = read_go("api_get_users_returns");
+    let names: Vec<(&str, bool)> =
+        r.a.iter()
+            .map(|u| (u.username.as_str(), u.is_bot))
+            .collect();
+    assert_eq!(names, [("alice", false), ("bob", true)]);
+
+    let c: Z_OnPluginClusterEventArgs = read_go("hook_cluster_event_args");
+    assert_eq!(c.a.unwrap_or_default().request_id, "r5");
+    assert_eq!(c.b.id, "config_changed");
+    assert_eq!(c.b.data.0, vec![0, 0xff, 7]);
+
+    // ConfigurationWillBeSaved: the whole default Config, read generically.
+    let (dir, _) = golden();
+    let data = std::fs::read(dir.join("gen/hook_config_will_be_saved_args.gob")).expect("vector");
+    let value = gob::Decoder::new()
+        .decode_value(&mut data.as_slice())
+        .expect("decode config");
+    let config = ConfigToSave::new(value.field("A").cloned());
+    assert_eq!(
+        config.plugin_settings("datasync"),
+        Some(serde_json::json!({"syncs": "[[sync]]", "limits": {"rows": 3.0}}))
+    );
+    assert_eq!(config.plugin_settings("missing"), None);
+    assert_eq!(
+        config.to_json()["ServiceSettings"]["ListenAddress"],
+        ":8065"
+    );
+}
+
+#[test]
+fn runtime_replies_and_args_decode_into_go_types() {
+    let ok = Z_ConfigurationWillBeSavedReturns { b: Any::nil() };
+    let err = Z_ConfigurationWillBeSavedReturns {
+        b: AppError::new("datasync.config.invalid", "3 problems", 400).to_any(),
+    };
+    let since = Z_GetPostsSinceArgs {
+        a: "chan1".into(),
+        b: 1_700_000_000_000,
+    };
+    let page = Z_GetPostsForChannelArgs {
+        a: "chan1".into(),
+        b: 2,
+        c: 60,
+    };
+    let ids = Z_StringsArgs {
+        a: vec!["u1".into(), "u2".into()],
+    };
+    let delete = Z_StrArgs { a: "post1".into() };
+    let cluster = Z_PublishPluginClusterEventArgs {
+        a: PluginClusterEvent::new("config_changed", &[0, 0xff]),
+        b: PluginClusterEventSendOptions {
+            send_type: CLUSTER_SEND_RELIABLE.into(),
+            target_id: String::new(),
+        },
+    };
+    let go = verify_in_go(&[
+        ("reply_config_will_be_saved_ok", &ok),
+        ("reply_config_will_be_saved_err", &err),
+        ("api_get_posts_since_args", &since),
+        ("api_get_posts_for_channel_args", &page),
+        ("api_get_users_by_ids_args", &ids),
+        ("api_get_users_by_usernames_args", &ids),
+        ("api_delete_post_args", &delete),
+        ("api_publish_cluster_event_args", &cluster),
+    ]);
+    assert_eq!(go["reply_config_will_be_saved_ok"]["A_nil"], true);
+    assert_eq!(go["reply_config_will_be_saved_ok"]["B_type"], "<nil>");
+    assert_eq!(go["reply_config_will_be_saved_err"]["A_nil"], true);
+    assert_eq!(
+        go["reply_config_will_be_saved_err"]["B_type"],
+        "*model.AppError"
+    );
+    assert_eq!(
+        go["reply_config_will_be_saved_err"]["B"]["id"],
+        "datasync.config.invalid"
+    );
+    assert_eq!(
+        go["api_get_posts_since_args"],
+        serde_json::json!({"A": "chan1", "B": 1_700_000_000_000_i64})
+    );
+    assert_eq!(
+        go["api_get_posts_for_channel_args"],
+        serde_json::json!({"A": "chan1", "B": 2, "C": 60})
+    );
+    assert_eq!(
+        go["api_get_users_by_ids_args"]["A"],
+        serde_json::json!(["u1", "u2"])
+    );
+    assert_eq!(
+        go["api_get_users_by_usernames_args"]["A"],
+        serde_json::json!(["u1", "u2"])
+    );
+    assert_eq!(go["api_delete_post_args"]["A"], "post1");
+    assert_eq!(
+        go["api_publish_cluster_event_args"],
+        serde_json::json!({"A": {"Id": "config_changed", "Data": "AP8="},
+            "B": {"SendType": "reliable", "TargetId": ""}})
+    );
+}

@@ -14,7 +14,9 @@
 
 use crate::api::Api;
 use crate::http::{HttpRequest, ResponseWriter};
-use crate::model::{AppError, CommandArgs, CommandResponse, Context, Post};
+use crate::model::{
+    AppError, CommandArgs, CommandResponse, ConfigToSave, Context, PluginClusterEvent, Post,
+};
 
 /// Server hooks. Every method has a default; write the ones you need inside
 /// `mattermost::hooks! { impl Hooks for MyPlugin { … } }`.
@@ -62,6 +64,26 @@ pub trait Hooks: Send + Sync + ImplementedHooks {
         let _ = (api, ctx, post);
     }
 
+    /// OnPluginClusterEvent (server 5.36+): an event this plugin published on another node
+    /// of the cluster (`Api::publish_plugin_cluster_event`).
+    fn on_plugin_cluster_event(&self, api: &Api, ctx: &Context, event: &PluginClusterEvent) {
+        let _ = (api, ctx, event);
+    }
+
+    /// ConfigurationWillBeSaved (server 8.0+): the server is about to save `new_config`.
+    /// `Ok(())` lets it be saved unchanged; an error rejects the save and its message is shown
+    /// to the admin. The hook cannot change the configuration: a configuration rebuilt from
+    /// the fields the bindings know would save every other setting as zero. A panic here
+    /// is logged and the save goes ahead. Older servers never call it.
+    fn configuration_will_be_saved(
+        &self,
+        api: &Api,
+        new_config: &ConfigToSave,
+    ) -> Result<(), AppError> {
+        let _ = (api, new_config);
+        Ok(())
+    }
+
     /// ServeHTTP: a request to `/plugins/<id>/…`. The default answers 404.
     fn serve_http(
         &self,
@@ -89,6 +111,8 @@ const HOOK_NAMES: &[(&str, &str)] = &[
     ("execute_command", "ExecuteCommand"),
     ("message_has_been_posted", "MessageHasBeenPosted"),
     ("serve_http", "ServeHTTP"),
+    ("on_plugin_cluster_event", "OnPluginClusterEvent"),
+    ("configuration_will_be_saved", "ConfigurationWillBeSaved"),
 ];
 
 /// Maps the method names `hooks!` saw to Go hook names (used by the macro expansion).
@@ -160,6 +184,14 @@ mod tests {
         }
     }
 
+    struct Cluster;
+    crate::hooks! {
+        impl Hooks for Cluster {
+            fn on_plugin_cluster_event(&self, _api: &Api, _ctx: &Context, _ev: &PluginClusterEvent) {}
+            fn configuration_will_be_saved(&self, _api: &Api, _cfg: &ConfigToSave) -> Result<(), AppError> { Ok(()) }
+        }
+    }
+
     struct Nothing;
     crate::hooks! { impl Hooks for Nothing {} }
 
@@ -169,6 +201,10 @@ mod tests {
         assert_eq!(
             Several.implemented_hooks(),
             vec!["OnActivate", "ServeHTTP", "MessageHasBeenPosted"]
+        );
+        assert_eq!(
+            Cluster.implemented_hooks(),
+            vec!["OnPluginClusterEvent", "ConfigurationWillBeSaved"]
         );
         assert!(Nothing.implemented_hooks().is_empty());
     }

@@ -37,7 +37,8 @@ model! {
     pub struct Context {
         pub session_id: String,
         pub request_id: String,
-        #[serde(rename = "IPAddress")]
+        /// `IPAddress` on the wire; 5.x servers name it `IpAddress`, read as well.
+        #[serde(rename = "IPAddress", alias = "IpAddress")]
         pub ip_address: String,
         pub accept_language: String,
         pub user_agent: String,
@@ -599,5 +600,191 @@ model! {
         pub contains_sanitized_data: bool,
         pub contains_sensitive_data: bool,
         pub reliable_cluster_send: bool,
+    }
+}
+
+model! {
+    /// model.PostList (GetPostsSince, GetPostsForChannel): `order` holds the ids of the
+    /// listed posts, newest first; `posts` holds them and any thread roots they reply to.
+    pub struct PostList {
+        pub order: Vec<String>,
+        pub posts: BTreeMap<String, Post>,
+        pub next_post_id: String,
+        pub prev_post_id: String,
+        /// A `bool` on older servers, a `*bool` on newer ones; absent (nil) reads as false.
+        pub has_next: bool,
+        pub first_inaccessible_post_time: i64,
+    }
+}
+
+impl PostList {
+    /// The posts named by `order`, in that order (newest first).
+    pub fn ordered(&self) -> impl Iterator<Item = &Post> {
+        self.order.iter().filter_map(|id| self.posts.get(id))
+    }
+}
+
+model! {
+    /// model.PluginClusterEvent: a message to this plugin on the other nodes of a cluster.
+    pub struct PluginClusterEvent {
+        /// What the event is about (chosen by the plugin).
+        pub id: String,
+        pub data: gob::Bytes,
+    }
+}
+
+impl PluginClusterEvent {
+    /// An event with an id and a payload.
+    pub fn new(id: &str, data: &[u8]) -> Self {
+        PluginClusterEvent {
+            id: id.to_owned(),
+            data: gob::Bytes(data.to_vec()),
+        }
+    }
+}
+
+model! {
+    /// model.PluginClusterEventSendOptions. `send_type` is [`CLUSTER_SEND_RELIABLE`] or
+    /// [`CLUSTER_SEND_BEST_EFFORT`] (the server's default when empty); `target_id` empty =
+    /// every other node.
+    pub struct PluginClusterEventSendOptions {
+        pub send_type: String,
+        pub target_id: String,
+    }
+}
+
+/// `model.PluginClusterEventSendTypeReliable`.
+pub const CLUSTER_SEND_RELIABLE: &str = "reliable";
+/// `model.PluginClusterEventSendTypeBestEffort`.
+pub const CLUSTER_SEND_BEST_EFFORT: &str = "best_effort";
+
+/// The server configuration about to be saved, as ConfigurationWillBeSaved receives it:
+/// read-only, so a hook can only accept it unchanged or reject it (see
+/// [`Hooks::configuration_will_be_saved`](crate::Hooks::configuration_will_be_saved)).
+/// Decoded generically (model.Config is huge and differs between versions); the values are
+/// what the server is about to store, secrets included.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigToSave {
+    value: Option<gob::Value>,
+}
+
+impl ConfigToSave {
+    pub(crate) fn new(value: Option<gob::Value>) -> Self {
+        ConfigToSave { value }
+    }
+
+    /// `PluginSettings.Plugins[<plugin_id>]`: one plugin's saved settings as a JSON object
+    /// (keys as stored; the System Console stores them lower-cased), `None` when absent.
+    pub fn plugin_settings(&self, plugin_id: &str) -> Option<serde_json::Value> {
+        self.value
+            .as_ref()?
+            .field("PluginSettings")?
+            .field("Plugins")?
+            .field(plugin_id)
+            .map(gob::Value::to_json)
+    }
+
+    /// The whole configuration as JSON with Go field names (`["ServiceSettings"]["SiteURL"]`);
+    /// `null` when the server sent none.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.value
+            .as_ref()
+            .map(gob::Value::to_json)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encodes `value` with our gob encoder and decodes it as the RPC layer does.
+    fn round_trip<T: gob::Encodable, R: serde::de::DeserializeOwned>(value: &T) -> R {
+        let mut enc = gob::Encoder::new();
+        let mut out = Vec::new();
+        value.encode_into(&mut enc, &mut out).expect("encode");
+        let decoded = gob::Decoder::new()
+            .decode_value(&mut out.as_slice())
+            .expect("decode");
+        gob::from_value(decoded).expect("from_value")
+    }
+
+    model! {
+        /// plugin.Context as 5.x servers define it.
+        pub struct OldContext {
+            pub session_id: String,
+            pub request_id: String,
+            pub ip_address: String,
+            pub accept_language: String,
+            pub user_agent: String,
+        }
+    }
+
+    #[test]
+    fn context_ip_address_decodes_under_both_names() {
+        let old = OldContext {
+            ip_address: "10.0.0.7".into(),
+            user_agent: "ua".into(),
+            ..OldContext::default()
+        };
+        // Sanity: the 5.x spelling really is "IpAddress" on the wire.
+        assert!(
+            serde_json::to_value(&old)
+                .unwrap()
+                .get("IpAddress")
+                .is_some()
+        );
+        let ctx: Context = round_trip(&old);
+        assert_eq!(ctx.ip_address, "10.0.0.7");
+        assert_eq!(ctx.user_agent, "ua");
+        let new = Context {
+            ip_address: "192.0.2.1".into(),
+            ..Context::default()
+        };
+        let ctx: Context = round_trip(&new);
+        assert_eq!(ctx.ip_address, "192.0.2.1");
+    }
+
+    #[test]
+    fn post_list_orders_posts_and_reads_nil_has_next() {
+        let mut list = PostList::default();
+        for (id, msg) in [("b", "newer"), ("a", "older")] {
+            list.order.push(id.into());
+            list.posts.insert(id.into(), Post::new("c", msg));
+        }
+        list.posts.insert("root".into(), Post::new("c", "root"));
+        let back: PostList = round_trip(&list);
+        let msgs: Vec<&str> = back.ordered().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs, ["newer", "older"]);
+        assert_eq!(back.posts.len(), 3);
+        assert!(!back.has_next);
+    }
+
+    #[test]
+    fn config_to_save_reads_plugin_settings() {
+        use gob::Value as V;
+        let settings = V::Map(vec![(
+            V::String("datasync".into()),
+            V::Map(vec![(
+                V::String("syncs".into()),
+                V::String("[[sync]]".into()),
+            )]),
+        )]);
+        let config = V::Struct(vec![(
+            "PluginSettings".into(),
+            V::Struct(vec![("Plugins".into(), settings)]),
+        )]);
+        let view = ConfigToSave::new(Some(config));
+        assert_eq!(
+            view.plugin_settings("datasync"),
+            Some(serde_json::json!({"syncs": "[[sync]]"}))
+        );
+        assert_eq!(view.plugin_settings("other"), None);
+        assert_eq!(
+            view.to_json()["PluginSettings"]["Plugins"]["datasync"]["syncs"],
+            "[[sync]]"
+        );
+        assert_eq!(ConfigToSave::default().plugin_settings("datasync"), None);
+        assert!(ConfigToSave::default().to_json().is_null());
     }
 }

@@ -17,7 +17,9 @@ use goplugin::{Broker, Plugins, ServeConfig, Stream};
 use crate::api::Api;
 use crate::hooks::Hooks;
 use crate::http::{BodyReader, Header, HttpRequest, ResponseWriter};
-use crate::model::{AppError, CommandArgs, CommandResponse, Context, Post};
+use crate::model::{
+    AppError, CommandArgs, CommandResponse, ConfigToSave, Context, PluginClusterEvent, Post,
+};
 
 /// How long to wait for a host-reserved stream id to be accepted (the host waits 5 s).
 const DIAL_TIMEOUT_NOTE: &str = "the host accepts reserved ids for 5 s";
@@ -35,6 +37,10 @@ z!(Z_ErrorReturns { a: Any });
 z!(Z_ExecuteCommandArgs { a: Option<Context>, b: Option<CommandArgs> });
 z!(Z_ExecuteCommandReturns { a: Option<CommandResponse>, b: Option<AppError> });
 z!(Z_MessageHasBeenPostedArgs { a: Option<Context>, b: Option<Post> });
+z!(Z_OnPluginClusterEventArgs { a: Option<Context>, b: PluginClusterEvent });
+// `{A *model.Config, B error}`: A is never sent (nil = "no change"), so the reply declares B
+// only; gob matches fields by name.
+z!(Z_ConfigurationWillBeSavedReturns { b: Any });
 z!(Z_ServeHTTPArgs {
     response_writer_stream: u32,
     request: Option<HttpRequestWire>,
@@ -191,6 +197,45 @@ impl<H: Hooks + 'static> HookServer<H> {
         Ok(Box::new(Empty))
     }
 
+    fn on_plugin_cluster_event(&self, body: gob::Value) -> Reply {
+        let args: Z_OnPluginClusterEventArgs =
+            gob::from_value(body).map_err(|e| format!("OnPluginClusterEvent args: {e}"))?;
+        let api = self.api("OnPluginClusterEvent")?;
+        let ctx = args.a.unwrap_or_default();
+        let result = guarded("OnPluginClusterEvent", || {
+            self.plugin.on_plugin_cluster_event(&api, &ctx, &args.b);
+            Ok(())
+        });
+        if let Err(e) = result {
+            api.log_error("OnPluginClusterEvent failed", &[("error", &e.to_string())]);
+        }
+        Ok(Box::new(Empty))
+    }
+
+    /// The reply never carries a configuration: nil A means "save it unchanged". A panic is
+    /// no verdict on the configuration: it is logged and the save goes ahead (as it does when
+    /// a Go plugin dies in this hook), so a broken hook cannot block every configuration save.
+    fn configuration_will_be_saved(&self, body: gob::Value) -> Reply {
+        let api = self.api("ConfigurationWillBeSaved")?;
+        let config = ConfigToSave::new(body.field("A").cloned());
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.plugin.configuration_will_be_saved(&api, &config)
+        }));
+        let b = match outcome {
+            Ok(Ok(())) => Any::nil(),
+            Ok(Err(e)) => e.to_any(),
+            Err(payload) => {
+                let message = panic_message(&payload);
+                api.log_error(
+                    "ConfigurationWillBeSaved panicked; the configuration is saved unchecked",
+                    &[("panic", &message)],
+                );
+                Any::nil()
+            }
+        };
+        Ok(Box::new(Z_ConfigurationWillBeSavedReturns { b }))
+    }
+
     fn serve_http(&self, body: gob::Value) -> Reply {
         let args: Z_ServeHTTPArgs =
             gob::from_value(body).map_err(|e| format!("ServeHTTP args: {e}"))?;
@@ -249,6 +294,8 @@ impl<H: Hooks + 'static> Service for HookServer<H> {
             "Plugin.ExecuteCommand" => self.execute_command(body),
             "Plugin.MessageHasBeenPosted" => self.message_has_been_posted(body),
             "Plugin.ServeHTTP" => self.serve_http(body),
+            "Plugin.OnPluginClusterEvent" => self.on_plugin_cluster_event(body),
+            "Plugin.ConfigurationWillBeSaved" => self.configuration_will_be_saved(body),
             other => Err(format!("rpc: can't find method {other}")),
         }
     }

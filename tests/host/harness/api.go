@@ -511,6 +511,89 @@ func (a *API) GetPost(postID string) (*model.Post, *model.AppError) {
 	return p.ForPlugin(), nil
 }
 
+// DeletePost: app.DeletePost soft-deletes the post and, for a thread root, its replies
+// (DeleteAt and UpdateAt set), so GetPostsSince still returns them.
+func (a *API) DeletePost(postID string) *model.AppError {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure("DeletePost"); err != nil {
+		return err
+	}
+	p, ok := a.srv.posts[postID]
+	if !ok || p.DeleteAt != 0 {
+		return notFound("GetSinglePost", "app.post.get.app_error", "id="+postID)
+	}
+	now := model.GetMillis()
+	for _, q := range a.srv.posts {
+		if q.DeleteAt == 0 && (q.Id == postID || (p.RootId == "" && q.RootId == postID)) {
+			q.DeleteAt, q.UpdateAt = now, now
+		}
+	}
+	return nil
+}
+
+// channelPostsLocked returns a channel's posts, newest first (CreateAt DESC).
+func (s *Server) channelPostsLocked(channelID string, keep func(*model.Post) bool) []*model.Post {
+	var out []*model.Post
+	for i := len(s.postOrder) - 1; i >= 0; i-- {
+		if p := s.posts[s.postOrder[i]]; p != nil && p.ChannelId == channelID && keep(p) {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreateAt > out[j].CreateAt })
+	return out
+}
+
+// GetPostsSince: SqlPostStore.GetPostsSince — posts of the channel with UpdateAt > time
+// (deleted ones included, at most 1000) plus their thread roots, all in Order, CreateAt DESC.
+func (a *API) GetPostsSince(channelID string, time int64) (*model.PostList, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure("GetPostsSince"); err != nil {
+		return nil, err
+	}
+	changed := a.srv.channelPostsLocked(channelID, func(p *model.Post) bool { return p.UpdateAt > time })
+	if len(changed) > 1000 {
+		changed = changed[:1000]
+	}
+	pick := map[string]bool{}
+	for _, p := range changed {
+		pick[p.Id] = true
+		if p.RootId != "" {
+			pick[p.RootId] = true
+		}
+	}
+	list := model.NewPostList()
+	for _, p := range a.srv.channelPostsLocked(channelID, func(p *model.Post) bool { return pick[p.Id] }) {
+		list.AddPost(p.ForPlugin())
+		list.AddOrder(p.Id)
+	}
+	return list, nil
+}
+
+// GetPostsForChannel: SqlPostStore.GetPosts — one page of the channel's live posts
+// (CreateAt DESC) in Order, plus the roots of replies on the page (Posts only).
+func (a *API) GetPostsForChannel(channelID string, pageNo, perPage int) (*model.PostList, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure("GetPostsForChannel"); err != nil {
+		return nil, err
+	}
+	if perPage > 1000 {
+		return nil, badRequest("SqlPostStore.GetPosts", "store.sql_post.get_posts.app_error", "channelId="+channelID)
+	}
+	live := a.srv.channelPostsLocked(channelID, func(p *model.Post) bool { return p.DeleteAt == 0 })
+	list := model.NewPostList()
+	for _, p := range page(live, pageNo, perPage) {
+		list.AddPost(p.ForPlugin())
+		list.AddOrder(p.Id)
+		if root, ok := a.srv.posts[p.RootId]; ok && p.RootId != "" {
+			list.AddPost(root.ForPlugin())
+		}
+	}
+	return list, nil
+}
+
 func (a *API) SendEphemeralPost(userID string, post *model.Post) *model.Post {
 	a.srv.mu.Lock()
 	defer a.srv.mu.Unlock()
@@ -713,6 +796,38 @@ func (a *API) GetUserByEmail(email string) (*model.User, *model.AppError) {
 
 func (a *API) GetUserByUsername(name string) (*model.User, *model.AppError) {
 	return a.findUser("GetUserByUsername", func(u *model.User) bool { return u.Username == name }, "username="+name)
+}
+
+// GetUsersByUsernames: the users found (unknown names left out), in the order asked.
+func (a *API) GetUsersByUsernames(usernames []string) ([]*model.User, *model.AppError) {
+	return a.findUsers("GetUsersByUsernames", usernames, func(u *model.User) string { return u.Username })
+}
+
+// GetUsersByIds exists from server 9.8 (server/public v0.1.0's plugin.API lacks it, so the
+// host answers "can't find method" there whatever this type implements).
+func (a *API) GetUsersByIds(userIDs []string) ([]*model.User, *model.AppError) {
+	return a.findUsers("GetUsersByIds", userIDs, func(u *model.User) string { return u.Id })
+}
+
+func (a *API) findUsers(method string, keys []string, key func(*model.User) string) ([]*model.User, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure(method); err != nil {
+		return nil, err
+	}
+	byKey := map[string]*model.User{}
+	for _, u := range a.srv.users {
+		byKey[key(u)] = u
+	}
+	out := []*model.User{}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if u, ok := byKey[k]; ok && !seen[k] {
+			seen[k] = true
+			out = append(out, u.DeepCopy())
+		}
+	}
+	return out, nil
 }
 
 func (a *API) findUser(method string, match func(*model.User) bool, detail string) (*model.User, *model.AppError) {
@@ -1010,6 +1125,20 @@ func (a *API) LogDebug(msg string, kv ...any) { a.log("debug", msg, kv) }
 func (a *API) LogInfo(msg string, kv ...any)  { a.log("info", msg, kv) }
 func (a *API) LogWarn(msg string, kv ...any)  { a.log("warn", msg, kv) }
 func (a *API) LogError(msg string, kv ...any) { a.log("error", msg, kv) }
+
+// PublishPluginClusterEvent: recorded as what the other nodes would receive; a TargetId
+// that is no known node fails like SendClusterMessageToNode does.
+func (a *API) PublishPluginClusterEvent(ev model.PluginClusterEvent, opts model.PluginClusterEventSendOptions) error {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	a.srv.apiCalls["PublishPluginClusterEvent"]++
+	if opts.TargetId != "" && !a.srv.clusterNodes[opts.TargetId] {
+		return fmt.Errorf("failed to send message to cluster node %q: unknown node", opts.TargetId)
+	}
+	ev.Data = append([]byte(nil), ev.Data...)
+	a.srv.clusterEvents = append(a.srv.clusterEvents, ClusterEvent{PluginID: a.id, Event: ev, Options: opts})
+	return nil
+}
 
 func (a *API) PublishWebSocketEvent(event string, payload map[string]any, broadcast *model.WebsocketBroadcast) {
 	a.srv.mu.Lock()

@@ -35,6 +35,13 @@ type WebSocketEvent struct {
 	Broadcast *model.WebsocketBroadcast
 }
 
+// ClusterEvent is one PublishPluginClusterEvent call.
+type ClusterEvent struct {
+	PluginID string
+	Event    model.PluginClusterEvent
+	Options  model.PluginClusterEventSendOptions
+}
+
 // EphemeralPost is one SendEphemeralPost / UpdateEphemeralPost call.
 type EphemeralPost struct {
 	UserID  string
@@ -76,6 +83,8 @@ type Server struct {
 	pluginConfig  map[string]map[string]any
 	logs          []LogEntry
 	events        []WebSocketEvent
+	clusterEvents []ClusterEvent
+	clusterNodes  map[string]bool            // ids of the other cluster nodes (TargetId)
 	permissions   map[string]map[string]bool // user → permission id (system scope)
 	teamPerms     map[string]map[string]bool // user|team → permission id
 	channelPerms  map[string]map[string]bool // user|channel → permission id
@@ -107,6 +116,7 @@ func NewServer(pluginDir string) *Server {
 		channelPerms:  map[string]map[string]bool{},
 		failNext:      map[string]*model.AppError{},
 		apiCalls:      map[string]int{},
+		clusterNodes:  map[string]bool{"node-2": true},
 	}
 }
 
@@ -219,6 +229,19 @@ func (s *Server) PostsInChannel(channelID string) []*model.Post {
 		if p.ChannelId == channelID {
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// ClusterEvents returns the PublishPluginClusterEvent calls so far (what the other nodes
+// of a cluster would receive through OnPluginClusterEvent).
+func (s *Server) ClusterEvents() []ClusterEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ClusterEvent, len(s.clusterEvents))
+	for i, e := range s.clusterEvents {
+		out[i] = e
+		out[i].Event.Data = append([]byte(nil), e.Event.Data...)
 	}
 	return out
 }

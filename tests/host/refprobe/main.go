@@ -28,6 +28,8 @@ type Probe struct {
 	lastPost    *model.Post
 	lastCommand map[string]any
 	config      map[string]any
+	lastCluster map[string]any
+	lastConfig  any
 }
 
 func (p *Probe) record(hook string, update func()) {
@@ -98,6 +100,36 @@ func (p *Probe) MessageHasBeenPosted(_ *plugin.Context, post *model.Post) {
 	p.record("MessageHasBeenPosted", func() { p.lastPost = post })
 }
 
+func (p *Probe) OnPluginClusterEvent(_ *plugin.Context, ev model.PluginClusterEvent) {
+	p.record("OnPluginClusterEvent", func() {
+		p.lastCluster = map[string]any{"id": ev.Id, "data": base64.StdEncoding.EncodeToString(ev.Data)}
+	})
+}
+
+// ConfigurationWillBeSaved accepts the configuration unchanged unless this plugin's
+// "probesetting" is "reject"; it never returns a configuration.
+func (p *Probe) ConfigurationWillBeSaved(newCfg *model.Config) (cfg *model.Config, err error) {
+	defer func() { // a panic is no verdict: the Rust bindings log it and answer "no change"
+		if r := recover(); r != nil {
+			p.API.LogError("ConfigurationWillBeSaved panicked", "panic", fmt.Sprint(r))
+			cfg, err = nil, nil
+		}
+	}()
+	var settings map[string]any
+	if newCfg != nil {
+		settings = newCfg.PluginSettings.Plugins[p.id]
+	}
+	p.record("ConfigurationWillBeSaved", func() { p.lastConfig = settings })
+	if fmt.Sprint(settings["probesetting"]) == "panic" {
+		panic("probe panic requested by probesetting = \"panic\"")
+	}
+	if fmt.Sprint(settings["probesetting"]) == "reject" {
+		return nil, model.NewAppError("ConfigurationWillBeSaved", p.id+".config.rejected", nil,
+			"ProbeSetting: reject is not allowed", http.StatusBadRequest)
+	}
+	return nil, nil
+}
+
 func sendJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -116,7 +148,8 @@ func (p *Probe) ServeHTTP(c *plugin.Context, w http.ResponseWriter, r *http.Requ
 		panic("probe panic requested by POST /panic")
 	case r.Method == http.MethodGet && r.URL.Path == "/hooks":
 		p.mu.Lock()
-		out := map[string]any{"counts": p.counts, "last_post": p.lastPost, "last_command": p.lastCommand, "config": p.config}
+		out := map[string]any{"counts": p.counts, "last_post": p.lastPost, "last_command": p.lastCommand, "config": p.config,
+			"last_cluster_event": p.lastCluster, "last_config_check": p.lastConfig}
 		b, err := json.Marshal(out)
 		p.mu.Unlock()
 		if err != nil {
@@ -167,11 +200,20 @@ func (p *Probe) handleCall(method string, w http.ResponseWriter, r *http.Request
 
 func (b badRequest) Error() string { return string(b) }
 
+// notAvailable: the server's API lacks the method (the bindings' ApiError::NotAvailable).
+type notAvailable string
+
+func (n notAvailable) Error() string { return string(n) + " is not available on this server" }
+
 func errorJSON(err error) map[string]any {
 	var appErr *model.AppError
 	if errors.As(err, &appErr) {
 		return map[string]any{"kind": "app", "id": appErr.Id, "message": appErr.Message,
 			"detailed_error": appErr.DetailedError, "status_code": appErr.StatusCode}
+	}
+	var na notAvailable
+	if errors.As(err, &na) {
+		return map[string]any{"kind": "not_available", "id": "", "message": na.Error(), "detailed_error": "", "status_code": 500}
 	}
 	return map[string]any{"kind": "remote", "id": "", "message": err.Error(), "detailed_error": "", "status_code": 500}
 }
@@ -331,6 +373,56 @@ func (p *Probe) call(method string, raw map[string]json.RawMessage) (any, bool, 
 	case "GetPost":
 		v, e := p.API.GetPost(s("postId"))
 		return v, true, appErr(e)
+	case "DeletePost":
+		return nil, true, appErr(p.API.DeletePost(s("postId")))
+	case "GetPostsSince":
+		var since int64
+		if err := a.into("time", &since); err != nil {
+			return nil, false, err
+		}
+		v, e := p.API.GetPostsSince(s("channelId"), since)
+		return v, true, appErr(e)
+	case "GetPostsForChannel":
+		var page, perPage int
+		if err := a.into("page", &page); err != nil {
+			return nil, false, err
+		}
+		if err := a.into("perPage", &perPage); err != nil {
+			return nil, false, err
+		}
+		v, e := p.API.GetPostsForChannel(s("channelId"), page, perPage)
+		return v, true, appErr(e)
+	case "GetUsersByUsernames":
+		var names []string
+		if err := a.into("usernames", &names); err != nil {
+			return nil, false, err
+		}
+		v, e := p.API.GetUsersByUsernames(names)
+		return v, true, appErr(e)
+	case "GetUsersByIds":
+		var ids []string
+		if err := a.into("userIds", &ids); err != nil {
+			return nil, false, err
+		}
+		// Only server/public ≥ 9.8 has the method; an older API client lacks it.
+		api, ok := p.API.(interface {
+			GetUsersByIds([]string) ([]*model.User, *model.AppError)
+		})
+		if !ok {
+			return nil, false, notAvailable("GetUsersByIds")
+		}
+		v, e := api.GetUsersByIds(ids)
+		return v, true, appErr(e)
+	case "PublishPluginClusterEvent":
+		var ev model.PluginClusterEvent // no JSON tags: Id, Data (base64)
+		var opts model.PluginClusterEventSendOptions
+		if err := a.into("event", &ev); err != nil {
+			return nil, false, err
+		}
+		if err := a.into("options", &opts); err != nil {
+			return nil, false, err
+		}
+		return nil, true, p.API.PublishPluginClusterEvent(ev, opts)
 	case "DeleteEphemeralPost":
 		p.API.DeleteEphemeralPost(s("userId"), s("postId"))
 		return nil, true, nil

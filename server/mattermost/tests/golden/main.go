@@ -90,6 +90,15 @@ func gen(dir string) error {
 		"api_get_config_returns": &plugin.Z_GetConfigReturns{A: &model.Config{
 			ServiceSettings: model.ServiceSettings{SiteURL: model.NewPointer("http://localhost:8065")},
 			LogSettings:     model.LogSettings{AdvancedLoggingJSON: json.RawMessage(`{"a":1}`)}}},
+		"api_get_posts_since_returns": &plugin.Z_GetPostsSinceReturns{A: &model.PostList{
+			Order: []string{"post2", "post1"}, Posts: map[string]*model.Post{"post1": post,
+				"post2": {Id: "post2", ChannelId: "chan1", Message: "newer", DeleteAt: 1700000000001}},
+			NextPostId: "post3", HasNext: model.NewPointer(true)}},
+		"api_get_users_returns": &plugin.Z_GetUsersByUsernamesReturns{A: []*model.User{
+			{Id: "user1", Username: "alice"}, {Id: "user2", Username: "bob", IsBot: true}}},
+		"hook_cluster_event_args": &plugin.Z_OnPluginClusterEventArgs{A: &plugin.Context{RequestId: "r5"},
+			B: model.PluginClusterEvent{Id: "config_changed", Data: []byte{0, 0xff, 7}}},
+		"hook_config_will_be_saved_args": &plugin.Z_ConfigurationWillBeSavedArgs{A: configToSave()},
 	}
 	for name, v := range files {
 		var buf bytes.Buffer
@@ -101,6 +110,18 @@ func gen(dir string) error {
 		}
 	}
 	return nil
+}
+
+// configToSave: a full default configuration with plugin settings, as the host sends it to
+// ConfigurationWillBeSaved.
+func configToSave() *model.Config {
+	cfg := &model.Config{}
+	cfg.SetDefaults()
+	cfg.PluginSettings.Plugins = map[string]map[string]any{
+		"datasync": {"syncs": "[[sync]]", "limits": map[string]any{"rows": float64(3)}},
+		"other":    {"key": "value"},
+	}
+	return cfg
 }
 
 // What the host decodes each Rust-written file into (by file name prefix).
@@ -158,6 +179,20 @@ func target(name string) any {
 		return new(plugin.Z_KVCompareAndSetArgs)
 	case "api_kv_list_args":
 		return new(plugin.Z_KVListArgs)
+	case "reply_config_will_be_saved_ok", "reply_config_will_be_saved_err":
+		return new(plugin.Z_ConfigurationWillBeSavedReturns)
+	case "api_get_posts_since_args":
+		return new(plugin.Z_GetPostsSinceArgs)
+	case "api_get_posts_for_channel_args":
+		return new(plugin.Z_GetPostsForChannelArgs)
+	case "api_get_users_by_ids_args":
+		return new(plugin.Z_GetUsersByIdsArgs)
+	case "api_get_users_by_usernames_args":
+		return new(plugin.Z_GetUsersByUsernamesArgs)
+	case "api_delete_post_args":
+		return new(plugin.Z_DeletePostArgs)
+	case "api_publish_cluster_event_args":
+		return new(plugin.Z_PublishPluginClusterEventArgs)
 	case "http_sync_header_args":
 		return new(http.Header)
 	case "http_write_header_args":
@@ -216,6 +251,8 @@ func describe(t any) any {
 			}
 		}
 		return map[string]any{"A": v.A, "DataTypes": types}
+	case *plugin.Z_ConfigurationWillBeSavedReturns:
+		return map[string]any{"A_nil": v.A == nil, "B_type": fmt.Sprintf("%T", v.B), "B": v.B}
 	case *plugin.Z_LogInfoArgs:
 		var types []string
 		for _, p := range v.B {
