@@ -492,6 +492,12 @@ impl Api {
         Ok(r.a)
     }
 
+    /// GetTeam.
+    pub fn get_team(&self, team_id: &str) -> Result<Team, ApiError> {
+        let r: Z_TeamReturns = self.call("GetTeam", &str_args(team_id))?;
+        required("GetTeam", r.a, r.b)
+    }
+
     /// GetTeamByName.
     pub fn get_team_by_name(&self, name: &str) -> Result<Team, ApiError> {
         let r: Z_TeamReturns = self.call("GetTeamByName", &str_args(name))?;

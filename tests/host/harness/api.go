@@ -752,6 +752,18 @@ func (a *API) GetTeamByName(name string) (*model.Team, *model.AppError) {
 	return nil, notFound("GetTeamByName", "app.team.get_by_name.missing.app_error", "name="+name)
 }
 
+func (a *API) GetTeam(teamID string) (*model.Team, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure("GetTeam"); err != nil {
+		return nil, err
+	}
+	if t, ok := a.srv.teams[teamID]; ok {
+		return cloneTeam(t), nil
+	}
+	return nil, notFound("GetTeam", "app.team.get.find.app_error", "id="+teamID)
+}
+
 func (s *Server) addMemberLocked(channelID, userID string) *model.ChannelMember {
 	if s.members[channelID] == nil {
 		s.members[channelID] = map[string]*model.ChannelMember{}

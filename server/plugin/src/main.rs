@@ -1,0 +1,147 @@
+//! Data Sync, the Mattermost plugin: the engine (`datasync`) joined to the plugin bindings
+//! (`mattermost`). This crate is the only one that depends on both.
+//!
+//! - `ports`: the engine's ports over the plugin API, posting as the bot.
+//! - `settings`: the System Console settings (`Syncs`, `Secrets`, `NoticeChannel`,
+//!   `TickSeconds`) → a validated configuration.
+//! - `ticker`: one thread that runs due syncs (sequentially, in this increment).
+//!
+//! Hooks: `OnConfigurationChange` swaps in a valid configuration and keeps the last good one
+//! (logging every problem) when the new one is invalid; `ConfigurationWillBeSaved` rejects
+//! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
+//! `OnDeactivate` stops it.
+
+mod ports;
+mod settings;
+mod ticker;
+
+use std::sync::{Arc, Mutex};
+
+use mattermost::{Api, ApiError, AppError, Bot, ConfigToSave};
+
+use crate::settings::{Settings, describe};
+use crate::ticker::{Shared, Ticker};
+
+/// The bundle ships static musl executables, whose own allocator is slow under
+/// concurrent API calls (see rs-hello).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The plugin id in plugin.json (and the key of its settings in the server config).
+const PLUGIN_ID: &str = "datasync";
+
+#[derive(Default)]
+struct DataSync {
+    shared: Arc<Shared>,
+    ticker: Mutex<Option<Ticker>>,
+}
+
+impl DataSync {
+    fn stop_ticker(&self, api: &Api) {
+        let old = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = old
+            && !t.stop()
+        {
+            api.log_warn(
+                "Data Sync: a run was still going at deactivation; it stops with the process",
+                &[],
+            );
+        }
+    }
+
+    /// The settings as the server has them now.
+    fn current_settings(api: &Api) -> Result<Settings, ApiError> {
+        let value: serde_json::Value = api.load_plugin_configuration()?;
+        Ok(Settings::from_json(&value))
+    }
+}
+
+mattermost::hooks! {
+    impl Hooks for DataSync {
+        fn on_activate(&self, api: &Api) -> Result<(), AppError> {
+            let bot = Bot::new(
+                "datasync",
+                "Data Sync",
+                "Posts what Data Sync finds in your databases and HTTP sources.",
+            );
+            let bot_id = mattermost::ensure_bot(api, &bot)
+                .map_err(|e| AppError::new("datasync.ensure_bot", &e.to_string(), 500))?;
+            self.shared.set_bot_id(bot_id);
+            self.stop_ticker(api);
+            let ticker = Ticker::start(api.clone(), self.shared.clone()).map_err(|e| {
+                AppError::new("datasync.ticker", &format!("could not start the ticker: {e}"), 500)
+            })?;
+            *self.ticker.lock().unwrap_or_else(|p| p.into_inner()) = Some(ticker);
+            let syncs = self.shared.config().map_or(0, |c| c.config.syncs.len());
+            api.log_info("Data Sync activated", &[("syncs", &syncs.to_string())]);
+            Ok(())
+        }
+
+        fn on_deactivate(&self, api: &Api) -> Result<(), AppError> {
+            self.stop_ticker(api);
+            Ok(())
+        }
+
+        fn on_configuration_change(&self, api: &Api) -> Result<(), AppError> {
+            // Errors are only logged: returning one before activation would keep the plugin
+            // from starting, and the last good configuration should go on running.
+            let settings = match Self::current_settings(api) {
+                Ok(s) => s,
+                Err(e) => {
+                    api.log_error("Data Sync: could not read the settings", &[("error", &e.to_string())]);
+                    return Ok(());
+                }
+            };
+            match settings.load() {
+                Ok(loaded) => {
+                    let syncs = loaded.config.syncs.len().to_string();
+                    self.shared.set_config(loaded);
+                    api.log_info("Data Sync: configuration loaded", &[("syncs", &syncs)]);
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        api.log_error("Data Sync: configuration problem", &[("problem", p)]);
+                    }
+                    let what = if self.shared.config().is_some() {
+                        "the last valid configuration keeps running"
+                    } else {
+                        "no valid configuration yet: nothing runs"
+                    };
+                    api.log_error(
+                        &format!("Data Sync: the new configuration is invalid; {what}"),
+                        &[("problems", &problems.len().to_string())],
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        fn configuration_will_be_saved(&self, api: &Api, new_config: &ConfigToSave)
+            -> Result<(), AppError>
+        {
+            let Some(value) = new_config.plugin_settings(PLUGIN_ID) else {
+                return Ok(());
+            };
+            let mut settings = Settings::from_json(&value);
+            if settings.secrets_sanitized() {
+                // The System Console sends a stand-in for an unchanged secret setting.
+                match Self::current_settings(api) {
+                    Ok(current) => settings.secrets = current.secrets,
+                    Err(_) => settings.secrets.clear(),
+                }
+            }
+            match settings.load() {
+                Ok(_) => Ok(()),
+                Err(problems) => Err(AppError::new(
+                    "datasync.configuration.invalid",
+                    &describe(&problems),
+                    400,
+                )),
+            }
+        }
+    }
+}
+
+fn main() {
+    mattermost::run(DataSync::default());
+}
