@@ -16,6 +16,6 @@ bash scripts/db/install.sh
 step "Rust workspace tests (database servers started for the source tests)"
 bash scripts/db/test.sh cargo test --workspace --no-fail-fast
 
-step "host tests: real Mattermost plugin host driving rs-hello and rs-probe"
-cargo build --release -p rs-hello -p rs-probe
+step "host tests: real Mattermost plugin host driving rs-hello, rs-probe and datasync-plugin"
+cargo build --release -p rs-hello -p rs-probe -p datasync-plugin
 bash tests/host/run.sh
