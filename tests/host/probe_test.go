@@ -571,6 +571,11 @@ func TestProbeChannelsUsersPermissions(t *testing.T) {
 	if team.Id != f.team.Id {
 		t.Fatalf("GetTeamByName = %+v", team)
 	}
+	team = model.Team{}
+	f.ok("GetTeam", map[string]any{"teamId": f.team.Id}, &team)
+	if team.Name != "acme" {
+		t.Fatalf("GetTeam = %+v", team)
+	}
 	var u model.User
 	f.ok("GetUser", map[string]any{"userId": bob.Id}, &u)
 	if u.Username != "bob" {

@@ -246,6 +246,7 @@ pub fn call(api: &Api, method: &str, body: &Value) -> CallResult {
         "GetUsersByIds" => done(list_to_go_json(
             &api.get_users_by_ids(&a.strings("userIds")?)?,
         )),
+        "GetTeam" => done(to_go_json(&api.get_team(&a.str("teamId")?)?)),
         "GetTeamByName" => done(to_go_json(&api.get_team_by_name(&a.str("name")?)?)),
         "HasPermissionTo" => flag(api.has_permission_to(&a.str("userId")?, &a.permission()?)?),
         "HasPermissionToChannel" => flag(api.has_permission_to_channel(

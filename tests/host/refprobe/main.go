@@ -458,6 +458,9 @@ func (p *Probe) call(method string, raw map[string]json.RawMessage) (any, bool, 
 	case "GetUserByUsername":
 		v, e := p.API.GetUserByUsername(s("name"))
 		return v, true, appErr(e)
+	case "GetTeam":
+		v, e := p.API.GetTeam(s("teamId"))
+		return v, true, appErr(e)
 	case "GetTeamByName":
 		v, e := p.API.GetTeamByName(s("name"))
 		return v, true, appErr(e)
