@@ -19,8 +19,11 @@ import (
 	"github.com/mattermost/mattermost/server/public/model"
 )
 
+// Two syncs: "deals" posts new rows into acme/alerts; "owners" posts every row on its first
+// run, routed per row to a channel id, a username or an e-mail address (a DM), mentioning
+// the owner looked up by e-mail or username.
 const dealsSyncs = `
-allowed_channels = ["acme/alerts"]
+allowed_channels = ["acme/alerts", "acme/owners"]
 
 [connections.crm]
 kind = "sqlite"
@@ -35,6 +38,17 @@ channel = "acme/alerts"
 
 [syncs.deals.templates]
 added = "New deal: {{ row.name }}"
+
+[syncs.owners]
+connection = "crm"
+sql = "SELECT id, target, owner FROM owners ORDER BY id"
+key = "id"
+schedule = "every 10s"
+first_run = "post"
+channel_column = "target"
+
+[syncs.owners.templates]
+added = "Account {{ row.id }} belongs to <@{{ row.owner | mattermost_user_lookup }}>."
 `
 
 func sqlite(t *testing.T, db, sql string) {
@@ -117,8 +131,12 @@ func TestDataSyncPlugin(t *testing.T) {
 	srv := env.Server
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
+	owners := srv.AddChannel(team.Id, "owners", "Owners")
+	alice := srv.AddUser("alice", "alice@example.com")
 	db := filepath.Join(t.TempDir(), "deals.db")
-	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO deals VALUES (1, 'Initech');")
+	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO deals VALUES (1, 'Initech');"+
+		"CREATE TABLE owners (id INTEGER PRIMARY KEY, target TEXT NOT NULL, owner TEXT NOT NULL);"+
+		"INSERT INTO owners VALUES (1, '@alice', 'alice@example.com'), (2, '"+owners.Id+"', 'nobody@example.com'), (3, 'alice@example.com', 'alice');")
 
 	secrets := "# the database\nDEALS_DB=" + db
 	good := map[string]any{"Syncs": dealsSyncs, "Secrets": secrets, "TickSeconds": 1}
@@ -175,6 +193,34 @@ func TestDataSyncPlugin(t *testing.T) {
 	if got := posts(); len(got) != 0 {
 		t.Fatalf("the baseline run posted %q", got)
 	}
+	// "owners" posts its rows on its first run: by channel id, and as DMs found by username
+	// and by e-mail, with mentions of users looked up by e-mail and by username.
+	dm, appErr := srv.NewAPI(&model.Manifest{Id: "test"}).GetDirectChannel(bot.Id, alice.Id)
+	if appErr != nil {
+		t.Fatal(appErr)
+	}
+	messages := func(channelID string) []string {
+		var out []string
+		for _, p := range srv.PostsInChannel(channelID) {
+			out = append(out, p.Message)
+		}
+		return out
+	}
+	waitUntil(t, 15*time.Second, "the owners posts", func() bool {
+		return len(messages(dm.Id)) >= 2 && len(messages(owners.Id)) >= 1
+	})
+	wantOwners := []string{"Account 2 belongs to nobody@example.com."}
+	wantDM := []string{"Account 1 belongs to @alice.", "Account 3 belongs to @alice."}
+	checkOwners := func(when string) {
+		t.Helper()
+		if got := messages(owners.Id); strings.Join(got, "|") != strings.Join(wantOwners, "|") {
+			t.Fatalf("%s: owners channel = %q; want %q", when, got, wantOwners)
+		}
+		if got := messages(dm.Id); strings.Join(got, "|") != strings.Join(wantDM, "|") {
+			t.Fatalf("%s: DM = %q; want %q", when, got, wantDM)
+		}
+	}
+	checkOwners("after the first run")
 
 	// 2. A new row → exactly one post in the channel.
 	sqlite(t, db, "INSERT INTO deals VALUES (2, 'Globex');")
@@ -248,6 +294,13 @@ func TestDataSyncPlugin(t *testing.T) {
 	want := []string{"New deal: Globex", "New deal: Hooli", "New deal: Umbrella"}
 	if got := posts(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("posts = %q; want %q", got, want)
+	}
+	checkOwners("at the end")
+	for _, l := range srv.Logs() {
+		if l.Level == "error" && l.Message != "Data Sync: configuration problem" &&
+			!strings.HasPrefix(l.Message, "Data Sync: the new configuration is invalid") {
+			t.Fatalf("unexpected error log: %s %v", l.Message, l.KV)
+		}
 	}
 
 	// The secret (the database path) never reached a log line.
