@@ -258,6 +258,10 @@ func TestDataSyncPlugin(t *testing.T) {
 	if err := hooks().OnConfigurationChange(); err != nil {
 		t.Fatalf("OnConfigurationChange(invalid) = %v; want nil (problems are logged)", err)
 	}
+	// Saving other settings while ours stay as they are (invalid) is not blocked.
+	if got, err := hooks().ConfigurationWillBeSaved(config(bad)); got != nil || err != nil {
+		t.Fatalf("ConfigurationWillBeSaved(unchanged invalid settings) = %v, %v; want nil, nil", got, err)
+	}
 	if !srv.HasLog("error", "Data Sync: configuration problem") ||
 		!srv.HasLog("error", "Data Sync: the new configuration is invalid; the last valid configuration keeps running") {
 		t.Fatal("the invalid configuration was not logged")

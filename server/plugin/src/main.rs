@@ -123,12 +123,16 @@ mattermost::hooks! {
                 return Ok(());
             };
             let mut settings = Settings::from_json(&value);
+            let current = Self::current_settings(api).ok();
             if settings.secrets_sanitized() {
                 // The System Console sends a stand-in for an unchanged secret setting.
-                match Self::current_settings(api) {
-                    Ok(current) => settings.secrets = current.secrets,
-                    Err(_) => settings.secrets.clear(),
-                }
+                settings.secrets = current.as_ref().map(|c| c.secrets.clone()).unwrap_or_default();
+            }
+            // Every save of any setting comes through here: settings of ours that did not
+            // change (even if invalid, e.g. a variable missing from this node's environment)
+            // must not block an unrelated save. OnConfigurationChange reports them.
+            if current.as_ref() == Some(&settings) {
+                return Ok(());
             }
             match settings.load() {
                 Ok(_) => Ok(()),
