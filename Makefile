@@ -1,12 +1,13 @@
 # Thin wrapper: the real logic lives in scripts/ and in code.
 # make test         everything CI runs: unit, golden-vector, fuzz smoke, database and host tests
 # make demo         the five stories on a SQLite demo database, no server needed
+# make dist         dist/datasync-<version>.tar.gz, the Data Sync bundle for Mattermost
 # make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
 # make bench        Rust plugin vs the official Go SDK, side by side
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo hello-bundle bench check gob-golden clean
+.PHONY: test demo dist hello-bundle bench check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -14,8 +15,11 @@ test:
 demo:
 	cargo run -q -p datasync --release -- demo
 
+dist:
+	bash scripts/plugin-bundle.sh datasync-plugin plugin.json
+
 hello-bundle:
-	bash scripts/hello-bundle.sh
+	bash scripts/plugin-bundle.sh rs-hello examples/hello/plugin.json
 
 bench:
 	bash scripts/bench.sh
