@@ -78,6 +78,13 @@ impl World {
             plan: plan_of(top, body),
         }
     }
+    /// A world whose sync has run once on an empty result (the baseline is recorded).
+    fn baselined(top: &str, body: &str) -> World {
+        let w = World::new(top, body);
+        w.source.set(&[]);
+        w.run(RunMode::Deliver);
+        w
+    }
     fn run(&self, mode: RunMode) -> run::RunReport {
         let fetch =
             |c: &Connection, q: &Query, sink: &mut dyn RowSink| self.source.fetch(c, q, sink);
@@ -258,9 +265,7 @@ fn an_unreadable_snapshot_is_noted_and_the_run_rebaselines() {
 
 #[test]
 fn delivery_failure_resumes_from_the_outbox_without_repeats() {
-    let w = World::new("", CHANGES);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", CHANGES);
     w.source.set(&[(1, "a", ""), (2, "b", "")]);
     w.port.fail_posts_after(1);
     let r = w.run(RunMode::Deliver);
@@ -289,9 +294,7 @@ fn delivery_failure_resumes_from_the_outbox_without_repeats() {
 
 #[test]
 fn later_changes_reply_in_the_rows_thread() {
-    let w = World::new("", CHANGES);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", CHANGES);
     w.source.set(&[(1, "a", "")]);
     w.run(RunMode::Deliver);
     w.source.set(&[(1, "a2", "")]);
@@ -389,9 +392,7 @@ fn rows_routed_outside_the_allow_list_are_errors_not_posts() {
 
 #[test]
 fn preview_changes_nothing() {
-    let w = World::new("", CHANGES);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", CHANGES);
     let kv = w.port.kv_export();
     w.source.set(&[(1, "a", "")]);
     let r = w.run(RunMode::Preview);
@@ -449,9 +450,7 @@ fn large_snapshots_are_chunked_and_old_generations_removed() {
 
 #[test]
 fn update_original_edits_the_threads_first_post() {
-    let w = World::new("", &format!("update_original = true\n{CHANGES}"));
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", &format!("update_original = true\n{CHANGES}"));
     w.source.set(&[(1, "a", "")]);
     w.run(RunMode::Deliver);
     w.source.set(&[(1, "a2", "")]);
@@ -462,6 +461,15 @@ fn update_original_edits_the_threads_first_post() {
     assert_eq!((posts[0].message.as_str(), posts[0].edits), ("+a2", 1));
     assert_eq!(posts[1].message, "~a2");
     assert_eq!(w.port.calls().update_post, 1);
+    // The report (dry run, preview) shows the edit.
+    let label = |id: &str| w.port.channel_label(id);
+    let text = datasync::report::text(&r, &label);
+    assert!(
+        text.contains("~a2\n     edits the row's first post to:\n       +a2"),
+        "{text}"
+    );
+    let json = datasync::report::json_lines(&r, &label);
+    assert!(json.contains("\"edit_root\":\"+a2\""), "{json}");
 
     let bad = config::parse(
         "[connections.db]\nkind = \"sqlite\"\nurl = \"x\"\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nmode = \"csv\"\nchannel = \"t/c\"\nupdate_original = true\n",
@@ -553,9 +561,7 @@ fn a_failed_user_lookup_posts_nothing_and_commits_nothing() {
 
 #[test]
 fn a_permanent_post_failure_is_recorded_and_skipped() {
-    let w = World::new("", CHANGES);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", CHANGES);
     w.source.set(&[(1, "a", ""), (2, "b", "")]);
     w.port
         .fail_posts_after_with(1, datasync::port::ErrorKind::Permanent);
@@ -579,9 +585,7 @@ fn a_crash_between_post_and_cursor_never_posts_twice() {
     // Compare-and-set 0 is the commit; k > 0 fails the cursor write after message k, the
     // moment a crash leaves a message posted but not recorded.
     for k in 0..6 {
-        let w = World::new("", CHANGES);
-        w.source.set(&[]);
-        w.run(RunMode::Deliver);
+        let w = World::baselined("", CHANGES);
         let rows: Vec<(i64, String)> = (1..=5).map(|i| (i, format!("r{i}"))).collect();
         let rows: Vec<(i64, &str, &str)> = rows.iter().map(|(i, n)| (*i, n.as_str(), "")).collect();
         w.source.set(&rows);
@@ -645,9 +649,7 @@ fn a_row_whose_template_fails_is_retried_once_the_data_is_fixed() {
 #[test]
 fn update_original_without_a_changed_template_edits_the_root() {
     let body = "key = \"id\"\nchannel = \"t/c\"\nupdate_original = true\n[syncs.s.templates]\nadded = \"{{ name }}\"\nremoved = \"gone\"";
-    let w = World::new("", body);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", body);
     w.source.set(&[(1, "a", "")]);
     w.run(RunMode::Deliver);
     w.source.set(&[(1, "a2", "")]);
@@ -680,9 +682,7 @@ fn update_original_without_a_changed_template_edits_the_root() {
 #[test]
 fn blank_messages_are_skipped_and_counted() {
     let body = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"{% if name != 'quiet' %}+{{ name }}{% endif %}  \"";
-    let w = World::new("", body);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", body);
     w.source.set(&[(1, "a", ""), (2, "quiet", "")]);
     let r = w.run(RunMode::Deliver);
     assert!(r.record.ok, "{:?}", r.record.errors);
@@ -693,9 +693,7 @@ fn blank_messages_are_skipped_and_counted() {
 #[test]
 fn flood_guard_refusal_commits_nothing() {
     let body = "key = \"id\"\nmax_messages = 1\nchannel_column = \"dest\"\n[syncs.s.templates]\nadded = \"+{{ name }}\"";
-    let w = World::new("", body);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", body);
     w.source.set(&[(1, "a", "t/c"), (2, "b", "t/other")]);
     let r = w.run(RunMode::Deliver);
     assert!(!r.record.ok);
@@ -760,9 +758,7 @@ fn an_empty_result_removes_every_row_or_fails_when_told_to() {
 #[test]
 fn damaged_state_is_reported_and_never_blocks_the_sync() {
     // A damaged outbox: its messages are reported lost, the sync goes on.
-    let w = World::new("", CHANGES);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", CHANGES);
     w.source.set(&[(1, "a", ""), (2, "b", "")]);
     w.port.fail_posts_after(1);
     w.run(RunMode::Deliver);
@@ -848,29 +844,8 @@ fn a_failed_run_names_its_stage() {
     assert!(r.record.ok && r.failure.is_none(), "{:?}", r.record.errors);
 
     let body = "key = \"id\"\nchannel = \"t/c\"\n[syncs.s.templates]\nadded = \"{{ dest | mattermost_user_lookup }}\"";
-    let w = World::new("", body);
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
+    let w = World::baselined("", body);
     w.source.set(&[(1, "a", "x@example.com")]);
     w.port.fail_lookups(true);
     assert_eq!(stage(&w.run(RunMode::Deliver)), Some("directory"));
-}
-
-#[test]
-fn the_report_shows_edits_of_the_first_post() {
-    let w = World::new("", &format!("update_original = true\n{CHANGES}"));
-    w.source.set(&[]);
-    w.run(RunMode::Deliver);
-    w.source.set(&[(1, "a", "")]);
-    w.run(RunMode::Deliver);
-    w.source.set(&[(1, "a2", "")]);
-    let r = w.run(RunMode::Deliver);
-    let label = |id: &str| w.port.channel_label(id);
-    let text = datasync::report::text(&r, &label);
-    assert!(
-        text.contains("~a2\n     edits the row's first post to:\n       +a2"),
-        "{text}"
-    );
-    let json = datasync::report::json_lines(&r, &label);
-    assert!(json.contains("\"edit_root\":\"+a2\""), "{json}");
 }
