@@ -113,11 +113,8 @@ pub fn after_run(kv: &dyn Kv, record: &HistoryRecord) -> Result<Option<Notice>, 
         let health = Health {
             failing_since: next,
         };
-        let raw = serde_json::to_vec(&health).map_err(|e| StateError::Damaged {
-            sync: record.sync.clone(),
-            what: "health",
-            reason: e.to_string(),
-        })?;
+        let raw =
+            serde_json::to_vec(&health).map_err(|e| state::damaged(&record.sync, "health", e))?;
         kv.kv_set(&key, &raw)?;
     }
     Ok(notice)

@@ -73,11 +73,7 @@ pub fn encode(entries: &[Entry]) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 pub fn decode(sync: &str, bytes: &[u8]) -> Result<Vec<Entry>, StateError> {
-    serde_json::from_slice(bytes).map_err(|e| StateError::Damaged {
-        sync: sync.to_string(),
-        what: "out",
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(bytes).map_err(|e| state::damaged(sync, "out", e))
 }
 
 /// Back-off for transient failures.

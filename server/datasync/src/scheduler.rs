@@ -236,11 +236,5 @@ fn swap(
     old: Option<&[u8]>,
     value: &LockValue,
 ) -> Result<Option<Vec<u8>>, StateError> {
-    let raw = serde_json::to_vec(value).map_err(|e| StateError::Damaged {
-        sync: sync.to_string(),
-        what: "lock",
-        reason: e.to_string(),
-    })?;
-    let swapped = kv.kv_compare_and_set(&state::lock_key(sync), old, &raw)?;
-    Ok(swapped.then_some(raw))
+    state::swap_json(kv, sync, (&state::lock_key(sync), "lock"), old, value)
 }

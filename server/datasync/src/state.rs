@@ -138,7 +138,8 @@ pub struct Stored {
     raw: Vec<u8>,
 }
 
-fn damaged(sync: &str, what: &'static str, reason: impl ToString) -> StateError {
+/// A stored value of `what` that cannot be read (or, for our own values, written).
+pub(crate) fn damaged(sync: &str, what: &'static str, reason: impl ToString) -> StateError {
     StateError::Damaged {
         sync: sync.to_string(),
         what,
@@ -279,6 +280,20 @@ fn delete_generation(kv: &dyn Kv, sync: &str, meta: &Meta) -> Result<(), StateEr
     Ok(())
 }
 
+/// Compare-and-set of a JSON value under `key`: the new bytes, or `None` if the stored
+/// value is no longer `old`.
+pub(crate) fn swap_json<T: Serialize>(
+    kv: &dyn Kv,
+    sync: &str,
+    (key, what): (&str, &'static str),
+    old: Option<&[u8]>,
+    value: &T,
+) -> Result<Option<Vec<u8>>, StateError> {
+    let raw = serde_json::to_vec(value).map_err(|e| damaged(sync, what, e))?;
+    let swapped = kv.kv_compare_and_set(key, old, &raw)?;
+    Ok(swapped.then_some(raw))
+}
+
 /// Compare-and-set of the meta: the only way it changes.
 fn replace_meta(
     kv: &dyn Kv,
@@ -286,14 +301,14 @@ fn replace_meta(
     old: Option<&Stored>,
     meta: Meta,
 ) -> Result<Stored, StateError> {
-    let raw = serde_json::to_vec(&meta).map_err(|e| damaged(sync, "state index", e))?;
-    let swapped = kv.kv_compare_and_set(&meta_key(sync), old.map(|o| o.raw.as_slice()), &raw)?;
-    if !swapped {
-        return Err(StateError::Conflict {
+    let key = meta_key(sync);
+    let old = old.map(|o| o.raw.as_slice());
+    match swap_json(kv, sync, (&key, "state index"), old, &meta)? {
+        Some(raw) => Ok(Stored { meta, raw }),
+        None => Err(StateError::Conflict {
             sync: sync.to_string(),
-        });
+        }),
     }
-    Ok(Stored { meta, raw })
 }
 
 /// Moves the delivery cursor (one KV write per delivered message; the compare-and-set also
