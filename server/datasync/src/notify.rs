@@ -120,10 +120,9 @@ pub fn after_run(kv: &dyn Kv, record: &HistoryRecord) -> Result<Option<Notice>, 
     Ok(notice)
 }
 
-/// Since when the sync has been failing (`None`: healthy), for status output.
+/// Since when the sync has been failing (`None`: healthy), for status output; a damaged
+/// health record is reported.
 pub fn failing_since(kv: &dyn Kv, sync: &str) -> Result<Option<DateTime<Utc>>, StateError> {
-    Ok(kv
-        .kv_get(&state::health_key(sync))?
-        .and_then(|raw| serde_json::from_slice::<Health>(&raw).ok())
-        .and_then(|h| h.failing_since))
+    let health: Option<Health> = state::read_json(kv, sync, (&state::health_key(sync), "health"))?;
+    Ok(health.and_then(|h| h.failing_since))
 }

@@ -221,12 +221,10 @@ fn remember_first_seen(
     swap(kv, sync, raw, &value).map(|_| ())
 }
 
-/// The last scheduled start (for status output).
+/// The last scheduled start (for status output); a damaged lock value is reported.
 pub fn last_start(kv: &dyn Kv, sync: &str) -> Result<Option<DateTime<Utc>>, StateError> {
-    Ok(kv
-        .kv_get(&state::lock_key(sync))?
-        .and_then(|raw| serde_json::from_slice::<LockValue>(&raw).ok())
-        .and_then(|v| v.last_start))
+    let lock: Option<LockValue> = state::read_json(kv, sync, (&state::lock_key(sync), "lock"))?;
+    Ok(lock.and_then(|v| v.last_start))
 }
 
 /// Compare-and-set of the lock value; the new bytes, or `None` if it changed meanwhile.

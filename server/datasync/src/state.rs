@@ -280,6 +280,20 @@ fn delete_generation(kv: &dyn Kv, sync: &str, meta: &Meta) -> Result<(), StateEr
     Ok(())
 }
 
+/// The JSON value under `key` (`None` if absent); one that does not parse is damage.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(
+    kv: &dyn Kv,
+    sync: &str,
+    (key, what): (&str, &'static str),
+) -> Result<Option<T>, StateError> {
+    match kv.kv_get(key)? {
+        None => Ok(None),
+        Some(raw) => serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| damaged(sync, what, e)),
+    }
+}
+
 /// Compare-and-set of a JSON value under `key`: the new bytes, or `None` if the stored
 /// value is no longer `old`.
 pub(crate) fn swap_json<T: Serialize>(
@@ -369,12 +383,7 @@ pub fn thread_root(
     sync: &str,
     row_key: &str,
 ) -> Result<Option<ThreadRoot>, StateError> {
-    let Some(v) = kv.kv_get(&thread_key(sync, row_key))? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&v)
-        .map(Some)
-        .map_err(|e| damaged(sync, "thread", e))
+    read_json(kv, sync, (&thread_key(sync, row_key), "thread"))
 }
 
 pub fn remember_thread(
@@ -397,10 +406,7 @@ pub fn history<T: for<'de> Deserialize<'de>>(
     kv: &dyn Kv,
     sync: &str,
 ) -> Result<Vec<T>, StateError> {
-    match kv.kv_get(&history_key(sync))? {
-        None => Ok(Vec::new()),
-        Some(v) => serde_json::from_slice(&v).map_err(|e| damaged(sync, "history", e)),
-    }
+    read_json(kv, sync, (&history_key(sync), "history")).map(Option::unwrap_or_default)
 }
 
 /// Appends a record, keeping the last [`HISTORY_LEN`]. Damaged history is replaced (and the

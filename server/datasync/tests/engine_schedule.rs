@@ -184,6 +184,8 @@ fn a_damaged_lock_is_replaced_and_said_so() {
     let mut store = kv.kv_export();
     store.insert("ds1:a:lock".into(), b"{oops".to_vec());
     kv.kv_import(store);
+    // Status output reports the damage rather than showing "never ran".
+    assert!(scheduler::last_start(&kv, "a").is_err());
     let lease = scheduler::claim(
         &kv,
         &c.syncs[0],
@@ -261,4 +263,8 @@ fn notices_name_the_errors_without_mentioning_anyone() {
         notify::failing_since(&kv, "s").unwrap(),
         Some(at("2026-11-30T10:00:00Z"))
     );
+    let mut store = kv.kv_export();
+    store.insert("ds1:s:health".into(), b"[".to_vec());
+    kv.kv_import(store);
+    assert!(notify::failing_since(&kv, "s").is_err());
 }
