@@ -62,7 +62,6 @@ pub struct Delivered {
 pub struct RunReport {
     pub record: HistoryRecord,
     pub delivered: Vec<Delivered>,
-    pub plan: MessagePlan,
     /// The result's columns (empty if the source failed), for template checks.
     pub columns: Vec<String>,
     /// Why the run stopped before its commit point, if it did.
@@ -172,7 +171,6 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunRep
     let mut report = RunReport {
         record: record.clone(),
         delivered: Vec::new(),
-        plan: MessagePlan::default(),
         columns: Vec::new(),
         failure: None,
     };
@@ -243,7 +241,6 @@ fn run_inner(
         Fetched::Rows(rows) => Input::Rows(rows),
     };
     let (plan, users) = plan_messages(engine, sync, input, record)?;
-    report.plan = plan.clone();
     let routes = route::resolve_targets(engine.port, engine.allow, &users, &plan.messages);
     if let Some(e) = routes
         .values()
