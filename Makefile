@@ -4,10 +4,11 @@
 # make dist         dist/datasync-<version>.tar.gz, the Data Sync bundle for Mattermost
 # make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
 # make bench        Rust plugin vs the official Go SDK, side by side
+# make bench-plugin the Data Sync plugin under the real host: posts/s, RSS, 1M rows, latency
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo dist hello-bundle bench check gob-golden clean
+.PHONY: test demo dist hello-bundle bench bench-plugin check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -23,6 +24,9 @@ hello-bundle:
 
 bench:
 	bash scripts/bench.sh
+
+bench-plugin:
+	bash scripts/bench-plugin.sh
 
 check:
 	cargo fmt --all -- --check
