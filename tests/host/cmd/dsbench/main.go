@@ -36,7 +36,10 @@ type options struct {
 	pacedRows     int
 	bigRows       int
 	changePct     float64
+	linger        time.Duration
 	idleSyncs     int
+	poolSyncs     int
+	poolRows      int
 	samplesTick1  int
 	samplesTick10 int
 	only          []string
@@ -86,10 +89,13 @@ func main() {
 	flag.IntVar(&o.pacedRows, "paced-rows", 200, "rows posted with the default pacing (10 posts/s: 200 rows take ~20 s)")
 	flag.IntVar(&o.bigRows, "big-rows", 1_000_000, "rows of the large changes-mode sync")
 	flag.Float64Var(&o.changePct, "change-pct", 1, "percentage of the large table's rows changed before its second run")
+	flag.DurationVar(&o.linger, "linger", 5*time.Second, "how long after the large sync's last measured run to read VmRSS again")
 	flag.IntVar(&o.idleSyncs, "syncs", 100, "configured syncs for the idle RSS row")
+	flag.IntVar(&o.poolSyncs, "pool-syncs", 4, "syncs posting at once for the Workers rows")
+	flag.IntVar(&o.poolRows, "pool-rows", 2500, "rows each of those syncs posts")
 	flag.IntVar(&o.samplesTick1, "samples-tick1", 6, "configuration → first run samples with TickSeconds 1")
 	flag.IntVar(&o.samplesTick10, "samples-tick10", 4, "configuration → first run samples with TickSeconds 10 (each takes ~10-20 s)")
-	only := flag.String("only", "", "run only these parts (comma-separated): size, posts, paced, rss, big, config")
+	only := flag.String("only", "", "run only these parts (comma-separated): size, posts, paced, workers, rss, big, config")
 	flag.BoolVar(&o.verbose, "v", false, "echo host logs to stderr")
 	flag.Parse()
 	for _, s := range strings.Split(*rows, ",") {
@@ -129,6 +135,7 @@ func main() {
 		{"size", b.sizes},
 		{"posts", b.posts},
 		{"paced", b.paced},
+		{"workers", b.workers},
 		{"rss", b.idleRSS},
 		{"big", b.big},
 		{"config", b.configLatency},
@@ -444,6 +451,68 @@ func (b *bench) paced() error {
 	return nil
 }
 
+// workers: several syncs posting their first run at once, pacing off, Workers 1 and 4.
+func (b *bench) workers() error {
+	k, n := b.o.poolSyncs, b.o.poolRows
+	b.rep.section(fmt.Sprintf("Worker pool: %d syncs due together, each posting %d rows into the same channel (pacing off)", k, n))
+	db, err := b.table("pool", n)
+	if err != nil {
+		return err
+	}
+	var doc strings.Builder
+	fmt.Fprintf(&doc, connection, db)
+	for i := range k {
+		fmt.Fprintf(&doc, `
+[syncs.p%d]
+connection = "db"
+sql = "SELECT id, name, value FROM t ORDER BY id"
+key = "id"
+schedule = "every 10s"
+first_run = "post"
+max_messages = %d
+channel = "bench/posts"
+[syncs.p%d.templates]
+added = "Account {{ row.id }}: **{{ row.name }}** has value {{ row.value }}"
+`, i, n, i)
+	}
+	var rates []float64
+	for _, w := range []int{1, 4} {
+		in, err := b.start(settingsFor(doc.String(), map[string]any{"TickSeconds": 1, "PostsPerSecond": 0, "Workers": w}))
+		if err != nil {
+			return err
+		}
+		var first time.Time
+		var rs []run
+		for i := range k {
+			r, err := in.probe.waitRuns(fmt.Sprintf("p%d", i), 1, 10*time.Minute)
+			if err != nil {
+				in.close()
+				return err
+			}
+			rs = append(rs, r[0])
+			if first.IsZero() || r[0].start.Before(first) {
+				first = r[0].start
+			}
+		}
+		posts, _, last := in.probe.postStats()
+		in.close()
+		if posts != k*n {
+			return fmt.Errorf("Workers %d: %d posts; want %d", w, posts, k*n)
+		}
+		wall := last.Sub(first)
+		rate := float64(posts) / wall.Seconds()
+		rates = append(rates, rate)
+		var durs []string
+		for _, r := range rs {
+			durs = append(durs, fmt.Sprintf("%.1f", r.duration().Seconds()))
+		}
+		b.rep.add(fmt.Sprintf("Workers %d: posts/s, first run start → last post", w), fmt.Sprintf("%.0f", rate), "posts/s",
+			fmt.Sprintf("(%d posts in %.2f s; run durations %s s)", posts, wall.Seconds(), strings.Join(durs, ", ")))
+	}
+	b.rep.add("Workers 4 / Workers 1 posts/s", fmt.Sprintf("%.2f", rates[1]/rates[0]), "×", "(2 cores, shared)")
+	return nil
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ---- idle RSS ----
@@ -494,6 +563,7 @@ changed = "Account {{ row.id }} changed: {{ previous.value }} → {{ row.value }
 		return err
 	}
 	baselines := time.Since(t0)
+	batches, biggest := startBatches(in.probe.runsOf(""))
 	time.Sleep(3 * time.Second)
 	rssN, err := procStatus(in.pid, "VmRSS")
 	if err != nil {
@@ -512,13 +582,36 @@ changed = "Account {{ row.id }} changed: {{ previous.value }} → {{ row.value }
 	rssAfter, _ := procStatus(in.pid, "VmRSS")
 
 	b.rep.add(fmt.Sprintf("VmRSS, %d syncs, baselines done + 3 ticks", b.o.idleSyncs), kib(rssN), "MiB",
-		fmt.Sprintf("(%d baseline runs of 100 rows took %.1f s from activation; VmHWM %s MiB)", b.o.idleSyncs, baselines.Seconds(), kib(hwmN)))
+		fmt.Sprintf("(VmHWM %s MiB)", kib(hwmN)))
+	b.rep.add(fmt.Sprintf("%d first (baseline) runs of 100 rows: activation → all finished", b.o.idleSyncs), fmt.Sprintf("%.1f", baselines.Seconds()), "s",
+		fmt.Sprintf("(started in %d batches a tick apart, at most %d at once: Workers, default 4)", batches, biggest))
 	b.rep.add(fmt.Sprintf("VmRSS, %d syncs, 10 s later", b.o.idleSyncs), kib(rssAfter), "MiB", "")
 	b.rep.add(fmt.Sprintf("VmRSS %d syncs / 0 syncs", b.o.idleSyncs), fmt.Sprintf("%.2f", float64(rssN)/float64(rss0)), "×",
 		fmt.Sprintf("(+%.1f KiB per sync)", float64(rssN-rss0)/float64(max(b.o.idleSyncs, 1))))
 	b.rep.add(fmt.Sprintf("plugin CPU while idle, %d syncs", b.o.idleSyncs), fmt.Sprintf("%.1f", float64((cpu1-cpu0).Microseconds())/1000/wall.Seconds()), "ms CPU/s",
 		fmt.Sprintf("(%d KVGet/s; %d runs in those 10 s)", int(float64(gets)/wall.Seconds()), runsIdle))
 	return nil
+}
+
+// startBatches groups run starts that lie less than 300 ms apart (one tick's starts).
+func startBatches(runs []run) (batches, biggest int) {
+	var starts []time.Time
+	for _, r := range runs {
+		if !r.start.IsZero() {
+			starts = append(starts, r.start)
+		}
+	}
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	size := 0
+	for i, t := range starts {
+		if i == 0 || t.Sub(starts[i-1]) > 300*time.Millisecond {
+			batches++
+			size = 0
+		}
+		size++
+		biggest = max(biggest, size)
+	}
+	return batches, biggest
 }
 
 func kib(n int64) string { return fmt.Sprintf("%.1f", float64(n)/1024) }
@@ -593,9 +686,20 @@ changed = "Account {{ row.id }} changed: {{ previous.value }} → {{ row.value }
 		}
 	}
 	rssEnd, _ := procStatus(in.pid, "VmRSS")
-	time.Sleep(5 * time.Second)
+	// More runs without changes: VmRSS after each (one thread per run; does memory come back?).
+	var later []string
+	deadline := time.Now().Add(b.o.linger)
+	for k := len(runs) + 1; time.Now().Before(deadline); k++ {
+		rs, err := in.probe.waitRuns("big", k, time.Until(deadline))
+		if err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		rss, _ := procStatus(in.pid, "VmRSS")
+		later = append(later, fmt.Sprintf("%s (%.1f s)", kib(rss), rs[k-1].duration().Seconds()))
+	}
 	rssLater, _ := procStatus(in.pid, "VmRSS")
-	idleRuns := len(in.probe.runsOf("big")) - len(runs)
+	idleRuns := len(later)
 	b.rep.add("VmRSS before the first run", kib(rssIdle), "MiB", "")
 	for i, r := range runs {
 		what := "baseline run"
@@ -612,7 +716,10 @@ changed = "Account {{ row.id }} changed: {{ previous.value }} → {{ row.value }
 	}
 	b.rep.add("VmRSS after the baseline run", kib(rssAfterBaseline), "MiB", "")
 	b.rep.add("VmRSS after the last run", kib(rssEnd), "MiB", "")
-	b.rep.add("VmRSS 5 s later", kib(rssLater), "MiB", fmt.Sprintf("(%d more runs without changes in those 5 s)", idleRuns))
+	b.rep.add(fmt.Sprintf("VmRSS %v later", b.o.linger), kib(rssLater), "MiB", fmt.Sprintf("(%d more runs without changes in that time)", idleRuns))
+	if len(later) > 0 {
+		b.rep.add("VmRSS after each of those runs", "", "MiB", strings.Join(later, ", "))
+	}
 	if !canReset {
 		b.rep.add("note", "", "", "/proc/<pid>/clear_refs not writable: VmHWM is the process peak; see the sampled figure")
 	}
