@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"datasync/tests/host/harness"
+
+	"github.com/mattermost/mattermost/server/public/model"
 )
 
 const burstSyncs = `
@@ -153,5 +155,83 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	resumed := burstHistory(t, srv, id)[1]
 	if resumed["ok"] != true || !strings.Contains(fmt.Sprint(resumed["notes"]), "left from an earlier run") {
 		t.Fatalf("the resuming run's record: %v", resumed)
+	}
+}
+
+// With no NoticeChannel, failure and recovery notices reach every active system admin by
+// direct message from the bot, once each; plain users get none.
+func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
+	bin := os.Getenv("HOST_DATASYNC_BIN")
+	if bin == "" {
+		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := manifest.Id
+	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := env.Server
+	team := srv.AddTeam("acme", "Acme")
+	srv.AddChannel(team.Id, "alerts", "Alerts")
+	ann := srv.AddAdmin("ann", "ann@example.com")
+	bob := srv.AddAdmin("bob", "bob@example.com")
+	carl := srv.AddUser("carl", "carl@example.com")
+	db := filepath.Join(t.TempDir(), "burst.db")
+	sqlite(t, db, "CREATE TABLE other (id INTEGER PRIMARY KEY);")
+	srv.SetPluginSettings(id, map[string]any{"Syncs": burstSyncs, "Secrets": "BURST_DB=" + db, "TickSeconds": 1})
+	if err := env.Install(manifest, bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		env.Env.Shutdown()
+		if t.Failed() {
+			for _, l := range srv.Logs() {
+				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
+			}
+		}
+	})
+	if err := env.Activate(id); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+	bot := srv.UserByUsername("datasync")
+	dm := func(user string) []string {
+		ch, appErr := srv.NewAPI(manifest).GetDirectChannel(bot.Id, user)
+		if appErr != nil {
+			t.Fatal(appErr)
+		}
+		var out []string
+		for _, p := range srv.PostsInChannel(ch.Id) {
+			out = append(out, p.Message)
+		}
+		return out
+	}
+	// The table is missing: every run fails, one notice per admin.
+	waitUntil(t, 20*time.Second, "the failure notices", func() bool { return len(dm(ann.Id)) >= 1 && len(dm(bob.Id)) >= 1 })
+	failed := len(burstHistory(t, srv, id))
+	waitUntil(t, 20*time.Second, "another failed run", func() bool { return len(burstHistory(t, srv, id)) > failed })
+	sqlite(t, db, "CREATE TABLE items (id INTEGER PRIMARY KEY);")
+	waitUntil(t, 20*time.Second, "the recovery notices", func() bool { return len(dm(ann.Id)) >= 2 && len(dm(bob.Id)) >= 2 })
+	recovered := len(burstHistory(t, srv, id))
+	waitUntil(t, 20*time.Second, "another run", func() bool { return len(burstHistory(t, srv, id)) > recovered })
+	for _, admin := range []*model.User{ann, bob} {
+		got := dm(admin.Id)
+		if len(got) != 2 || !strings.Contains(got[0], "**burst** is failing") || !strings.Contains(got[0], "no such table") ||
+			!strings.Contains(got[1], "**burst** works again") {
+			t.Fatalf("notices to %s = %q; want one failure notice, then one recovery notice", admin.Username, got)
+		}
+		if strings.Contains(strings.Join(got, "\n"), db) {
+			t.Fatalf("a notice shows the secret database path: %q", got)
+		}
+	}
+	if got := dm(carl.Id); len(got) != 0 {
+		t.Fatalf("a plain user got notices: %q", got)
 	}
 }

@@ -42,24 +42,36 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
     }
 }
 
-/// Posts a notice as the bot into `NoticeChannel`, or logs it when none is set.
+/// Posts a notice as the bot into `NoticeChannel`, or, when none is set, into a direct
+/// message to each system admin. What cannot be posted is logged with the notice.
 fn post(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &str, text: &str) {
-    let Some((team, channel)) = &loaded.notice_channel else {
-        api.log_warn("Data Sync: notice", &[("sync", sync), ("notice", text)]);
-        return;
+    let channels = match &loaded.notice_channel {
+        Some((team, channel)) => port.channel_by_name(team, channel).and_then(|c| match c {
+            Some(c) => Ok(vec![c.id]),
+            None => Err(PortError::permanent(
+                "GetChannelByNameForTeamName",
+                format!("no channel {team}/{channel} (NoticeChannel)"),
+            )),
+        }),
+        None => port
+            .system_admins()
+            .and_then(|admins| admins.iter().map(|id| port.direct_channel(id)).collect()),
     };
-    let posted = port.channel_by_name(team, channel).and_then(|c| match c {
-        Some(c) => port
-            .create_post(&NewPost {
-                channel_id: c.id,
+    let posted = channels.and_then(|channels| {
+        if channels.is_empty() {
+            return Err(PortError::permanent(
+                "GetUsers",
+                "no NoticeChannel and no active system admin to tell".to_owned(),
+            ));
+        }
+        channels.into_iter().try_for_each(|channel_id| {
+            let post = NewPost {
+                channel_id,
                 message: text.to_owned(),
                 ..NewPost::default()
-            })
-            .map(|_| ()),
-        None => Err(PortError::permanent(
-            "GetChannelByNameForTeamName",
-            format!("no channel {team}/{channel} (NoticeChannel)"),
-        )),
+            };
+            port.create_post(&post).map(|_| ())
+        })
     });
     if let Err(e) = posted {
         api.log_error(
