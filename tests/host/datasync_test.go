@@ -7,7 +7,6 @@ package hosttest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -108,27 +107,8 @@ func waitRuns(t *testing.T, srv *harness.Server, after int, what string) {
 }
 
 func TestDataSyncPlugin(t *testing.T) {
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.Id
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := env.Server
+	ds := newDataSync(t)
+	env, id, srv := ds.Env, ds.id, ds.Server
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	owners := srv.AddChannel(team.Id, "owners", "Owners")
@@ -144,21 +124,7 @@ func TestDataSyncPlugin(t *testing.T) {
 		"\n[syncs.broken]\nconection = \"crm\"\n"
 	bad := map[string]any{"Syncs": badSyncs, "Secrets": secrets, "TickSeconds": 1}
 	srv.SetPluginSettings(id, good)
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-			t.Logf("host log:\n%s", tail(env.HostLog.String(), 4000))
-		}
-	})
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("activate: %v", err)
-	}
+	ds.activate(t)
 	bot := srv.UserByUsername("datasync")
 	if bot == nil || !bot.IsBot {
 		t.Fatalf("no bot datasync after activation: %+v", bot)
@@ -199,13 +165,7 @@ func TestDataSyncPlugin(t *testing.T) {
 	if appErr != nil {
 		t.Fatal(appErr)
 	}
-	messages := func(channelID string) []string {
-		var out []string
-		for _, p := range srv.PostsInChannel(channelID) {
-			out = append(out, p.Message)
-		}
-		return out
-	}
+	messages := ds.messages
 	waitUntil(t, 15*time.Second, "the owners posts", func() bool {
 		return len(messages(dm.Id)) >= 2 && len(messages(owners.Id)) >= 1
 	})
