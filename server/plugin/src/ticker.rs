@@ -7,10 +7,9 @@
 //!
 //! A run passes a [`RunGate`] before each message: the process-wide pacing bucket, and a
 //! stop when the plugin deactivates, the run's lease is lost, its sync is removed or it
-//! has delivered for [`RUN_DEADLINE`]. Runs
-//! then stop between two messages and the outbox resumes later, so deactivation takes
-//! seconds, except for a run still reading its source (the supervisor ends the process;
-//! its lease expires after `LeaseSeconds`).
+//! has gone on for [`RUN_DEADLINE`]. Runs then stop between two messages and the outbox
+//! resumes later, so deactivation takes seconds, except for a run still reading its
+//! source (the supervisor ends the process; its lease expires after `LeaseSeconds`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
@@ -29,7 +28,7 @@ use crate::settings::{DEFAULT_POSTS_PER_SECOND, DEFAULT_TICK, Loaded};
 
 /// How long deactivation waits for the runs to reach a safe point.
 const STOP_WAIT: Duration = Duration::from_secs(5);
-/// How long one run may deliver: a huge outbox pauses here (a note, not a failure) and the
+/// How long one run may go on delivering: a huge outbox pauses here (a note, not a failure) and the
 /// sync's next run goes on with it, so one sync cannot hold a worker for hours.
 const RUN_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
