@@ -113,6 +113,7 @@ func TestDataSyncPlugin(t *testing.T) {
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	owners := srv.AddChannel(team.Id, "owners", "Owners")
 	alice := srv.AddUser("alice", "alice@example.com")
+	admin := srv.AddAdmin("admin", "admin@example.com")
 	db := filepath.Join(t.TempDir(), "deals.db")
 	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO deals VALUES (1, 'Initech');"+
 		"CREATE TABLE owners (id INTEGER PRIMARY KEY, target TEXT NOT NULL, owner TEXT NOT NULL);"+
@@ -225,6 +226,19 @@ func TestDataSyncPlugin(t *testing.T) {
 	if !srv.HasLog("error", "Data Sync: configuration problem") ||
 		!srv.HasLog("error", "Data Sync: the new configuration is invalid; the last valid configuration keeps running") {
 		t.Fatal("the invalid configuration was not logged")
+	}
+	// One notice to the admins (no NoticeChannel: by DM), however often it is saved again.
+	if err := hooks().OnConfigurationChange(); err != nil {
+		t.Fatal(err)
+	}
+	adminDM, appErr := srv.NewAPI(&model.Manifest{Id: "test"}).GetDirectChannel(bot.Id, admin.Id)
+	if appErr != nil {
+		t.Fatal(appErr)
+	}
+	notices := messages(adminDM.Id)
+	if len(notices) != 1 || !strings.Contains(notices[0], "the new configuration was not applied: 7 problems; the last valid configuration keeps running") ||
+		!strings.Contains(notices[0], "parsecs") {
+		t.Fatalf("configuration notices to the admin = %q; want one naming the problems", notices)
 	}
 	sqlite(t, db, "INSERT INTO deals VALUES (3, 'Hooli');")
 	waitUntil(t, 25*time.Second, "the post under the old configuration", func() bool { return len(posts()) >= 2 })
