@@ -125,6 +125,7 @@ mattermost::hooks! {
                     let syncs = loaded.config.syncs.len().to_string();
                     self.shared.set_config(loaded);
                     api.log_info("Data Sync: configuration loaded", &[("syncs", &syncs)]);
+                    *self.unannounced.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     notices::config_valid(api, &ApiPort::new(api.clone(), String::new()));
                     if let Some(t) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                         t.wake();
