@@ -7,14 +7,14 @@ package hosttest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"datasync/tests/host/harness"
+
+	"github.com/mattermost/mattermost/server/public/model"
 )
 
 const burstSyncs = `
@@ -50,27 +50,8 @@ func burstHistory(t *testing.T, srv *harness.Server, id string) []map[string]any
 }
 
 func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.Id
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := env.Server
+	ds := newDataSync(t)
+	id, srv := ds.id, ds.Server
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	db := filepath.Join(t.TempDir(), "burst.db")
@@ -82,20 +63,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 		"TickSeconds": 1, "LeaseSeconds": 3, "PostsPerSecond": 10,
 	}
 	srv.SetPluginSettings(id, settings)
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-		}
-	})
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("activate: %v", err)
-	}
+	ds.activate(t)
 	count := func() int { return len(srv.PostsInChannel(alerts.Id)) }
 
 	// Paced: after the first second's burst of 10, one message every 100 ms.
@@ -106,8 +74,8 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	}
 
 	// Deactivate mid-delivery: the run stops at its next message and says so.
-	pid := env.PluginPID(id)
-	env.Env.Deactivate(id)
+	pid := ds.PluginPID(id)
+	ds.Env.Env.Deactivate(id)
 	if pid != 0 {
 		if _, gone := harness.WaitGone(pid, 10*time.Second); !gone {
 			t.Fatalf("plugin process %d still running after deactivation", pid)
@@ -134,15 +102,10 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	settings["LeaseSeconds"] = 600
 	settings["PostsPerSecond"] = 0
 	srv.SetPluginSettings(id, settings)
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("re-activate: %v", err)
-	}
+	ds.activate(t)
 	waitUntil(t, 20*time.Second, "the rest of the outbox", func() bool { return count() >= total })
 	waitUntil(t, 20*time.Second, "a run after the outbox", func() bool { return len(burstHistory(t, srv, id)) >= 2 })
-	var got []string
-	for _, p := range srv.PostsInChannel(alerts.Id) {
-		got = append(got, p.Message)
-	}
+	got := ds.messages(alerts.Id)
 	var want []string
 	for i := 1; i <= total; i++ {
 		want = append(want, fmt.Sprintf("item %d", i))
@@ -153,5 +116,50 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	resumed := burstHistory(t, srv, id)[1]
 	if resumed["ok"] != true || !strings.Contains(fmt.Sprint(resumed["notes"]), "left from an earlier run") {
 		t.Fatalf("the resuming run's record: %v", resumed)
+	}
+}
+
+// With no NoticeChannel, failure and recovery notices reach every active system admin by
+// direct message from the bot, once each; plain users get none.
+func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
+	ds := newDataSync(t)
+	id, srv := ds.id, ds.Server
+	team := srv.AddTeam("acme", "Acme")
+	srv.AddChannel(team.Id, "alerts", "Alerts")
+	ann := srv.AddAdmin("ann", "ann@example.com")
+	bob := srv.AddAdmin("bob", "bob@example.com")
+	carl := srv.AddUser("carl", "carl@example.com")
+	db := filepath.Join(t.TempDir(), "burst.db")
+	sqlite(t, db, "CREATE TABLE other (id INTEGER PRIMARY KEY);")
+	srv.SetPluginSettings(id, map[string]any{"Syncs": burstSyncs, "Secrets": "BURST_DB=" + db, "TickSeconds": 1})
+	ds.activate(t)
+	bot := srv.UserByUsername("datasync")
+	dm := func(user string) []string {
+		ch, appErr := srv.NewAPI(ds.manifest).GetDirectChannel(bot.Id, user)
+		if appErr != nil {
+			t.Fatal(appErr)
+		}
+		return ds.messages(ch.Id)
+	}
+	// The table is missing: every run fails, one notice per admin.
+	waitUntil(t, 20*time.Second, "the failure notices", func() bool { return len(dm(ann.Id)) >= 1 && len(dm(bob.Id)) >= 1 })
+	failed := len(burstHistory(t, srv, id))
+	waitUntil(t, 20*time.Second, "another failed run", func() bool { return len(burstHistory(t, srv, id)) > failed })
+	sqlite(t, db, "CREATE TABLE items (id INTEGER PRIMARY KEY);")
+	waitUntil(t, 20*time.Second, "the recovery notices", func() bool { return len(dm(ann.Id)) >= 2 && len(dm(bob.Id)) >= 2 })
+	recovered := len(burstHistory(t, srv, id))
+	waitUntil(t, 20*time.Second, "another run", func() bool { return len(burstHistory(t, srv, id)) > recovered })
+	for _, admin := range []*model.User{ann, bob} {
+		got := dm(admin.Id)
+		if len(got) != 2 || !strings.Contains(got[0], "**burst** is failing") || !strings.Contains(got[0], "no such table") ||
+			!strings.Contains(got[1], "**burst** works again") {
+			t.Fatalf("notices to %s = %q; want one failure notice, then one recovery notice", admin.Username, got)
+		}
+		if strings.Contains(strings.Join(got, "\n"), db) {
+			t.Fatalf("a notice shows the secret database path: %q", got)
+		}
+	}
+	if got := dm(carl.Id); len(got) != 0 {
+		t.Fatalf("a plain user got notices: %q", got)
 	}
 }
