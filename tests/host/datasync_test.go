@@ -147,6 +147,17 @@ func TestDataSyncPlugin(t *testing.T) {
 	if err := env.Install(manifest, bin); err != nil {
 		t.Fatal(err)
 	}
+	// The bundle's assets/ as `make dist` ships it: the bot's profile image.
+	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(env.Dir, id, "assets"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(env.Dir, id, "assets", "profile.png"), profile, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		env.Env.Shutdown()
 		if t.Failed() {
@@ -162,6 +173,9 @@ func TestDataSyncPlugin(t *testing.T) {
 	bot := srv.UserByUsername("datasync")
 	if bot == nil || !bot.IsBot {
 		t.Fatalf("no bot datasync after activation: %+v", bot)
+	}
+	if got := srv.ProfileImage(bot.Id); string(got) != string(profile) {
+		t.Fatalf("the bot's profile image is %d bytes, not assets/profile.png (%d bytes)", len(got), len(profile))
 	}
 	// Every post in the channel, as "message" strings; all must be the bot's.
 	posts := func() []string {

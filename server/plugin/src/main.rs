@@ -11,6 +11,7 @@
 //! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
 //! `OnDeactivate` stops it.
 
+mod assets;
 mod ports;
 mod settings;
 mod ticker;
@@ -66,6 +67,7 @@ mattermost::hooks! {
             );
             let bot_id = mattermost::ensure_bot(api, &bot)
                 .map_err(|e| AppError::new("datasync.ensure_bot", &e.to_string(), 500))?;
+            assets::set_bot_profile_image(api, &bot_id);
             self.shared.set_bot_id(bot_id);
             self.stop_ticker(api);
             let ticker = Ticker::start(api.clone(), self.shared.clone()).map_err(|e| {
