@@ -11,7 +11,8 @@
 #   MM_SERVICESETTINGS_SITEURL  the server's URL, with
 #   MM_ADMIN_TOKEN              a system admin's personal access token (sent as Bearer; never
 #                               printed, never on curl's command line)
-# The server must allow uploads (PluginSettings.EnableUploads; local mode allows them).
+# The server must allow plugin uploads: PluginSettings.EnableUploads, set in config.json or as
+# MM_PLUGINSETTINGS_ENABLEUPLOADS=true (the System Console cannot change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,7 +78,7 @@ except ValueError:
     401) hint=" (is MM_ADMIN_TOKEN a valid personal access token?)" ;;
     403) hint=" (the token's user must be a system admin)" ;;
     413) hint=" (the bundle is larger than FileSettings.MaxFileSize or a proxy's body limit)" ;;
-    501) hint=" (enable PluginSettings.EnableUploads, or use MM_LOCALSOCKETPATH)" ;;
+    501) hint=" (set PluginSettings.EnableUploads to true in config.json, or MM_PLUGINSETTINGS_ENABLEUPLOADS=true)" ;;
   esac
   fail "$what failed: HTTP $status from $where: $message$hint"
 }
