@@ -257,8 +257,13 @@ func (b *bench) sizes() error {
 		return err
 	}
 	b.rep.add("linux-amd64 "+rel(b.o.repo, b.o.plugin), mib(st.Size()), "MiB", "")
-	// Other platforms: target/<triple>/release/datasync-plugin[.exe], and bundles in dist/.
-	exes, _ := filepath.Glob(filepath.Join(b.o.repo, "target", "*", "release", "datasync-plugin*"))
+	// Other builds: target/<triple>/{release,dist}/datasync-plugin[.exe] (the bundles use the
+	// dist profile, static musl on Linux), target/dist, and the bundles in dist/.
+	var exes []string
+	for _, pattern := range []string{"*/release/datasync-plugin*", "*/dist/datasync-plugin*", "dist/datasync-plugin*"} {
+		m, _ := filepath.Glob(filepath.Join(b.o.repo, "target", pattern))
+		exes = append(exes, m...)
+	}
 	for _, p := range exes {
 		if strings.HasSuffix(p, ".d") || p == b.o.plugin {
 			continue
@@ -283,7 +288,7 @@ func (b *bench) sizes() error {
 		}
 	}
 	if len(exes) == 0 && len(bundles) == 0 {
-		b.rep.add("other platforms", "none built", "", "(no target/<triple>/release/datasync-plugin, no dist/datasync-*.tar.gz)")
+		b.rep.add("other platforms", "none built", "", "(no target/<triple>/{release,dist}/datasync-plugin, no dist/datasync-*.tar.gz)")
 	}
 	return nil
 }
@@ -584,7 +589,7 @@ changed = "Account {{ row.id }} changed: {{ previous.value }} → {{ row.value }
 	b.rep.add(fmt.Sprintf("VmRSS, %d syncs, baselines done + 3 ticks", b.o.idleSyncs), kib(rssN), "MiB",
 		fmt.Sprintf("(VmHWM %s MiB)", kib(hwmN)))
 	b.rep.add(fmt.Sprintf("%d first (baseline) runs of 100 rows: activation → all finished", b.o.idleSyncs), fmt.Sprintf("%.1f", baselines.Seconds()), "s",
-		fmt.Sprintf("(started in %d batches a tick apart, at most %d at once: Workers, default 4)", batches, biggest))
+		fmt.Sprintf("(started in %d batches a tick apart, at most %d in one)", batches, biggest))
 	b.rep.add(fmt.Sprintf("VmRSS, %d syncs, 10 s later", b.o.idleSyncs), kib(rssAfter), "MiB", "")
 	b.rep.add(fmt.Sprintf("VmRSS %d syncs / 0 syncs", b.o.idleSyncs), fmt.Sprintf("%.2f", float64(rssN)/float64(rss0)), "×",
 		fmt.Sprintf("(+%.1f KiB per sync)", float64(rssN-rss0)/float64(max(b.o.idleSyncs, 1))))
