@@ -377,9 +377,9 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 		{name: "malformed TOML", syncs: dealsCheckSyncs + "\n[syncs.bad\nconnection = \"crm\"\n",
 			want: []string{"Syncs: line 17: malformed TOML"}},
 		{name: "duplicate sync name", syncs: dealsCheckSyncs + "\n[syncs.deals]\nconnection = \"crm\"\n",
-			want: []string{"malformed TOML", "duplicate", "deals"}},
+			want: []string{"Syncs: line 17: malformed TOML: duplicate key `deals`"}},
 		{name: "duplicate connection name", syncs: dealsCheckSyncs + "\n[connections.crm]\nkind = \"sqlite\"\n",
-			want: []string{"malformed TOML", "duplicate", "crm"}},
+			want: []string{"Syncs: line 17: malformed TOML: duplicate key `crm`"}},
 		{name: "unknown top-level key", syncs: "colour = \"red\"\n" + dealsCheckSyncs,
 			want: []string{`field "colour" (line 1): unknown field`}},
 		{name: "no syncs", syncs: "[connections.crm]\nkind = \"sqlite\"\nurl = \"${env:DEALS_DB}\"\n",
@@ -467,9 +467,11 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 			want: []string{`sync "bad", field "first_run"`, `"sometimes" is not one of "baseline", "post"`}},
 		// Values from secrets in fields that are not secret: the value is still not shown.
 		{name: "schedule from a secret", syncs: badSync(`schedule = "${env:API_TOKEN}"`),
-			want: []string{`sync "bad", field "schedule"`}},
+			want: []string{`sync "bad", field "schedule"`, `"${env:API_TOKEN}" is not an interval`}},
 		{name: "mode from a secret", syncs: badSync(`mode = "${env:API_TOKEN}"`),
-			want: []string{`sync "bad", field "mode"`}},
+			want: []string{`sync "bad", field "mode"`, `"${env:API_TOKEN}" is not one of changes, batch, table, csv`}},
+		{name: "time zone from a secret", syncs: badSync("-schedule", `cron = "0 9 * * *"`, `timezone = "${env:API_TOKEN}"`),
+			want: []string{`sync "bad", field "timezone"`, `"${env:API_TOKEN}" is not an IANA time zone`}},
 		// The other settings.
 		{name: "Secrets line without =", settings: map[string]any{"Secrets": secrets + "oops " + strayLine + "\n"},
 			want: []string{"Secrets, line 4: expected NAME=value"}},
@@ -480,31 +482,35 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 		{name: "NoticeChannel with two slashes", settings: map[string]any{"NoticeChannel": "acme/ops/x"},
 			want: []string{`NoticeChannel: "acme/ops/x" is not "team/channel"`}},
 		{name: "TickSeconds 0", settings: map[string]any{"TickSeconds": 0},
-			want: []string{`TickSeconds: "0" is not a whole number of seconds from 1 to 3600`}},
+			want: []string{`TickSeconds: "0" is not a whole number from 1 to 3600`}},
 		{name: "TickSeconds 3601", settings: map[string]any{"TickSeconds": 3601},
-			want: []string{`TickSeconds: "3601"`, "from 1 to 3600"}},
+			want: []string{`TickSeconds: "3601" is not a whole number from 1 to 3600`}},
 		{name: "TickSeconds 1.5", settings: map[string]any{"TickSeconds": 1.5},
-			want: []string{`TickSeconds: "1.5"`, "whole number"}},
+			want: []string{`TickSeconds: "1.5" is not a whole number from 1 to 3600`}},
 		{name: "TickSeconds text", settings: map[string]any{"TickSeconds": "soon"},
-			want: []string{`TickSeconds: "soon"`}},
+			want: []string{`TickSeconds: "soon" is not a whole number from 1 to 3600`}},
 		{name: "LeaseSeconds 1", settings: map[string]any{"LeaseSeconds": 1},
-			want: []string{"LeaseSeconds", "1"}},
+			want: []string{`LeaseSeconds: "1" is not a whole number from 2 to 3600`}},
 		{name: "LeaseSeconds 3601", settings: map[string]any{"LeaseSeconds": 3601},
-			want: []string{"LeaseSeconds", "3601"}},
+			want: []string{`LeaseSeconds: "3601" is not a whole number from 2 to 3600`}},
 		{name: "LeaseSeconds under 2 x TickSeconds", settings: map[string]any{"TickSeconds": 10, "LeaseSeconds": 15},
-			want: []string{"LeaseSeconds", "15", "TickSeconds"}},
+			want: []string{"LeaseSeconds: 15 is less than twice TickSeconds (10)"}},
 		{name: "PostsPerSecond -1", settings: map[string]any{"PostsPerSecond": -1},
-			want: []string{"PostsPerSecond", "-1"}},
+			want: []string{`PostsPerSecond: "-1" is not a whole number from 0 to 1000`}},
 		{name: "PostsPerSecond 1001", settings: map[string]any{"PostsPerSecond": 1001},
-			want: []string{"PostsPerSecond", "1001"}},
+			want: []string{`PostsPerSecond: "1001" is not a whole number from 0 to 1000`}},
 		{name: "Workers 0", settings: map[string]any{"Workers": 0},
-			want: []string{"Workers", "0"}},
+			want: []string{`Workers: "0" is not a whole number from 1 to 16`}},
 		{name: "Workers 17", settings: map[string]any{"Workers": 17},
-			want: []string{"Workers", "17"}},
+			want: []string{`Workers: "17" is not a whole number from 1 to 16`}},
 		{name: "MaxMessages 0", settings: map[string]any{"MaxMessages": 0},
-			want: []string{"MaxMessages", "0"}},
+			want: []string{`MaxMessages: "0" is not a whole number from 1 to 10000`}},
+		{name: "Workers 2.5", settings: map[string]any{"Workers": 2.5},
+			want: []string{`Workers: "2.5" is not a whole number from 1 to 16`}},
+		{name: "MaxMessages text", settings: map[string]any{"MaxMessages": "lots"},
+			want: []string{`MaxMessages: "lots" is not a whole number from 1 to 10000`}},
 		{name: "MaxMessages 10001", settings: map[string]any{"MaxMessages": 10001},
-			want: []string{"MaxMessages", "10001"}},
+			want: []string{`MaxMessages: "10001" is not a whole number from 1 to 10000`}},
 	}
 
 	c.srv.SetPluginSettings(c.id, good)
@@ -534,7 +540,7 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 	}
 	var report []string
 	for i, tc := range cases {
-		if i%12 == 0 {
+		if i%16 == 0 {
 			insert()
 		}
 		settings := map[string]any{}
