@@ -146,6 +146,20 @@ func (c *chk) messages(channelID, botID string) []string {
 	return out
 }
 
+// noPanic fails the test if the plugin panicked (its stderr is in the host log) or logged
+// a caught panic.
+func (c *chk) noPanic() {
+	c.t.Helper()
+	if log := c.env.HostLog.String(); strings.Contains(log, "panicked") {
+		c.t.Errorf("the plugin panicked:\n%s", tail(log, 4000))
+	}
+	for _, l := range c.srv.Logs() {
+		if strings.Contains(strings.ToLower(l.Message), "panic") {
+			c.t.Errorf("the plugin logged a panic: %s %v", l.Message, l.KV)
+		}
+	}
+}
+
 // secretDir makes a directory whose name is a registered secret (so a leaked path is
 // found by the suite-wide scan, whatever part of it leaks).
 func secretDir(t *testing.T) string {
@@ -284,6 +298,7 @@ func TestDataSyncNoticeOnce(t *testing.T) {
 			t.Errorf("a successful run with errors: %v", r)
 		}
 	}
+	c.noPanic()
 }
 
 const dealsCheckSyncs = `allowed_channels = ["acme/alerts"]
@@ -639,4 +654,5 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 			t.Errorf("a failed run of the good sync: %v", r)
 		}
 	}
+	c.noPanic()
 }
