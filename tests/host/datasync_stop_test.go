@@ -7,8 +7,6 @@ package hosttest
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,27 +50,8 @@ func burstHistory(t *testing.T, srv *harness.Server, id string) []map[string]any
 }
 
 func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.Id
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := env.Server
+	ds := newDataSync(t)
+	id, srv := ds.id, ds.Server
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	db := filepath.Join(t.TempDir(), "burst.db")
@@ -85,20 +64,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 		"TickSeconds": 1, "LeaseSeconds": 3, "PostsPerSecond": 10,
 	}
 	srv.SetPluginSettings(id, settings)
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-		}
-	})
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("activate: %v", err)
-	}
+	ds.activate(t)
 	count := func() int { return len(srv.PostsInChannel(alerts.Id)) }
 
 	// Paced: after the first second's burst of 10, one message every 100 ms.
@@ -109,8 +75,8 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	}
 
 	// Deactivate mid-delivery: the run stops at its next message and says so.
-	pid := env.PluginPID(id)
-	env.Env.Deactivate(id)
+	pid := ds.PluginPID(id)
+	ds.Env.Env.Deactivate(id)
 	if pid != 0 {
 		if _, gone := harness.WaitGone(pid, 10*time.Second); !gone {
 			t.Fatalf("plugin process %d still running after deactivation", pid)
@@ -137,15 +103,10 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	settings["LeaseSeconds"] = 600
 	settings["PostsPerSecond"] = 0
 	srv.SetPluginSettings(id, settings)
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("re-activate: %v", err)
-	}
+	ds.activate(t)
 	waitUntil(t, 20*time.Second, "the rest of the outbox", func() bool { return count() >= total })
 	waitUntil(t, 20*time.Second, "a run after the outbox", func() bool { return len(burstHistory(t, srv, id)) >= 2 })
-	var got []string
-	for _, p := range srv.PostsInChannel(alerts.Id) {
-		got = append(got, p.Message)
-	}
+	got := ds.messages(alerts.Id)
 	var want []string
 	for i := 1; i <= total; i++ {
 		want = append(want, fmt.Sprintf("item %d", i))
@@ -162,24 +123,8 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 // With no NoticeChannel, failure and recovery notices reach every active system admin by
 // direct message from the bot, once each; plain users get none.
 func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.Id
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := env.Server
+	ds := newDataSync(t)
+	id, srv := ds.id, ds.Server
 	team := srv.AddTeam("acme", "Acme")
 	srv.AddChannel(team.Id, "alerts", "Alerts")
 	ann := srv.AddAdmin("ann", "ann@example.com")
@@ -189,31 +134,14 @@ func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
 	harness.RegisterSecret(db) // the suite-wide scan (secrets_test.go) looks for it everywhere
 	sqlite(t, db, "CREATE TABLE other (id INTEGER PRIMARY KEY);")
 	srv.SetPluginSettings(id, map[string]any{"Syncs": burstSyncs, "Secrets": "BURST_DB=" + db, "TickSeconds": 1})
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-		}
-	})
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("activate: %v", err)
-	}
+	ds.activate(t)
 	bot := srv.UserByUsername("datasync")
 	dm := func(user string) []string {
-		ch, appErr := srv.NewAPI(manifest).GetDirectChannel(bot.Id, user)
+		ch, appErr := srv.NewAPI(ds.manifest).GetDirectChannel(bot.Id, user)
 		if appErr != nil {
 			t.Fatal(appErr)
 		}
-		var out []string
-		for _, p := range srv.PostsInChannel(ch.Id) {
-			out = append(out, p.Message)
-		}
-		return out
+		return ds.messages(ch.Id)
 	}
 	// The table is missing: every run fails, one notice per admin.
 	waitUntil(t, 20*time.Second, "the failure notices", func() bool { return len(dm(ann.Id)) >= 1 && len(dm(bob.Id)) >= 1 })

@@ -2,16 +2,29 @@
 
 use datasync::notify;
 use datasync::port::{Directory, Messaging, NewPost, PortError};
-use datasync::run::RunReport;
+use datasync::run::{RunMode, RunReport};
 use mattermost::Api;
 
 use crate::ports::ApiPort;
 use crate::settings::Loaded;
 
 /// Logs the run (with the lease `holder`, so a cluster's runs can be told apart) and posts
-/// a failure or recovery notice when the sync's health changed.
-pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, report: &RunReport) {
+/// a failure or recovery notice when the sync's health changed. A run that only resumed an
+/// earlier delivery is logged if it did something, and says nothing about health (it did
+/// not read the source).
+pub fn after_run(
+    api: &Api,
+    port: &ApiPort,
+    loaded: &Loaded,
+    holder: &str,
+    mode: RunMode,
+    report: &RunReport,
+) {
     let r = &report.record;
+    let resumed = mode == RunMode::Resume;
+    if resumed && r.did_nothing() {
+        return;
+    }
     let yes_no = |b: bool| if b { "true" } else { "false" };
     let pairs = [
         ("sync", r.sync.clone()),
@@ -25,6 +38,7 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
         ("errors", r.errors.join("; ")),
         ("notes", r.notes.join("; ")),
         ("holder", holder.to_owned()),
+        ("resumed", yes_no(resumed).to_owned()),
     ];
     let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if r.ok {
@@ -32,8 +46,11 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
     } else {
         api.log_error("Data Sync: run failed", &pairs);
     }
+    if resumed {
+        return;
+    }
     match notify::after_run(port, r) {
-        Ok(Some(notice)) => post(api, port, loaded, &r.sync, &notice.text()),
+        Ok(Some(notice)) => post(api, port, loaded.notice_channel.as_ref(), &notice.text()),
         Ok(None) => {}
         Err(e) => api.log_error(
             "Data Sync: could not record the sync's health",
@@ -42,10 +59,39 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
     }
 }
 
-/// Posts a notice as the bot into `NoticeChannel`, or, when none is set, into a direct
-/// message to each system admin. What cannot be posted is logged with the notice.
-fn post(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &str, text: &str) {
-    let channels = match &loaded.notice_channel {
+/// Announces an invalid configuration (once per list of problems, cluster-wide) where the
+/// last valid one sends its notices (`None`: none is running).
+pub fn config_invalid(api: &Api, port: &ApiPort, last_good: Option<&Loaded>, problems: &[String]) {
+    match notify::config_problems(port, problems, last_good.is_some()) {
+        Ok(Some(text)) => post(
+            api,
+            port,
+            last_good.and_then(|l| l.notice_channel.as_ref()),
+            &text,
+        ),
+        Ok(None) => {}
+        Err(e) => api.log_error(
+            "Data Sync: could not record the configuration notice",
+            &[("error", &e.to_string())],
+        ),
+    }
+}
+
+/// A valid configuration is running: a later invalid one is announced again.
+pub fn config_valid(api: &Api, port: &ApiPort) {
+    if let Err(e) = notify::config_valid(port) {
+        api.log_warn(
+            "Data Sync: could not clear the configuration notice",
+            &[("error", &e.to_string())],
+        );
+    }
+}
+
+/// Posts a notice as the bot into the notice channel (`team`, `channel`), or, when none is
+/// set, into a direct message to each system admin. What cannot be posted is logged with
+/// the notice.
+fn post(api: &Api, port: &ApiPort, notice_channel: Option<&(String, String)>, text: &str) {
+    let channels = match notice_channel {
         Some((team, channel)) => port.channel_by_name(team, channel).and_then(|c| match c {
             Some(c) => Ok(vec![c.id]),
             None => Err(PortError::permanent(
@@ -76,7 +122,7 @@ fn post(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &str, text: &str) {
     if let Err(e) = posted {
         api.log_error(
             "Data Sync: could not post a notice; here it is",
-            &[("sync", sync), ("notice", text), ("error", &e.to_string())],
+            &[("notice", text), ("error", &e.to_string())],
         );
     }
 }

@@ -6,10 +6,10 @@
 //! thread: at most `Workers` at once (the bounded worker pool).
 //!
 //! A run passes a [`RunGate`] before each message: the process-wide pacing bucket, and a
-//! stop when the plugin deactivates, the run's lease is lost or its sync is removed. Runs
-//! then stop between two messages and the outbox resumes later, so deactivation takes
-//! seconds, except for a run still reading its source (the supervisor ends the process;
-//! its lease expires after `LeaseSeconds`).
+//! stop when the plugin deactivates, the run's lease is lost, its sync is removed or it
+//! has gone on for [`RUN_DEADLINE`]. Runs then stop between two messages and the outbox
+//! resumes later, so deactivation takes seconds, except for a run still reading its
+//! source (the supervisor ends the process; its lease expires after `LeaseSeconds`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
@@ -28,6 +28,9 @@ use crate::settings::{DEFAULT_POSTS_PER_SECOND, DEFAULT_TICK, Loaded};
 
 /// How long deactivation waits for the runs to reach a safe point.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How long one run may go on delivering: a huge outbox pauses here (a note, not a failure) and the
+/// sync's next run goes on with it, so one sync cannot hold a worker for hours.
+const RUN_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -325,6 +328,11 @@ impl Pool {
 
     fn start(&mut self, port: &ApiPort, loaded: &Arc<Loaded>, index: usize, lease: Lease) {
         let sync = loaded.config.syncs[index].name.clone();
+        let mode = if lease.resume_only {
+            RunMode::Resume
+        } else {
+            RunMode::Deliver
+        };
         let lease = Arc::new(Mutex::new(Some(lease)));
         let cancel = Cancel::default();
         let job = Job {
@@ -338,7 +346,9 @@ impl Pool {
                 shared: self.shared.clone(),
                 control: self.control.clone(),
                 cancel: cancel.clone(),
+                deadline: Instant::now() + RUN_DEADLINE,
             },
+            mode,
         };
         let spawned = std::thread::Builder::new()
             .name(format!("datasync-run-{index}"))
@@ -356,7 +366,7 @@ impl Pool {
                     &[("sync", &sync), ("error", &e.to_string())],
                 );
                 if let Some(lease) = lock(&lease).take() {
-                    let _ = lease.release(port);
+                    let _ = lease.release(port, false);
                 }
             }
         }
@@ -386,6 +396,7 @@ struct RunGate {
     shared: Arc<Shared>,
     control: Arc<Control>,
     cancel: Cancel,
+    deadline: Instant,
 }
 
 impl RunGate {
@@ -393,10 +404,16 @@ impl RunGate {
         if self.control.stopping() {
             return Err("the plugin is stopping".into());
         }
-        match self.cancel.get() {
-            Some(why) => Err((*why).to_owned()),
-            None => Ok(()),
+        if let Some(why) = self.cancel.get() {
+            return Err((*why).to_owned());
         }
+        if Instant::now() >= self.deadline {
+            return Err(format!(
+                "the run reached its delivery deadline ({} minutes)",
+                RUN_DEADLINE.as_secs() / 60
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -421,6 +438,8 @@ struct Job {
     holder: String,
     lease: Arc<Mutex<Option<Lease>>>,
     gate: RunGate,
+    /// `Resume` when the lease was given only to finish an earlier delivery.
+    mode: RunMode,
 }
 
 impl Job {
@@ -433,19 +452,24 @@ impl Job {
             allow: &self.loaded.config.allow,
             gate: &self.gate,
         };
-        match catch_unwind(AssertUnwindSafe(|| {
-            run::run_sync(&engine, sync, RunMode::Deliver)
-        })) {
-            Ok(report) => {
-                notices::after_run(&self.api, &self.port, &self.loaded, &self.holder, &report)
-            }
+        match catch_unwind(AssertUnwindSafe(|| run::run_sync(&engine, sync, self.mode))) {
+            Ok(report) => notices::after_run(
+                &self.api,
+                &self.port,
+                &self.loaded,
+                &self.holder,
+                self.mode,
+                &report,
+            ),
             Err(_) => self
                 .api
                 .log_error("Data Sync: a run panicked", &[("sync", &sync.name)]),
         }
+        // A KV failure here counts as unfinished: the next tick looks again.
+        let finished = run::outbox_pending(&self.port, &sync.name).is_ok_and(|pending| !pending);
         let lease = lock(&self.lease).take();
         if let Some(lease) = lease
-            && let Err(e) = lease.release(&self.port)
+            && let Err(e) = lease.release(&self.port, finished)
         {
             self.api.log_warn(
                 "Data Sync: could not release the lock (it expires by itself)",
