@@ -14,7 +14,6 @@ package hosttest
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,46 +30,16 @@ type chk struct {
 	env *harness.Env
 	srv *harness.Server
 	id  string
-	bin string
 }
 
+// chkNew installs Data Sync in a fresh environment (newDataSync: the test runs in parallel
+// with the other Data Sync tests; skipped without HOST_DATASYNC_BIN) and logs its time.
 func chkNew(t *testing.T) *chk {
 	t.Helper()
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	c := &chk{t: t, env: env, srv: env.Server, id: manifest.Id, bin: bin}
+	d := newDataSync(t)
 	start := time.Now()
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range c.srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-			t.Logf("host log:\n%s", tail(env.HostLog.String(), 4000))
-		}
-		t.Logf("%s took %v", t.Name(), time.Since(start).Round(100*time.Millisecond))
-	})
-	return c
+	t.Cleanup(func() { t.Logf("%s took %v", t.Name(), time.Since(start).Round(100*time.Millisecond)) })
+	return &chk{t: t, env: d.Env, srv: d.Server, id: d.id}
 }
 
 func (c *chk) activate() *model.User {
