@@ -149,7 +149,7 @@ func (s *Secrets) Scan() []Leak {
 		}
 	}
 	for i, srv := range servers {
-		srv.scanTexts(fmt.Sprintf("server %d", i+1), check)
+		srv.scanTexts(fmt.Sprintf("server %d (%s)", i+1, srv.PluginDir), check)
 	}
 	for i, b := range logs {
 		check(fmt.Sprintf("host log %d", i+1), b.String())
