@@ -87,13 +87,10 @@ impl Settings {
     /// Validates everything; on failure, every problem (never a secret value).
     pub fn load(&self) -> Result<Loaded, Vec<String>> {
         let mut problems = Vec::new();
-        let secrets = match parse_secrets(&self.secrets) {
-            Ok(s) => s,
-            Err(p) => {
-                problems.extend(p);
-                BTreeMap::new()
-            }
-        };
+        // The good lines still resolve: a bad line must not also make every reference
+        // to a good one "not set".
+        let (secrets, secret_problems) = parse_secrets(&self.secrets);
+        problems.extend(secret_problems);
         let notice_channel = match self.notice_channel.trim() {
             "" => None,
             v => match v.split_once('/') {
@@ -199,9 +196,9 @@ fn whole_number(
     }
 }
 
-/// `NAME=value` lines; blank lines and `#` comments are skipped. Problems name the line,
-/// never its value.
-fn parse_secrets(text: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
+/// `NAME=value` lines; blank lines and `#` comments are skipped. Returns the good lines and
+/// a problem for each bad one (naming the line, never its value).
+fn parse_secrets(text: &str) -> (BTreeMap<String, String>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -225,11 +222,7 @@ fn parse_secrets(text: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    (out, problems)
 }
 
 /// The problems as one message (ConfigurationWillBeSaved's answer, the log).
@@ -311,6 +304,22 @@ added = "new {{ row.id }}"
         assert!(
             !all.contains("hunter2") && !all.contains("/very/secret"),
             "{all}"
+        );
+    }
+
+    #[test]
+    fn a_bad_secrets_line_does_not_hide_the_good_ones() {
+        let s = Settings {
+            syncs: DOC.into(),
+            secrets: "DS_TEST_DB=/tmp/x.db\nhunter2 without a name\n".into(),
+            ..Settings::default()
+        };
+        let problems = s.load().err().expect("invalid");
+        assert_eq!(
+            problems,
+            vec![
+                "Secrets, line 2: expected NAME=value (NAME of letters, digits and _)".to_string()
+            ]
         );
     }
 
