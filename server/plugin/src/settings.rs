@@ -117,8 +117,9 @@ impl Settings {
         };
         let tick = number("TickSeconds", &self.tick_seconds, 1..=3600)
             .map_or(DEFAULT_TICK, Duration::from_secs);
+        // Left empty, the lease follows a long tick rather than fail the check below.
         let lease = number("LeaseSeconds", &self.lease_seconds, 2..=3600)
-            .map_or(DEFAULT_LEASE, Duration::from_secs);
+            .map_or(DEFAULT_LEASE.max(tick * 2), Duration::from_secs);
         let posts_per_second = number("PostsPerSecond", &self.posts_per_second, 0..=1000)
             .map_or(DEFAULT_POSTS_PER_SECOND, |n| n as u32);
         let workers =
