@@ -487,14 +487,14 @@ func TestDataSyncMalformedSettings(t *testing.T) {
 			want: []string{`Workers: "0" is not a whole number from 1 to 16`}},
 		{name: "Workers 17", settings: map[string]any{"Workers": 17},
 			want: []string{`Workers: "17" is not a whole number from 1 to 16`}},
-		{name: "MaxMessages 0", settings: map[string]any{"MaxMessages": 0},
-			want: []string{`MaxMessages: "0" is not a whole number from 1 to 10000`}},
+		{name: "MaxMessages negative", settings: map[string]any{"MaxMessages": -1},
+			want: []string{`MaxMessages: "-1" is not a whole number from 0 to 10000`}},
 		{name: "Workers 2.5", settings: map[string]any{"Workers": 2.5},
 			want: []string{`Workers: "2.5" is not a whole number from 1 to 16`}},
 		{name: "MaxMessages text", settings: map[string]any{"MaxMessages": "lots"},
-			want: []string{`MaxMessages: "lots" is not a whole number from 1 to 10000`}},
+			want: []string{`MaxMessages: "lots" is not a whole number from 0 to 10000`}},
 		{name: "MaxMessages 10001", settings: map[string]any{"MaxMessages": 10001},
-			want: []string{`MaxMessages: "10001" is not a whole number from 1 to 10000`}},
+			want: []string{`MaxMessages: "10001" is not a whole number from 0 to 10000`}},
 	}
 
 	c.srv.SetPluginSettings(c.id, good)

@@ -158,8 +158,8 @@ mattermost::hooks! {
             let Some(value) = new_config.plugin_settings(PLUGIN_ID) else {
                 return Ok(());
             };
-            let mut settings = Settings::from_json(&value);
-            let current = Self::current_settings(api).ok();
+            let mut settings = Settings::from_json(&value).with_defaults();
+            let current = Self::current_settings(api).ok().map(Settings::with_defaults);
             if settings.secrets_sanitized() {
                 // The System Console sends a stand-in for an unchanged secret setting.
                 settings.secrets = current.as_ref().map(|c| c.secrets.clone()).unwrap_or_default();

@@ -55,6 +55,12 @@ fn text(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
+        // Go's config holds numbers as float64: 10 arrives as 10.0 through one path and as
+        // 10 through another; both read "10".
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        },
         Some(other) => other.to_string(),
     }
 }
@@ -77,6 +83,24 @@ impl Settings {
             workers: get("workers"),
             max_messages: get("maxmessages"),
         }
+    }
+
+    /// The settings as the server reads them back: a setting left out takes its default
+    /// from plugin.json's `settings_schema` (`LoadPluginConfiguration` fills those in), so
+    /// a save that leaves it out changes nothing.
+    pub fn with_defaults(mut self) -> Settings {
+        for (value, default) in [
+            (
+                &mut self.posts_per_second,
+                DEFAULT_POSTS_PER_SECOND.to_string(),
+            ),
+            (&mut self.workers, DEFAULT_WORKERS.to_string()),
+        ] {
+            if value.trim().is_empty() {
+                *value = default;
+            }
+        }
+        self
     }
 
     /// True when `Secrets` is the System Console's stand-in for an unchanged secret.
@@ -260,6 +284,35 @@ channel = "acme/alerts"
 [syncs.deals.templates]
 added = "new {{ row.id }}"
 "#;
+
+    #[test]
+    fn settings_compare_as_the_server_reads_them_back() {
+        let saved = Settings::from_json(&json!({"Syncs": "x", "TickSeconds": 1.0}));
+        let read_back = Settings::from_json(
+            &json!({"syncs": "x", "tickseconds": 1, "postspersecond": 10, "workers": 4}),
+        );
+        assert_eq!(saved.tick_seconds, "1");
+        assert_eq!(saved.with_defaults(), read_back.with_defaults());
+    }
+
+    #[test]
+    fn plugin_json_defaults_are_the_ones_with_defaults_fills_in() {
+        let manifest: Value =
+            serde_json::from_str(include_str!("../../../plugin.json")).expect("plugin.json");
+        let defaults: BTreeMap<String, Value> = manifest["settings_schema"]["settings"]
+            .as_array()
+            .expect("settings")
+            .iter()
+            .map(|s| {
+                (
+                    s["key"].as_str().unwrap_or("").to_owned(),
+                    s["default"].clone(),
+                )
+            })
+            .collect();
+        let filled = Settings::from_json(&json!(defaults)).with_defaults();
+        assert_eq!(filled, Settings::default().with_defaults());
+    }
 
     #[test]
     fn keys_are_case_insensitive_and_values_lenient() {
