@@ -31,6 +31,7 @@ type pfPlugin struct {
 	id       string
 	bin      string
 	nodes    []*harness.Env
+	tags     *harness.Nodes // which node posted / logged (pfNewCluster only)
 }
 
 // pfBinary is HOST_DATASYNC_BIN, or a skip (run.sh sets it for the Rust runs).
@@ -85,32 +86,46 @@ func pfNew(t *testing.T, settings map[string]any) *pfPlugin {
 	return p
 }
 
+// pfNewCluster installs Data Sync on n nodes ("node-1", …) sharing one in-memory server,
+// each its own plugin.Environment, plugin directory and process; posts and log lines are
+// recorded with the node that made them (p.tags). Nothing is activated yet.
+func pfNewCluster(t *testing.T, settings map[string]any, n int) *pfPlugin {
+	t.Helper()
+	p := pfNew(t, settings)
+	base := p.nodes[0] // only its server is used: every node is made with NewNode
+	p.tags = harness.NewNodes(p.srv)
+	p.nodes = nil
+	t.Cleanup(func() { base.Env.Shutdown() })
+	for i := range n {
+		env, err := base.NewNode(t.TempDir(), os.Getenv("HOST_LOG") != "", p.tags, fmt.Sprintf("node-%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Install(p.manifest, p.bin); err != nil {
+			t.Fatal(err)
+		}
+		p.nodes = append(p.nodes, env)
+	}
+	return p
+}
+
 func (p *pfPlugin) dumpLogs() {
 	logs := p.srv.Logs()
 	if len(logs) > 400 {
 		p.t.Logf("plugin log: (%d earlier lines left out)", len(logs)-400)
 		logs = logs[len(logs)-400:]
 	}
-	for _, l := range logs {
-		p.t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
+	first := len(p.srv.Logs()) - len(logs)
+	for i, l := range logs {
+		node := ""
+		if p.tags != nil {
+			node = p.tags.OfLog(first+i) + " "
+		}
+		p.t.Logf("plugin log: %s%s %s %v", node, l.Level, l.Message, l.KV)
 	}
 	for i, n := range p.nodes {
 		p.t.Logf("host log of node %d:\n%s", i+1, tail(n.HostLog.String(), 4000))
 	}
-}
-
-// addNode starts another node (its own plugin directory and process) over the same server.
-func (p *pfPlugin) addNode() *harness.Env {
-	p.t.Helper()
-	env, err := p.nodes[0].NewNode(p.t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := env.Install(p.manifest, p.bin); err != nil {
-		p.t.Fatal(err)
-	}
-	p.nodes = append(p.nodes, env)
-	return env
 }
 
 func (p *pfPlugin) activate(node int) {
@@ -154,11 +169,14 @@ type pfRun map[string]string
 // runs lists the finished runs (ok or not) of a sync ("" = every sync), in log order.
 func (p *pfPlugin) runs(sync string) []pfRun {
 	var out []pfRun
-	for _, l := range p.srv.Logs() {
+	for i, l := range p.srv.Logs() {
 		if l.Message != "Data Sync: run finished" && l.Message != "Data Sync: run failed" {
 			continue
 		}
 		kv := pfRun{"level": l.Level}
+		if p.tags != nil {
+			kv["node"] = p.tags.OfLog(i)
+		}
 		for i := 0; i+1 < len(l.KV); i += 2 {
 			kv[fmt.Sprint(l.KV[i])] = fmt.Sprint(l.KV[i+1])
 		}
@@ -213,6 +231,25 @@ func (p *pfPlugin) quiet(limit time.Duration, after map[string]int, n int, syncs
 			}
 		}
 	}
+}
+
+// quietRun waits until every named sync has finished, after run number after[sync], a
+// run that posted nothing: what was due before that run has been delivered.
+func (p *pfPlugin) quietRun(limit time.Duration, after map[string]int, syncs ...string) {
+	p.t.Helper()
+	waitUntil(p.t, limit, fmt.Sprintf("a run that posts nothing, of each of %v", syncs), func() bool {
+		for _, s := range syncs {
+			runs := p.runs(s)
+			quiet := false
+			for _, r := range runs[min(after[s], len(runs)):] {
+				quiet = quiet || (r["ok"] == "true" && r["messages"] == "0")
+			}
+			if !quiet {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // runCounts is the number of finished runs of each named sync now.
@@ -348,9 +385,7 @@ func pfSqlite(t *testing.T, db, sql string) {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
 	}
-	cmd := exec.Command("sqlite3", db)
-	cmd.Stdin = strings.NewReader(sql)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := pfSqliteCmd(db, sql).CombinedOutput(); err != nil {
 		t.Fatalf("sqlite3: %v\n%s\n%s", err, out, sql)
 	}
 }
@@ -362,4 +397,10 @@ func pfAtoi(s string) int {
 		return -1
 	}
 	return n
+}
+
+func pfSqliteCmd(db, sql string) *exec.Cmd {
+	cmd := exec.Command("sqlite3", "-cmd", ".timeout 10000", db)
+	cmd.Stdin = strings.NewReader(sql)
+	return cmd
 }

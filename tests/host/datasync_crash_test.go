@@ -1,0 +1,193 @@
+package hosttest
+
+// kill -9 of the plugin process at 20 random points while it delivers 1,000 messages (three
+// syncs, three channels), restarted through the host each time: exactly 1,000 posts, each
+// once, in row order in every channel. Heavy: once per run.sh (HOST_DATASYNC_HEAVY=1).
+//
+// The points are seeded (HOST_DATASYNC_SEED=<n> repeats a run; the seed is printed): most
+// are "after the k-th post" for 20 sorted random k in 1..999, the rest "a random time after
+// activation" (claim, fetch, commit, reconciliation of the message whose fate is unknown).
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mattermost/mattermost/server/public/model"
+)
+
+const pfCrashSyncs = `
+allowed_channels = ["acme"]
+
+[connections.src]
+kind = "sqlite"
+url = "${env:CRASH_DB}"
+`
+
+const pfCrashSync = `
+[syncs.%[1]s]
+connection = "src"
+sql = "SELECT id FROM %[1]s ORDER BY id"
+key = "id"
+schedule = "every 10s"
+first_run = "post"
+max_messages = 1000
+channel = "acme/%[1]s"
+
+[syncs.%[1]s.templates]
+added = "%[1]s row {{ row.id }}"
+`
+
+func TestDataSyncKill9DuringDelivery(t *testing.T) {
+	pfBinary(t)
+	pfHeavy(t)
+	const total, kills, leaseSeconds = 1000, 20, 2
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("HOST_DATASYNC_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("HOST_DATASYNC_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("seed %d (HOST_DATASYNC_SEED=%d repeats these kill points)", seed, seed)
+	rng := rand.New(rand.NewSource(seed))
+
+	// 1,000 rows over three tables (334 + 333 + 333), one sync and one channel each.
+	names := []string{"k1", "k2", "k3"}
+	db := filepath.Join(t.TempDir(), "crash.db")
+	doc := pfCrashSyncs
+	var ddl strings.Builder
+	for i, n := range names {
+		rows := total / len(names)
+		if i < total%len(names) {
+			rows++
+		}
+		fmt.Fprintf(&ddl, "CREATE TABLE %[1]s (id INTEGER PRIMARY KEY);"+
+			"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %[2]d) INSERT INTO %[1]s SELECT i FROM n;\n", n, rows)
+		doc += fmt.Sprintf(pfCrashSync, n)
+	}
+	pfSqlite(t, db, ddl.String())
+	p := pfNew(t, map[string]any{
+		"Syncs": doc, "Secrets": "CRASH_DB=" + db, "TickSeconds": 1,
+		"LeaseSeconds": leaseSeconds, "PostsPerSecond": 100, "Workers": 3,
+	})
+	team := p.srv.AddTeam("acme", "Acme")
+	channels := map[string]*model.Channel{}
+	for _, n := range names {
+		channels[n] = p.srv.AddChannel(team.Id, n, n)
+	}
+
+	// The kill points.
+	type point struct {
+		afterPost int           // kill once this many posts exist (0: time-based)
+		after     time.Duration // time-based: this long after activation
+	}
+	var posts []int
+	for len(posts) < kills {
+		posts = append(posts, 1+rng.Intn(total-1))
+	}
+	sort.Ints(posts)
+	points := make([]point, kills)
+	for i := range points {
+		if rng.Intn(4) == 0 {
+			points[i] = point{after: time.Duration(rng.Intn(2500)) * time.Millisecond}
+		} else {
+			points[i] = point{afterPost: posts[i]}
+		}
+	}
+
+	count := func() int { return len(p.srv.Posts()) }
+	start := time.Now()
+	midDelivery := 0
+	for i, pt := range points {
+		p.activate(0)
+		activated := time.Now()
+		if pt.afterPost > 0 {
+			waitUntil(t, 60*time.Second, fmt.Sprintf("post %d before kill %d", pt.afterPost, i+1), func() bool {
+				return count() >= pt.afterPost
+			})
+			time.Sleep(time.Duration(rng.Intn(8)) * time.Millisecond) // anywhere between two posts
+		} else {
+			time.Sleep(pt.after)
+		}
+		before := count()
+		pid, err := p.nodes[0].Kill(p.id)
+		if err != nil {
+			t.Fatalf("kill %d: %v", i+1, err)
+		}
+		n := count()
+		if n > 0 && n < total {
+			midDelivery++
+		}
+		t.Logf("kill %2d: pid %d, %.2fs after activation, %d posts (%d at the decision)",
+			i+1, pid, time.Since(activated).Seconds(), n, before)
+		// A process killed while holding a lease blocks its sync until the lease expires.
+		time.Sleep(leaseSeconds*time.Second + 200*time.Millisecond)
+	}
+	p.activate(0)
+	restarted := p.runCounts(names...)
+	waitUntil(t, 120*time.Second, fmt.Sprintf("%d posts after the last restart", total), func() bool { return count() >= total })
+	// Then every sync finishes a run that posts nothing: nothing more is coming.
+	p.quietRun(60*time.Second, restarted, names...)
+	t.Logf("%d kills (%d with 0 < posts < %d), delivery done %.1fs after the first activation",
+		kills, midDelivery, total, time.Since(start).Seconds())
+
+	all := p.srv.Posts()
+	if len(all) != total {
+		t.Errorf("%d posts; want exactly %d", len(all), total)
+	}
+	pfCheckPosts(t, p.bot(), all)
+	for i, n := range names {
+		want := total / len(names)
+		if i < total%len(names) {
+			want++
+		}
+		var got []int
+		for _, x := range p.srv.PostsInChannel(channels[n].Id) {
+			var row int
+			if _, err := fmt.Sscanf(x.Message, n+" row %d", &row); err != nil {
+				t.Fatalf("channel %s: unexpected post %q", n, x.Message)
+			}
+			got = append(got, row)
+		}
+		ok := len(got) == want
+		for j := 0; ok && j < want; j++ {
+			ok = got[j] == j+1
+		}
+		if !ok {
+			t.Fatalf("channel %s: rows %v; want 1..%d once each, in order", n, pfRanges(got), want)
+		}
+	}
+	for _, l := range p.srv.Logs() {
+		if strings.Contains(l.Message, "panic") {
+			t.Fatalf("a panic: %s %v", l.Message, l.KV)
+		}
+	}
+}
+
+// pfRanges shortens a list of numbers to runs "1-40 41 43-50" for failure messages.
+func pfRanges(xs []int) string {
+	var b strings.Builder
+	for i := 0; i < len(xs); {
+		j := i
+		for j+1 < len(xs) && xs[j+1] == xs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", xs[i], xs[j])
+		} else {
+			fmt.Fprintf(&b, "%d", xs[i])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
