@@ -18,6 +18,7 @@
 //!   reaches Mattermost, and an in-memory implementation.
 //! - [`state`]: every KV key and value a sync keeps (snapshot, outbox, threads, history).
 //! - [`outbox`]: a committed run's messages, delivered in order, each exactly once.
+//! - [`gate`]: what delivery asks before each message: pacing (a token bucket), stop.
 //! - [`scheduler`]: what is due, and the KV lease that runs each due run once cluster-wide.
 //! - [`notify`]: failure and recovery notices, once per change of a sync's health.
 //! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diff;
+pub mod gate;
 pub mod notify;
 pub mod outbox;
 pub mod plan;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::Clock;
+use crate::gate::Gate;
 use crate::port::{NewPost, Port, PortError};
 use crate::state::{self, StateError, Stored, ThreadRoot};
 
@@ -104,55 +105,68 @@ pub struct Outcome {
     /// Delivery stopped here (transient failure, or the state moved on); the rest of the
     /// outbox is delivered by the next run.
     pub stopped: Option<String>,
+    /// The gate stopped delivery here (the plugin is stopping, the run lost its lease): not
+    /// a failure of the sync; the rest of the outbox is delivered by the next run.
+    pub paused: Option<String>,
 }
 
-/// Delivers `entries` from the stored cursor on. `resumed`: the outbox was committed by an
-/// earlier run, so the entry at the cursor may already be posted (look before posting).
-pub fn deliver(
-    port: &dyn Port,
-    clock: &dyn Clock,
-    retry: &Retry,
-    sync: &str,
-    mut stored: Stored,
-    entries: &[Entry],
-    resumed: bool,
-) -> (Stored, Outcome) {
-    let mut outcome = Outcome::default();
-    let Some(outbox) = stored.meta.outbox.clone() else {
-        return (stored, outcome);
-    };
-    let mut check_first = resumed;
-    for (i, entry) in entries.iter().enumerate().skip(outbox.cursor) {
-        let since = outbox.created - chrono::Duration::minutes(5);
-        let step = Step {
-            port,
-            clock,
-            retry,
-            sync,
+/// What delivery works with: where it posts, its clock, retry policy and gate.
+pub struct Delivery<'a> {
+    pub port: &'a dyn Port,
+    pub clock: &'a dyn Clock,
+    pub retry: &'a Retry,
+    pub gate: &'a dyn Gate,
+    pub sync: &'a str,
+}
+
+impl Delivery<'_> {
+    /// Delivers `entries` from the stored cursor on. `resumed`: the outbox was committed by
+    /// an earlier run, so the entry at the cursor may already be posted (look before
+    /// posting). The gate is asked before each entry; when it says stop, delivery stops
+    /// there and the next run resumes it.
+    pub fn deliver(
+        &self,
+        mut stored: Stored,
+        entries: &[Entry],
+        resumed: bool,
+    ) -> (Stored, Outcome) {
+        let mut outcome = Outcome::default();
+        let Some(outbox) = stored.meta.outbox.clone() else {
+            return (stored, outcome);
         };
-        match step.entry(entry, check_first.then_some(since)) {
-            Ok((post, root)) => outcome.posted.push((i, post, root)),
-            Err(Failure::Permanent(e)) => outcome.failed.push(describe(sync, entry, &e)),
-            Err(Failure::Transient(e)) => {
-                outcome.stopped = Some(format!(
-                    "{}; delivery stopped at message {} of {} and resumes with the next run",
-                    describe(sync, entry, &e),
+        let since = outbox.created - chrono::Duration::minutes(5);
+        let mut check_first = resumed;
+        for (i, entry) in entries.iter().enumerate().skip(outbox.cursor) {
+            let stop = |why: String| {
+                format!(
+                    "{why}; delivery stopped at message {} of {} and resumes with the next run",
                     i + 1,
                     entries.len()
-                ));
+                )
+            };
+            if let Err(why) = self.gate.before_post() {
+                outcome.paused = Some(stop(format!("sync {:?}: {why}", self.sync)));
                 return (stored, outcome);
             }
-        }
-        check_first = false;
-        match state::advance_cursor(port, sync, &stored, i + 1) {
-            Ok(next) => stored = next,
-            Err(e) => {
-                outcome.stopped = Some(e.to_string());
-                return (stored, outcome);
+            match self.entry(entry, check_first.then_some(since)) {
+                Ok((post, root)) => outcome.posted.push((i, post, root)),
+                Err(Failure::Permanent(e)) => outcome.failed.push(describe(self.sync, entry, &e)),
+                Err(Failure::Transient(e)) => {
+                    outcome.stopped = Some(stop(describe(self.sync, entry, &e)));
+                    return (stored, outcome);
+                }
+            }
+            check_first = false;
+            match state::advance_cursor(self.port, self.sync, &stored, i + 1) {
+                Ok(next) => stored = next,
+                Err(e) => {
+                    outcome.stopped = Some(e.to_string());
+                    return (stored, outcome);
+                }
             }
         }
+        (stored, outcome)
     }
-    (stored, outcome)
 }
 
 fn describe(sync: &str, entry: &Entry, e: &str) -> String {
@@ -188,14 +202,7 @@ impl From<PortError> for Failure {
     }
 }
 
-struct Step<'a> {
-    port: &'a dyn Port,
-    clock: &'a dyn Clock,
-    retry: &'a Retry,
-    sync: &'a str,
-}
-
-impl Step<'_> {
+impl Delivery<'_> {
     /// Calls `f`, retrying transient failures with back-off.
     fn call<T>(&self, mut f: impl FnMut() -> Result<T, PortError>) -> Result<T, PortError> {
         let mut delay = self.retry.first_delay;

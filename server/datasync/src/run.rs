@@ -44,6 +44,8 @@ pub struct Engine<'a> {
     pub clock: &'a dyn Clock,
     pub fetch: Fetch<'a>,
     pub allow: &'a AllowList,
+    /// Asked before each message (pacing, stop); [`crate::gate::Open`] for none.
+    pub gate: &'a dyn crate::gate::Gate,
 }
 
 /// One message as delivered (or, for previews, as it would be).
@@ -118,6 +120,10 @@ pub enum RunError {
     /// An earlier run's messages are not all delivered yet.
     #[error("{0}")]
     Pending(String),
+    /// The runtime stopped delivery (the plugin is stopping, the lease was lost): not a
+    /// failure of the sync; its outbox is delivered by the next run.
+    #[error("{0}")]
+    Paused(String),
 }
 
 impl RunError {
@@ -129,7 +135,7 @@ impl RunError {
             RunError::Directory(_) => "directory",
             RunError::State(_) => "state",
             RunError::Refused(_) => "guard",
-            RunError::Pending(_) => "delivery",
+            RunError::Pending(_) | RunError::Paused(_) => "delivery",
         }
     }
 }
@@ -175,9 +181,16 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunRep
         failure: None,
     };
     let outcome = run_inner(engine, sync, mode, &mut record, &mut report);
-    if let Err(e) = outcome {
-        record.errors.insert(0, e.to_string());
-        report.failure = Some(e);
+    match outcome {
+        Ok(()) => {}
+        Err(e @ RunError::Paused(_)) => {
+            record.notes.push(e.to_string());
+            report.failure = Some(e);
+        }
+        Err(e) => {
+            record.errors.insert(0, e.to_string());
+            report.failure = Some(e);
+        }
     }
     record.ok = record.errors.is_empty();
     let elapsed = engine.clock.now() - started;
@@ -281,6 +294,7 @@ fn run_inner(
         .count();
     record.errors.extend(outcome.failed);
     record.errors.extend(outcome.stopped);
+    record.notes.extend(outcome.paused);
     Ok(())
 }
 
@@ -292,8 +306,14 @@ fn deliver(
     resumed: bool,
 ) -> (state::Stored, outbox::Outcome) {
     let retry = outbox::Retry::default();
-    let (port, clock) = (engine.port, engine.clock);
-    outbox::deliver(port, clock, &retry, &sync.name, stored, entries, resumed)
+    let delivery = outbox::Delivery {
+        port: engine.port,
+        clock: engine.clock,
+        retry: &retry,
+        gate: engine.gate,
+        sync: &sync.name,
+    };
+    delivery.deliver(stored, entries, resumed)
 }
 
 /// The stored state; a damaged index is reported and the sync starts over (its snapshot
@@ -360,11 +380,14 @@ fn finish_outbox(
         ));
     }
     record.errors.extend(outcome.failed);
-    match outcome.stopped {
-        Some(e) => Err(RunError::Pending(format!(
+    match (outcome.stopped, outcome.paused) {
+        (Some(e), _) => Err(RunError::Pending(format!(
             "{e}; this run did not read its source"
         ))),
-        None => Ok(Some(stored)),
+        (None, Some(p)) => Err(RunError::Paused(format!(
+            "{p}; this run did not read its source"
+        ))),
+        (None, None) => Ok(Some(stored)),
     }
 }
 

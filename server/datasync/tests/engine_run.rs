@@ -2,9 +2,11 @@
 //! failures (nothing posted, snapshot untouched), snapshot chunking, preview.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datasync::clock::FixedClock;
 use datasync::config::{self, Config};
+use datasync::gate::Gate;
 use datasync::port::{Directory, MemoryPort};
 use datasync::row::{Cell, RowSet, RowSink};
 use datasync::run::{self, Engine, RunMode};
@@ -58,11 +60,24 @@ impl FakeSource {
     }
 }
 
+/// A gate that lets a set number of messages through, then says stop.
+struct Budget(AtomicUsize);
+
+impl Gate for Budget {
+    fn before_post(&self) -> Result<(), String> {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| "the plugin is stopping".to_owned())
+    }
+}
+
 struct World {
     port: MemoryPort,
     clock: FixedClock,
     source: FakeSource,
     plan: Config,
+    gate: Budget,
 }
 
 impl World {
@@ -76,6 +91,7 @@ impl World {
             clock: FixedClock::new("2026-11-21T09:00:00Z".parse().unwrap()),
             source: FakeSource::new(),
             plan: plan_of(top, body),
+            gate: Budget(AtomicUsize::new(usize::MAX)),
         }
     }
     /// A world whose sync has run once on an empty result (the baseline is recorded).
@@ -93,6 +109,7 @@ impl World {
             clock: &self.clock,
             fetch: &fetch,
             allow: &self.plan.allow,
+            gate: &self.gate,
         };
         self.clock.advance(chrono::Duration::minutes(5));
         run::run_sync(&engine, &self.plan.syncs[0], mode)
@@ -290,6 +307,40 @@ fn delivery_failure_resumes_from_the_outbox_without_repeats() {
     assert!(r.record.ok, "{:?}", r.record.errors);
     // Exactly once: "a" is not posted again; "b" from the outbox, then this run's "c".
     assert_eq!(w.messages(), ["+a", "+b", "+c"]);
+}
+
+#[test]
+fn a_closed_gate_stops_delivery_between_messages_and_the_outbox_resumes() {
+    let w = World::baselined("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", ""), (3, "c", "")]);
+    w.gate.0.store(1, Ordering::SeqCst);
+    // Not a failure of the sync (no failure notice): a note says where delivery paused.
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    let note = r.record.notes.join("; ");
+    assert!(
+        note.contains("the plugin is stopping") && note.contains("message 2 of 3"),
+        "{note}"
+    );
+    assert_eq!(w.messages(), ["+a"]);
+    // Still closed: the pending outbox pauses again, and the source is not read.
+    w.source.fail("must not be read");
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert!(
+        r.record
+            .notes
+            .join("; ")
+            .contains("did not read its source"),
+        "{:?}",
+        r.record.notes
+    );
+    w.gate.0.store(usize::MAX, Ordering::SeqCst);
+    w.source
+        .set(&[(1, "a", ""), (2, "b", ""), (3, "c", ""), (4, "d", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(w.messages(), ["+a", "+b", "+c", "+d"]);
 }
 
 #[test]

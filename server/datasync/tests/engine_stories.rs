@@ -38,6 +38,7 @@ impl Demo {
             clock: &self.clock,
             fetch: &run::real_fetch,
             allow: &self.plan.allow,
+            gate: &datasync::gate::Open,
         };
         for s in self
             .plan

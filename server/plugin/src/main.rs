@@ -4,13 +4,16 @@
 //! - `ports`: the engine's ports over the plugin API, posting as the bot.
 //! - `settings`: the System Console settings (`Syncs`, `Secrets`, `NoticeChannel`,
 //!   `TickSeconds`) → a validated configuration.
-//! - `ticker`: one thread that runs due syncs (sequentially, in this increment).
+//! - `ticker`: the ticker thread, the runs it starts (at most `Workers` at once), their
+//!   leases and the gate they pass before each message (pacing, stop).
+//! - `notices`: after a run: the log line, the sync's health, failure/recovery notices.
 //!
 //! Hooks: `OnConfigurationChange` swaps in a valid configuration and keeps the last good one
 //! (logging every problem) when the new one is invalid; `ConfigurationWillBeSaved` rejects
 //! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
 //! `OnDeactivate` stops it.
 
+mod notices;
 mod ports;
 mod settings;
 mod ticker;
@@ -97,6 +100,9 @@ mattermost::hooks! {
                     let syncs = loaded.config.syncs.len().to_string();
                     self.shared.set_config(loaded);
                     api.log_info("Data Sync: configuration loaded", &[("syncs", &syncs)]);
+                    if let Some(t) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        t.wake();
+                    }
                 }
                 Err(problems) => {
                     for p in &problems {

@@ -14,6 +14,13 @@ use serde_json::Value;
 
 /// How often the ticker looks for due syncs unless `TickSeconds` says otherwise.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(10);
+/// How long a run's lease lasts between refreshes unless `LeaseSeconds` says otherwise: a
+/// process killed while holding it blocks that sync this long.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Messages per second the bot posts unless `PostsPerSecond` says otherwise.
+pub const DEFAULT_POSTS_PER_SECOND: u32 = 10;
+/// Syncs that run at once unless `Workers` says otherwise.
+pub const DEFAULT_WORKERS: usize = 4;
 /// What the System Console shows for a secret setting it does not reveal.
 const SANITIZED: &str = "********************************";
 
@@ -23,8 +30,13 @@ pub struct Settings {
     pub syncs: String,
     pub secrets: String,
     pub notice_channel: String,
-    /// `TickSeconds` as written (not in the System Console; config.json only).
+    /// `TickSeconds` and `LeaseSeconds` as written (not in the System Console; config.json
+    /// only).
     pub tick_seconds: String,
+    pub lease_seconds: String,
+    pub posts_per_second: String,
+    pub workers: String,
+    pub max_messages: String,
 }
 
 /// A valid configuration, ready to run.
@@ -33,6 +45,10 @@ pub struct Loaded {
     /// `(team, channel)` for failure notices; `None`: notices are logged.
     pub notice_channel: Option<(String, String)>,
     pub tick: Duration,
+    pub lease: Duration,
+    /// 0: no pacing.
+    pub posts_per_second: u32,
+    pub workers: usize,
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -56,6 +72,10 @@ impl Settings {
             secrets: get("secrets"),
             notice_channel: get("noticechannel"),
             tick_seconds: get("tickseconds"),
+            lease_seconds: get("leaseseconds"),
+            posts_per_second: get("postspersecond"),
+            workers: get("workers"),
+            max_messages: get("maxmessages"),
         }
     }
 
@@ -92,20 +112,30 @@ impl Settings {
                 }
             },
         };
-        let tick = match self.tick_seconds.trim() {
-            "" => DEFAULT_TICK,
-            v => match v.parse::<f64>() {
-                Ok(n) if (1.0..=3600.0).contains(&n) && n.fract() == 0.0 => {
-                    Duration::from_secs(n as u64)
-                }
-                _ => {
-                    problems.push(format!(
-                        "TickSeconds: {v:?} is not a whole number of seconds from 1 to 3600"
-                    ));
-                    DEFAULT_TICK
-                }
-            },
+        let mut number = |key: &str, value: &str, range: std::ops::RangeInclusive<u64>| {
+            whole_number(key, value, range).unwrap_or_else(|p| {
+                problems.push(p);
+                None
+            })
         };
+        let tick = number("TickSeconds", &self.tick_seconds, 1..=3600)
+            .map_or(DEFAULT_TICK, Duration::from_secs);
+        let lease = number("LeaseSeconds", &self.lease_seconds, 2..=3600)
+            .map_or(DEFAULT_LEASE, Duration::from_secs);
+        let posts_per_second = number("PostsPerSecond", &self.posts_per_second, 0..=1000)
+            .map_or(DEFAULT_POSTS_PER_SECOND, |n| n as u32);
+        let workers =
+            number("Workers", &self.workers, 1..=16).map_or(DEFAULT_WORKERS, |n| n as usize);
+        let max_messages = number("MaxMessages", &self.max_messages, 1..=10_000);
+        if lease < tick * 2 {
+            // The ticker refreshes leases once a tick: a shorter lease could expire
+            // under a run that is still going.
+            problems.push(format!(
+                "LeaseSeconds: {} is less than twice TickSeconds ({})",
+                lease.as_secs(),
+                tick.as_secs()
+            ));
+        }
         let env = |name: &str| {
             secrets
                 .get(name)
@@ -123,17 +153,48 @@ impl Settings {
             config::parse(&self.syncs, &env)
         };
         match parsed {
-            Ok(config) if problems.is_empty() => Ok(Loaded {
-                config,
-                notice_channel,
-                tick,
-            }),
+            Ok(mut config) if problems.is_empty() => {
+                if let Some(cap) = max_messages {
+                    for sync in &mut config.syncs {
+                        sync.max_messages = sync.max_messages.min(cap as usize);
+                    }
+                }
+                Ok(Loaded {
+                    config,
+                    notice_channel,
+                    tick,
+                    lease,
+                    posts_per_second,
+                    workers,
+                })
+            }
             Ok(_) => Err(problems),
             Err(errors) => {
                 problems.extend(errors.0.iter().map(|e| format!("Syncs: {e}")));
                 Err(problems)
             }
         }
+    }
+}
+
+/// A whole number setting in `range`; `None` when left empty. The problem names the key.
+fn whole_number(
+    key: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    // The System Console saves numbers as JSON numbers, config.json may hold "5" or 5.0.
+    match v.parse::<f64>() {
+        Ok(n) if n.fract() == 0.0 && n >= 0.0 && range.contains(&(n as u64)) => Ok(Some(n as u64)),
+        _ => Err(format!(
+            "{key}: {v:?} is not a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
     }
 }
 
@@ -220,6 +281,7 @@ added = "new {{ row.id }}"
             secrets: "# comment\n\nDS_TEST_DB = /tmp/secret-path.db\n".into(),
             notice_channel: "acme/ops".into(),
             tick_seconds: "1".into(),
+            ..Settings::default()
         };
         let loaded = s.load().unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(loaded.config.syncs.len(), 1);
@@ -237,6 +299,7 @@ added = "new {{ row.id }}"
             secrets: "DS_TEST_DB=/very/secret\nnot a pair hunter2".into(),
             notice_channel: "nochannel".into(),
             tick_seconds: "0".into(),
+            ..Settings::default()
         };
         let problems = s.load().err().expect("invalid");
         let all = describe(&problems);
@@ -248,6 +311,54 @@ added = "new {{ row.id }}"
             !all.contains("hunter2") && !all.contains("/very/secret"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn runtime_numbers_have_defaults_ranges_and_a_lease_longer_than_two_ticks() {
+        let with = |pairs: Value| Settings::from_json(&pairs).load();
+        let loaded = with(json!({})).unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(
+            (loaded.lease, loaded.posts_per_second, loaded.workers),
+            (DEFAULT_LEASE, DEFAULT_POSTS_PER_SECOND, DEFAULT_WORKERS)
+        );
+        let loaded = with(
+            json!({"TickSeconds": 1, "LeaseSeconds": "3", "PostsPerSecond": 0, "Workers": 16.0}),
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(
+            (
+                loaded.lease.as_secs(),
+                loaded.posts_per_second,
+                loaded.workers
+            ),
+            (3, 0, 16)
+        );
+        let problems = with(
+            json!({"LeaseSeconds": 15, "PostsPerSecond": -1, "Workers": 0, "MaxMessages": "lots"}),
+        )
+        .err()
+        .expect("invalid");
+        let all = describe(&problems);
+        for want in [
+            "LeaseSeconds: 15 is less than twice TickSeconds (10)",
+            "PostsPerSecond: \"-1\" is not a whole number from 0 to 1000",
+            "Workers: \"0\" is not a whole number from 1 to 16",
+            "MaxMessages: \"lots\"",
+        ] {
+            assert!(all.contains(want), "{want} in {all}");
+        }
+    }
+
+    #[test]
+    fn max_messages_caps_each_syncs_limit() {
+        let s = Settings {
+            syncs: DOC.replace("schedule", "max_messages = 500\nschedule"),
+            secrets: "DS_TEST_DB=/tmp/x.db".into(),
+            max_messages: "20".into(),
+            ..Settings::default()
+        };
+        let loaded = s.load().unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(loaded.config.syncs[0].max_messages, 20);
     }
 
     #[test]

@@ -1,45 +1,69 @@
-//! The ticker: one thread that, every tick, offers each configured sync to the scheduler
-//! and runs the ones whose lease it gets.
+//! The ticker and its runs.
 //!
-//! Runs are sequential in this increment (one sync after another on the ticker thread);
-//! a bounded worker pool comes later. The lease is taken for [`LEASE_TTL`] and not
-//! refreshed while a run lasts; the commit's compare-and-set still keeps a second holder
-//! from committing the same run twice.
+//! One ticker thread wakes every `TickSeconds` (and at once when the configuration
+//! changes). Each tick it refreshes the lease of every run going on, then offers each
+//! idle sync to the scheduler and starts the ones whose lease it gets, each on its own run
+//! thread: at most `Workers` at once (the bounded worker pool).
+//!
+//! A run passes a [`RunGate`] before each message: the process-wide pacing bucket, and a
+//! stop when the plugin deactivates, the run's lease is lost or its sync is removed. Runs
+//! then stop between two messages and the outbox resumes later, so deactivation takes
+//! seconds, except for a run still reading its source (the supervisor ends the process;
+//! its lease expires after `LeaseSeconds`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use datasync::clock::{Clock, SystemClock};
-use datasync::config::SyncConfig;
-use datasync::notify;
-use datasync::port::{Directory, Messaging, NewPost};
-use datasync::run::{self, Engine, Fetch, RunMode, RunReport};
-use datasync::scheduler::{self, Reason};
+use datasync::gate::{Bucket, Gate};
+use datasync::run::{self, Engine, RunMode};
+use datasync::scheduler::{self, Lease, Reason};
 use mattermost::Api;
 
+use crate::notices;
 use crate::ports::ApiPort;
-use crate::settings::{DEFAULT_TICK, Loaded};
+use crate::settings::{DEFAULT_POSTS_PER_SECOND, DEFAULT_TICK, Loaded};
 
-/// How long a lease lasts (a run that dies holding it blocks its sync this long).
-const LEASE_TTL: Duration = Duration::from_secs(10 * 60);
-/// How long deactivation waits for the ticker to reach a safe point.
+/// How long deactivation waits for the runs to reach a safe point.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the hooks and the ticker share: the running configuration and the bot.
-#[derive(Default)]
+/// What the hooks, the ticker and the runs share: the running configuration, the bot and
+/// the pacing bucket (one for the process: the bot's rate, whatever syncs post).
 pub struct Shared {
     config: RwLock<Option<Arc<Loaded>>>,
     bot_id: RwLock<String>,
+    pacing: Mutex<(u32, Bucket)>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            config: RwLock::default(),
+            bot_id: RwLock::default(),
+            pacing: Mutex::new((
+                DEFAULT_POSTS_PER_SECOND,
+                Bucket::new(DEFAULT_POSTS_PER_SECOND),
+            )),
+        }
+    }
 }
 
 impl Shared {
     pub fn set_config(&self, loaded: Loaded) {
+        let mut pacing = lock(&self.pacing);
+        if pacing.0 != loaded.posts_per_second {
+            *pacing = (
+                loaded.posts_per_second,
+                Bucket::new(loaded.posts_per_second),
+            );
+        }
+        drop(pacing);
         let mut slot = self.config.write().unwrap_or_else(|p| p.into_inner());
         *slot = Some(Arc::new(loaded));
     }
@@ -65,14 +89,21 @@ impl Shared {
     fn tick(&self) -> Duration {
         self.config().map_or(DEFAULT_TICK, |c| c.tick)
     }
+
+    /// How long to wait before the next message may be posted.
+    fn pace(&self) -> Duration {
+        lock(&self.pacing).1.take(Instant::now())
+    }
 }
 
 #[derive(Default)]
 struct State {
     stop: bool,
+    wake: bool,
     done: bool,
 }
 
+/// The stop and wake signals, and the ticker's "done".
 #[derive(Default)]
 struct Control {
     state: Mutex<State>,
@@ -82,6 +113,32 @@ struct Control {
 impl Control {
     fn stopping(&self) -> bool {
         lock(&self.state).stop
+    }
+
+    /// Sleeps up to `d`, or until told to stop (`false`) or to wake (`true`).
+    fn sleep(&self, d: Duration, wake_early: bool) -> bool {
+        let deadline = Instant::now() + d;
+        let mut st = lock(&self.state);
+        while !(st.stop || (wake_early && st.wake)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        if wake_early {
+            st.wake = false;
+        }
+        !st.stop
+    }
+
+    fn signal(&self, f: impl FnOnce(&mut State)) {
+        f(&mut lock(&self.state));
+        self.changed.notify_all();
     }
 }
 
@@ -104,23 +161,27 @@ impl Ticker {
     pub fn start(api: Api, shared: Arc<Shared>) -> std::io::Result<Ticker> {
         let control = Arc::new(Control::default());
         let ctl = control.clone();
-        let holder = holder_id();
         let handle = std::thread::Builder::new()
             .name("datasync-ticker".into())
             .spawn(move || {
+                let mut pool = Pool {
+                    api,
+                    shared,
+                    control: ctl.clone(),
+                    holder: holder_id(),
+                    runs: Vec::new(),
+                };
                 loop {
-                    let outcome =
-                        catch_unwind(AssertUnwindSafe(|| tick_once(&api, &shared, &holder, &ctl)));
-                    if outcome.is_err() {
-                        api.log_error("Data Sync: the ticker caught a panic; it goes on", &[]);
+                    if catch_unwind(AssertUnwindSafe(|| pool.tick())).is_err() {
+                        pool.api
+                            .log_error("Data Sync: the ticker caught a panic; it goes on", &[]);
                     }
-                    if !wait(&ctl, shared.tick()) {
+                    if !ctl.sleep(pool.shared.tick(), true) {
                         break;
                     }
                 }
-                let mut st = lock(&ctl.state);
-                st.done = true;
-                ctl.changed.notify_all();
+                pool.wait_for_runs(Instant::now() + STOP_WAIT);
+                ctl.signal(|st| st.done = true);
             })?;
         Ok(Ticker {
             control,
@@ -128,13 +189,17 @@ impl Ticker {
         })
     }
 
-    /// Stops the ticker at its next safe point (between runs); waits up to [`STOP_WAIT`].
-    /// `false`: a run was still going when the wait ended (the thread is left to finish).
+    /// Looks for due syncs now (a new configuration may have some).
+    pub fn wake(&self) {
+        self.control.signal(|st| st.wake = true);
+    }
+
+    /// Stops the ticker and its runs at their next safe point; waits a few seconds.
+    /// `false`: a run was still going when the wait ended (it ends with the process).
     pub fn stop(mut self) -> bool {
+        self.control.signal(|st| st.stop = true);
+        let deadline = Instant::now() + STOP_WAIT + Duration::from_secs(1);
         let mut st = lock(&self.control.state);
-        st.stop = true;
-        self.control.changed.notify_all();
-        let deadline = Instant::now() + STOP_WAIT;
         while !st.done {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -155,136 +220,237 @@ impl Ticker {
     }
 }
 
-/// Sleeps one tick; `false` when told to stop.
-fn wait(control: &Control, tick: Duration) -> bool {
-    let deadline = Instant::now() + tick;
-    let mut st = lock(&control.state);
-    while !st.stop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        st = control
-            .changed
-            .wait_timeout(st, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-    false
+/// Why a run must stop before its next message (set once).
+type Cancel = Arc<OnceLock<&'static str>>;
+
+/// One run going on.
+struct Running {
+    sync: String,
+    /// `None` once the run has released it.
+    lease: Arc<Mutex<Option<Lease>>>,
+    cancel: Cancel,
+    handle: JoinHandle<()>,
 }
 
-fn tick_once(api: &Api, shared: &Shared, holder: &str, control: &Control) {
-    let Some(loaded) = shared.config() else {
-        return;
-    };
-    let bot_id = shared.bot_id();
-    if bot_id.is_empty() {
-        return;
-    }
-    let port = ApiPort::new(api.clone(), bot_id);
-    for sync in &loaded.config.syncs {
-        if control.stopping() {
+/// The ticker's view of the runs it started.
+struct Pool {
+    api: Api,
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    holder: String,
+    runs: Vec<Running>,
+}
+
+impl Pool {
+    fn tick(&mut self) {
+        self.runs.retain(|r| !r.handle.is_finished());
+        let Some(loaded) = self.shared.config() else {
+            return;
+        };
+        let bot_id = self.shared.bot_id();
+        if bot_id.is_empty() {
             return;
         }
-        run_if_due(api, &port, &loaded, sync, holder);
+        let port = ApiPort::new(self.api.clone(), bot_id);
+        self.refresh(&port, &loaded);
+        for (index, sync) in loaded.config.syncs.iter().enumerate() {
+            if self.control.stopping() || self.runs.len() >= loaded.workers {
+                return;
+            }
+            if self.runs.iter().any(|r| r.sync == sync.name) {
+                continue;
+            }
+            if let Some(lease) = self.claim(&port, &loaded, index) {
+                self.start(&port, &loaded, index, lease);
+            }
+        }
+    }
+
+    /// Extends the lease of every run; a run whose lease was lost, or whose sync is no
+    /// longer configured, stops before its next message.
+    fn refresh(&self, port: &ApiPort, loaded: &Loaded) {
+        for run in &self.runs {
+            if !loaded.config.syncs.iter().any(|s| s.name == run.sync) {
+                let _ = run
+                    .cancel
+                    .set("the sync was removed from the configuration");
+            }
+            let mut slot = lock(&run.lease);
+            let Some(lease) = slot.as_mut() else {
+                continue;
+            };
+            match lease.refresh(port, SystemClock.now(), loaded.lease) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = run.cancel.set("the run lost its lock to another node");
+                }
+                Err(e) => self.api.log_warn(
+                    "Data Sync: could not refresh a run's lock",
+                    &[("sync", &run.sync), ("error", &e.to_string())],
+                ),
+            }
+        }
+    }
+
+    fn claim(&self, port: &ApiPort, loaded: &Loaded, index: usize) -> Option<Lease> {
+        let sync = &loaded.config.syncs[index];
+        let now = SystemClock.now();
+        match scheduler::claim(
+            port,
+            sync,
+            &self.holder,
+            Reason::Schedule,
+            now,
+            loaded.lease,
+        ) {
+            Ok(Ok(lease)) => {
+                if let Some(repaired) = &lease.repaired {
+                    self.api.log_warn(
+                        "Data Sync: lock repaired",
+                        &[("sync", &sync.name), ("detail", repaired)],
+                    );
+                }
+                Some(lease)
+            }
+            Ok(Err(_not_now)) => None,
+            Err(e) => {
+                self.api.log_error(
+                    "Data Sync: could not check the schedule",
+                    &[("sync", &sync.name), ("error", &e.to_string())],
+                );
+                None
+            }
+        }
+    }
+
+    fn start(&mut self, port: &ApiPort, loaded: &Arc<Loaded>, index: usize, lease: Lease) {
+        let sync = loaded.config.syncs[index].name.clone();
+        let lease = Arc::new(Mutex::new(Some(lease)));
+        let cancel = Cancel::default();
+        let job = Job {
+            api: self.api.clone(),
+            port: port.clone(),
+            loaded: loaded.clone(),
+            index,
+            holder: self.holder.clone(),
+            lease: lease.clone(),
+            gate: RunGate {
+                shared: self.shared.clone(),
+                control: self.control.clone(),
+                cancel: cancel.clone(),
+            },
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("datasync-run-{index}"))
+            .spawn(move || job.run());
+        match spawned {
+            Ok(handle) => self.runs.push(Running {
+                sync,
+                lease,
+                cancel,
+                handle,
+            }),
+            Err(e) => {
+                self.api.log_error(
+                    "Data Sync: could not start a run thread",
+                    &[("sync", &sync), ("error", &e.to_string())],
+                );
+                if let Some(lease) = lock(&lease).take() {
+                    let _ = lease.release(port);
+                }
+            }
+        }
+    }
+
+    /// Waits until every run has finished or `deadline` passes (runs see the stop at
+    /// their next message).
+    fn wait_for_runs(&mut self, deadline: Instant) {
+        while self.runs.iter().any(|r| !r.handle.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for run in std::mem::take(&mut self.runs) {
+            if run.handle.is_finished() {
+                let _ = run.handle.join();
+            } else {
+                self.api.log_warn(
+                    "Data Sync: a run was still reading its source at deactivation; it ends with the process and its lock expires by itself",
+                    &[("sync", &run.sync)],
+                );
+            }
+        }
     }
 }
 
-fn run_if_due(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &SyncConfig, holder: &str) {
-    let clock = SystemClock;
-    let name = sync.name.as_str();
-    let lease = match scheduler::claim(port, sync, holder, Reason::Schedule, clock.now(), LEASE_TTL)
-    {
-        Ok(Ok(lease)) => lease,
-        Ok(Err(_not_now)) => return,
-        Err(e) => {
-            api.log_error(
-                "Data Sync: could not check the schedule",
-                &[("sync", name), ("error", &e.to_string())],
+/// What a run passes before each message.
+struct RunGate {
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    cancel: Cancel,
+}
+
+impl RunGate {
+    fn check(&self) -> Result<(), String> {
+        if self.control.stopping() {
+            return Err("the plugin is stopping".into());
+        }
+        match self.cancel.get() {
+            Some(why) => Err((*why).to_owned()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Gate for RunGate {
+    fn before_post(&self) -> Result<(), String> {
+        self.check()?;
+        let wait = self.shared.pace();
+        if !wait.is_zero() {
+            self.control.sleep(wait, false);
+            self.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// One run, on its own thread.
+struct Job {
+    api: Api,
+    port: ApiPort,
+    loaded: Arc<Loaded>,
+    index: usize,
+    holder: String,
+    lease: Arc<Mutex<Option<Lease>>>,
+    gate: RunGate,
+}
+
+impl Job {
+    fn run(self) {
+        let sync = &self.loaded.config.syncs[self.index];
+        let engine = Engine {
+            port: &self.port,
+            clock: &SystemClock,
+            fetch: &run::real_fetch,
+            allow: &self.loaded.config.allow,
+            gate: &self.gate,
+        };
+        match catch_unwind(AssertUnwindSafe(|| {
+            run::run_sync(&engine, sync, RunMode::Deliver)
+        })) {
+            Ok(report) => {
+                notices::after_run(&self.api, &self.port, &self.loaded, &self.holder, &report)
+            }
+            Err(_) => self
+                .api
+                .log_error("Data Sync: a run panicked", &[("sync", &sync.name)]),
+        }
+        let lease = lock(&self.lease).take();
+        if let Some(lease) = lease
+            && let Err(e) = lease.release(&self.port)
+        {
+            self.api.log_warn(
+                "Data Sync: could not release the lock (it expires by itself)",
+                &[("sync", &sync.name), ("error", &e.to_string())],
             );
-            return;
         }
-    };
-    if let Some(repaired) = &lease.repaired {
-        api.log_warn(
-            "Data Sync: lock repaired",
-            &[("sync", name), ("detail", repaired)],
-        );
-    }
-    let fetch: Fetch<'_> = &run::real_fetch;
-    let engine = Engine {
-        port,
-        clock: &clock,
-        fetch,
-        allow: &loaded.config.allow,
-    };
-    match catch_unwind(AssertUnwindSafe(|| {
-        run::run_sync(&engine, sync, RunMode::Deliver)
-    })) {
-        Ok(report) => after_run(api, port, loaded, &report),
-        Err(_) => api.log_error("Data Sync: a run panicked", &[("sync", name)]),
-    }
-    if let Err(e) = lease.release(port) {
-        api.log_warn(
-            "Data Sync: could not release the lock (it expires by itself)",
-            &[("sync", name), ("error", &e.to_string())],
-        );
-    }
-}
-
-fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, report: &RunReport) {
-    let r = &report.record;
-    let yes_no = |b: bool| if b { "true" } else { "false" };
-    let pairs = [
-        ("sync", r.sync.clone()),
-        ("ok", yes_no(r.ok).to_owned()),
-        ("baseline", yes_no(r.baseline).to_owned()),
-        ("rows", r.rows.to_string()),
-        ("added", r.added.to_string()),
-        ("changed", r.changed.to_string()),
-        ("removed", r.removed.to_string()),
-        ("messages", r.messages.to_string()),
-        ("errors", r.errors.join("; ")),
-    ];
-    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    if r.ok {
-        api.log_info("Data Sync: run finished", &pairs);
-    } else {
-        api.log_error("Data Sync: run failed", &pairs);
-    }
-    match notify::after_run(port, r) {
-        Ok(Some(notice)) => post_notice(api, port, loaded, &r.sync, &notice.text()),
-        Ok(None) => {}
-        Err(e) => api.log_error(
-            "Data Sync: could not record the sync's health",
-            &[("sync", &r.sync), ("error", &e.to_string())],
-        ),
-    }
-}
-
-/// Posts a notice as the bot into `NoticeChannel`, or logs it when none is set.
-fn post_notice(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &str, text: &str) {
-    let Some((team, channel)) = &loaded.notice_channel else {
-        api.log_warn("Data Sync: notice", &[("sync", sync), ("notice", text)]);
-        return;
-    };
-    let posted = port.channel_by_name(team, channel).and_then(|c| match c {
-        Some(c) => port
-            .create_post(&NewPost {
-                channel_id: c.id,
-                message: text.to_owned(),
-                ..NewPost::default()
-            })
-            .map(|_| ()),
-        None => Err(datasync::port::PortError::permanent(
-            "GetChannelByNameForTeamName",
-            format!("no channel {team}/{channel} (NoticeChannel)"),
-        )),
-    });
-    if let Err(e) = posted {
-        api.log_error(
-            "Data Sync: could not post a notice; here it is",
-            &[("sync", sync), ("notice", text), ("error", &e.to_string())],
-        );
     }
 }

@@ -205,6 +205,7 @@ fn dry_run(f: &Flags, out: &mut dyn std::io::Write) -> Result<i32, String> {
         clock: clock.as_ref(),
         fetch: &run::real_fetch,
         allow: &plan.allow,
+        gate: &datasync::gate::Open,
     };
     let selected: Vec<_> = match &f.sync {
         Some(name) => vec![
@@ -260,6 +261,7 @@ fn demo(out: &mut dyn std::io::Write) -> Result<(), String> {
         clock: &clock,
         fetch: &run::real_fetch,
         allow: &plan.allow,
+        gate: &datasync::gate::Open,
     };
     let mut w = |s: &str| {
         let _ = out.write_all(s.as_bytes());
