@@ -4,16 +4,13 @@ package hosttest
 // syncs, three channels), restarted through the host each time: exactly 1,000 posts, each
 // once, in row order in every channel. Heavy: once per run.sh (HOST_DATASYNC_HEAVY=1).
 //
-// The points are seeded (HOST_DATASYNC_SEED=<n> repeats a run; the seed is printed): most
-// are "after the k-th post" for 20 sorted random k in 1..999, the rest "a random time after
-// activation" (claim, fetch, commit, reconciliation of the message whose fate is unknown).
+// The points are seeded (HOST_DATASYNC_SEED=<n> repeats the choices; the seed is printed).
 
 import (
 	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,40 +80,34 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 		channels[n] = p.srv.AddChannel(team.Id, n, n)
 	}
 
-	// The kill points.
-	type point struct {
-		afterPost int           // kill once this many posts exist (0: time-based)
-		after     time.Duration // time-based: this long after activation
-	}
-	var posts []int
-	for len(posts) < kills {
-		posts = append(posts, 1+rng.Intn(total-1))
-	}
-	sort.Ints(posts)
-	points := make([]point, kills)
-	for i := range points {
-		if rng.Intn(4) == 0 {
-			points[i] = point{after: time.Duration(rng.Intn(2500)) * time.Millisecond}
-		} else {
-			points[i] = point{afterPost: posts[i]}
-		}
-	}
-
+	// The kill points: a quarter "a random time (0-3 s) after activation" (claim, fetch,
+	// commit, the reconciliation of the message whose fate is unknown), the rest "after a
+	// random number of further posts" (about the remaining messages over the remaining
+	// kills, so the kills spread over the whole delivery), a few milliseconds apart.
 	count := func() int { return len(p.srv.Posts()) }
 	start := time.Now()
 	midDelivery := 0
-	for i, pt := range points {
+	for i := range kills {
 		p.activate(0)
 		activated := time.Now()
-		if pt.afterPost > 0 {
-			waitUntil(t, 60*time.Second, fmt.Sprintf("post %d before kill %d", pt.afterPost, i+1), func() bool {
-				return count() >= pt.afterPost
-			})
-			time.Sleep(time.Duration(rng.Intn(8)) * time.Millisecond) // anywhere between two posts
+		at := count()
+		what := ""
+		if rng.Intn(4) == 0 {
+			d := time.Duration(rng.Intn(3000)) * time.Millisecond
+			what = fmt.Sprintf("%v after activation", d)
+			time.Sleep(d)
 		} else {
-			time.Sleep(pt.after)
+			span := max(1, 2*(total-at)/(kills-i))
+			target := min(total-1, at+1+rng.Intn(span))
+			what = fmt.Sprintf("at post %d", target)
+			deadline := time.Now().Add(60 * time.Second)
+			for count() < target {
+				if time.Now().After(deadline) {
+					t.Fatalf("kill %d: timed out waiting for post %d (%d posts)", i+1, target, count())
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
 		}
-		before := count()
 		pid, err := p.nodes[0].Kill(p.id)
 		if err != nil {
 			t.Fatalf("kill %d: %v", i+1, err)
@@ -125,8 +116,7 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 		if n > 0 && n < total {
 			midDelivery++
 		}
-		t.Logf("kill %2d: pid %d, %.2fs after activation, %d posts (%d at the decision)",
-			i+1, pid, time.Since(activated).Seconds(), n, before)
+		t.Logf("kill %2d (%s): pid %d, %.2fs after activation, %d posts", i+1, what, pid, time.Since(activated).Seconds(), n)
 		// A process killed while holding a lease blocks its sync until the lease expires.
 		time.Sleep(leaseSeconds*time.Second + 200*time.Millisecond)
 	}
