@@ -44,6 +44,7 @@ added = "%[1]s row {{ row.id }}"
 func TestDataSyncKill9DuringDelivery(t *testing.T) {
 	pfBinary(t)
 	pfHeavy(t)
+	t.Parallel() // mostly waiting for schedules: alongside the other Data Sync proofs
 	const total, kills, leaseSeconds = 1000, 20, 2
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("HOST_DATASYNC_SEED"); s != "" {
@@ -180,4 +181,46 @@ func pfRanges(xs []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// A run killed in the middle of its delivery blocks its sync until the lease expires
+// (contract: LeaseSeconds); the rest of its outbox should then be delivered, not only at the
+// sync's next scheduled start (for a daily report: a day later). Known to fail with the
+// plugin of 2026-11-30 (the outbox resumes only in the next scheduled run): it runs with
+// HOST_DATASYNC_KNOWN_BUGS=1 until that is fixed.
+func TestDataSyncResumesAfterLeaseExpiry(t *testing.T) {
+	pfBinary(t)
+	pfHeavy(t)
+	if os.Getenv("HOST_DATASYNC_KNOWN_BUGS") != "1" {
+		t.Skip("known defect: an interrupted delivery waits for the next scheduled run (HOST_DATASYNC_KNOWN_BUGS=1 runs this)")
+	}
+	t.Parallel()
+	const rows, leaseSeconds = 40, 2
+	db := filepath.Join(t.TempDir(), "resume.db")
+	pfSqlite(t, db, fmt.Sprintf("CREATE TABLE r1 (id INTEGER PRIMARY KEY);"+
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) INSERT INTO r1 SELECT i FROM n;", rows))
+	doc := pfCrashSyncs + strings.Replace(fmt.Sprintf(pfCrashSync, "r1"), "every 10s", "every 2m", 1)
+	p := pfNew(t, map[string]any{
+		"Syncs": doc, "Secrets": "CRASH_DB=" + db, "TickSeconds": 1,
+		"LeaseSeconds": leaseSeconds, "PostsPerSecond": 4,
+	})
+	team := p.srv.AddTeam("acme", "Acme")
+	p.srv.AddChannel(team.Id, "r1", "r1")
+	p.activate(0)
+	count := func() int { return len(p.srv.Posts()) }
+	waitUntil(t, 30*time.Second, "the first run under way", func() bool { return count() >= 8 })
+	if _, err := p.nodes[0].Kill(p.id); err != nil {
+		t.Fatal(err)
+	}
+	killed := count()
+	time.Sleep(leaseSeconds*time.Second + 200*time.Millisecond)
+	p.activate(0)
+	deadline := time.Now().Add(25 * time.Second)
+	for count() < rows && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := count(); n != rows {
+		t.Fatalf("killed after %d of %d posts; %d posted 25 s after the lease expired (the rest waits for the next scheduled run, 2 min after the first)", killed, rows, n)
+	}
+	pfCheckPosts(t, p.bot(), p.srv.Posts())
 }

@@ -4,8 +4,9 @@ package hosttest
 // datasync_cluster_test.go): the real datasync-plugin executable (HOST_DATASYNC_BIN) under
 // the real host code, its settings, its run log lines, its KV state and its posts.
 //
-// The heavy proofs (kill -9 during delivery, two processes sharing one server) run once
-// per run.sh: on the go.mod (server/public v0.3.0) pass, which sets HOST_DATASYNC_HEAVY=1.
+// The proofs (the stories, kill -9 during delivery, two processes sharing one server) run
+// once per run.sh: in the go.mod (server/public v0.3.0) pass, which sets
+// HOST_DATASYNC_HEAVY=1, in parallel with each other (they mostly wait for schedules).
 
 import (
 	"encoding/json"

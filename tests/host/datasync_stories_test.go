@@ -234,7 +234,9 @@ const pfExportCSV = `id,name,account,amount,stage,ae_email
 
 func TestDataSyncStoriesPostgres(t *testing.T) {
 	pfBinary(t)
+	pfHeavy(t) // the plugin's protocol use does not differ between the two server/public passes
 	pgURL := pfPostgres(t)
+	t.Parallel() // mostly waiting for schedules: alongside the other Data Sync proofs
 	schema := fmt.Sprintf("stories_%d_%d", time.Now().Unix(), rand.Intn(1_000_000))
 	sub := func(s string) string { return strings.ReplaceAll(s, "{S}", schema) }
 	pfPsql(t, pgURL, sub(pfStoriesSchema))
