@@ -7,7 +7,6 @@ package hosttest
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -108,31 +107,13 @@ func waitRuns(t *testing.T, srv *harness.Server, after int, what string) {
 }
 
 func TestDataSyncPlugin(t *testing.T) {
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := manifest.Id
-	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := env.Server
+	ds := newDataSync(t)
+	env, id, srv := ds.Env, ds.id, ds.Server
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	owners := srv.AddChannel(team.Id, "owners", "Owners")
 	alice := srv.AddUser("alice", "alice@example.com")
+	admin := srv.AddAdmin("admin", "admin@example.com")
 	db := filepath.Join(t.TempDir(), "deals.db")
 	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO deals VALUES (1, 'Initech');"+
 		"CREATE TABLE owners (id INTEGER PRIMARY KEY, target TEXT NOT NULL, owner TEXT NOT NULL);"+
@@ -144,21 +125,7 @@ func TestDataSyncPlugin(t *testing.T) {
 		"\n[syncs.broken]\nconection = \"crm\"\n"
 	bad := map[string]any{"Syncs": badSyncs, "Secrets": secrets, "TickSeconds": 1}
 	srv.SetPluginSettings(id, good)
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		env.Env.Shutdown()
-		if t.Failed() {
-			for _, l := range srv.Logs() {
-				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
-			}
-			t.Logf("host log:\n%s", tail(env.HostLog.String(), 4000))
-		}
-	})
-	if err := env.Activate(id); err != nil {
-		t.Fatalf("activate: %v", err)
-	}
+	ds.activate(t)
 	bot := srv.UserByUsername("datasync")
 	if bot == nil || !bot.IsBot {
 		t.Fatalf("no bot datasync after activation: %+v", bot)
@@ -199,13 +166,7 @@ func TestDataSyncPlugin(t *testing.T) {
 	if appErr != nil {
 		t.Fatal(appErr)
 	}
-	messages := func(channelID string) []string {
-		var out []string
-		for _, p := range srv.PostsInChannel(channelID) {
-			out = append(out, p.Message)
-		}
-		return out
-	}
+	messages := ds.messages
 	waitUntil(t, 15*time.Second, "the owners posts", func() bool {
 		return len(messages(dm.Id)) >= 2 && len(messages(owners.Id)) >= 1
 	})
@@ -265,6 +226,19 @@ func TestDataSyncPlugin(t *testing.T) {
 	if !srv.HasLog("error", "Data Sync: configuration problem") ||
 		!srv.HasLog("error", "Data Sync: the new configuration is invalid; the last valid configuration keeps running") {
 		t.Fatal("the invalid configuration was not logged")
+	}
+	// One notice to the admins (no NoticeChannel: by DM), however often it is saved again.
+	if err := hooks().OnConfigurationChange(); err != nil {
+		t.Fatal(err)
+	}
+	adminDM, appErr := srv.NewAPI(&model.Manifest{Id: "test"}).GetDirectChannel(bot.Id, admin.Id)
+	if appErr != nil {
+		t.Fatal(appErr)
+	}
+	notices := messages(adminDM.Id)
+	if len(notices) != 1 || !strings.Contains(notices[0], "the new configuration was not applied: 7 problems; the last valid configuration keeps running") ||
+		!strings.Contains(notices[0], "parsecs") {
+		t.Fatalf("configuration notices to the admin = %q; want one naming the problems", notices)
 	}
 	sqlite(t, db, "INSERT INTO deals VALUES (3, 'Hooli');")
 	waitUntil(t, 25*time.Second, "the post under the old configuration", func() bool { return len(posts()) >= 2 })

@@ -120,6 +120,52 @@ pub fn after_run(kv: &dyn Kv, record: &HistoryRecord) -> Result<Option<Notice>, 
     Ok(notice)
 }
 
+/// Most problems a configuration notice lists.
+const SHOWN_PROBLEMS: usize = 10;
+
+/// An invalid configuration was given to the plugin: the notice to post, once per distinct
+/// list of problems cluster-wide (every node is given the same configuration; the first to
+/// record its hash posts). `keeps_running`: a last valid configuration still runs.
+pub fn config_problems(
+    kv: &dyn Kv,
+    problems: &[String],
+    keeps_running: bool,
+) -> Result<Option<String>, StateError> {
+    let key = state::config_notice_key();
+    let hash = state::stable_hash(&problems.join("\n"));
+    let old = kv.kv_get(&key)?;
+    if old.as_deref() == Some(hash.as_bytes())
+        || !kv.kv_compare_and_set(&key, old.as_deref(), hash.as_bytes())?
+    {
+        return Ok(None);
+    }
+    let n = problems.len();
+    let mut text = format!(
+        ":warning: Data Sync: the new configuration was not applied: {n} problem{}; {}.",
+        if n == 1 { "" } else { "s" },
+        if keeps_running {
+            "the last valid configuration keeps running"
+        } else {
+            "nothing runs until it is fixed"
+        }
+    );
+    for p in problems.iter().take(SHOWN_PROBLEMS) {
+        text.push_str("\n- ");
+        text.push_str(&render::neutralise(p));
+    }
+    if n > SHOWN_PROBLEMS {
+        text.push_str(&format!("\n- … and {} more", n - SHOWN_PROBLEMS));
+    }
+    text.push_str("\n\nFix it in **System Console → Plugins → Data Sync**.");
+    Ok(Some(text))
+}
+
+/// A valid configuration was applied: the next invalid one is announced again, even if it
+/// has the same problems as an earlier one.
+pub fn config_valid(kv: &dyn Kv) -> Result<(), StateError> {
+    Ok(kv.kv_delete(&state::config_notice_key())?)
+}
+
 /// Since when the sync has been failing (`None`: healthy), for status output; a damaged
 /// health record is reported.
 pub fn failing_since(kv: &dyn Kv, sync: &str) -> Result<Option<DateTime<Utc>>, StateError> {

@@ -82,7 +82,7 @@ pub fn decode(sync: &str, bytes: &[u8]) -> Result<Vec<Entry>, StateError> {
 pub struct Retry {
     /// Attempts per call, the first included.
     pub attempts: u32,
-    /// Wait before the second attempt; doubled for each later one.
+    /// Wait before the second attempt (± 25 %); doubled for each later one.
     pub first_delay: Duration,
 }
 
@@ -169,6 +169,14 @@ impl Delivery<'_> {
     }
 }
 
+/// `d` scaled by a random factor in [0.75, 1.25), so the nodes and syncs that met the same
+/// outage do not all retry in the same instant.
+fn jittered(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let r = RandomState::new().hash_one(d) % 1000;
+    d.mul_f64(0.75 + r as f64 / 2000.0)
+}
+
 fn describe(sync: &str, entry: &Entry, e: &str) -> String {
     let row = entry
         .row_key
@@ -210,7 +218,7 @@ impl Delivery<'_> {
         loop {
             match f() {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    self.clock.sleep(delay);
+                    self.clock.sleep(jittered(delay));
                     delay = delay.saturating_mul(2);
                     attempt += 1;
                 }

@@ -99,6 +99,11 @@ pub(crate) fn lock_key(sync: &str) -> String {
     format!("{}lock", sync_prefix(sync))
 }
 
+/// Not a sync's key: no sync name is empty.
+pub(crate) fn config_notice_key() -> String {
+    format!("{PREFIX}::config-notice")
+}
+
 pub(crate) fn health_key(sync: &str) -> String {
     format!("{}health", sync_prefix(sync))
 }

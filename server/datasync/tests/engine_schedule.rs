@@ -268,3 +268,44 @@ fn notices_name_the_errors_without_mentioning_anyone() {
     kv.kv_import(store);
     assert!(notify::failing_since(&kv, "s").is_err());
 }
+
+#[test]
+fn an_invalid_configuration_is_announced_once_per_list_of_problems_cluster_wide() {
+    let kv = MemoryPort::new();
+    let problems = vec![
+        "Syncs: sync \"a\", field \"schedule\": bad".to_owned(),
+        "Workers: \"0\" is not a whole number from 1 to 16 @channel".to_owned(),
+    ];
+    let text = notify::config_problems(&kv, &problems, true)
+        .unwrap()
+        .expect("first node announces");
+    assert!(
+        text.contains("2 problems; the last valid configuration keeps running"),
+        "{text}"
+    );
+    assert!(
+        text.contains("field \"schedule\": bad") && !text.contains("@channel"),
+        "{text}"
+    );
+    // The other nodes, and this one again, find it announced.
+    assert_eq!(notify::config_problems(&kv, &problems, true).unwrap(), None);
+    // Other problems: announced; once valid, the same problems are announced again.
+    let other = vec!["Secrets, line 1: expected NAME=value".to_owned()];
+    let text = notify::config_problems(&kv, &other, false)
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains("1 problem; nothing runs until it is fixed"),
+        "{text}"
+    );
+    notify::config_valid(&kv).unwrap();
+    assert!(
+        notify::config_problems(&kv, &other, false)
+            .unwrap()
+            .is_some()
+    );
+    let many: Vec<String> = (0..13).map(|i| format!("problem {i}")).collect();
+    notify::config_valid(&kv).unwrap();
+    let text = notify::config_problems(&kv, &many, true).unwrap().unwrap();
+    assert!(text.contains("problem 9\n- … and 3 more"), "{text}");
+}

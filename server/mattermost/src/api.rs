@@ -90,6 +90,7 @@ z!(Z_FileInfoReturns { a: Option<FileInfo>, b: Option<AppError> });
 z!(Z_LogArgs { a: String, b: Vec<Any> });
 z!(Z_StringsArgs { a: Vec<String> });
 z!(Z_UsersReturns { a: Vec<User>, b: Option<AppError> });
+z!(Z_GetUsersArgs { a: Option<UserGetOptions> });
 z!(Z_GetPostsSinceArgs { a: String, b: i64 });
 z!(Z_GetPostsForChannelArgs {
     a: String,
@@ -477,6 +478,17 @@ impl Api {
         };
         let r: Z_UsersReturns = self.call("GetUsersByUsernames", &args)?;
         check_app_error("GetUsersByUsernames", r.b)?;
+        Ok(r.a)
+    }
+
+    /// GetUsers: one page of the users matching `options` (e.g. every active system admin:
+    /// `role: "system_admin"`, `active: true`).
+    pub fn get_users(&self, options: &UserGetOptions) -> Result<Vec<User>, ApiError> {
+        let args = Z_GetUsersArgs {
+            a: Some(options.clone()),
+        };
+        let r: Z_UsersReturns = self.call("GetUsers", &args)?;
+        check_app_error("GetUsers", r.b)?;
         Ok(r.a)
     }
 

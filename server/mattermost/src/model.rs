@@ -435,6 +435,20 @@ model! {
 }
 
 model! {
+    /// model.UserGetOptions for GetUsers (the filters plugins commonly use; the server
+    /// ignores fields it does not know and defaults the ones left out).
+    pub struct UserGetOptions {
+        pub in_team_id: String,
+        pub in_channel_id: String,
+        pub inactive: bool,
+        pub active: bool,
+        pub role: String,
+        pub page: i64,
+        pub per_page: i64,
+    }
+}
+
+model! {
     /// model.User (the fields plugins commonly read).
     pub struct User {
         pub id: String,

@@ -9,7 +9,8 @@
 //! - `notices`: after a run: the log line, the sync's health, failure/recovery notices.
 //!
 //! Hooks: `OnConfigurationChange` swaps in a valid configuration and keeps the last good one
-//! (logging every problem) when the new one is invalid; `ConfigurationWillBeSaved` rejects
+//! when the new one is invalid (every problem logged, and one notice per list of problems,
+//! cluster-wide, where failure notices go); `ConfigurationWillBeSaved` rejects
 //! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
 //! `OnDeactivate` stops it.
 
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use mattermost::{Api, ApiError, AppError, Bot, ConfigToSave};
 
+use crate::ports::ApiPort;
 use crate::settings::{Settings, describe};
 use crate::ticker::{Shared, Ticker};
 
@@ -37,6 +39,9 @@ const PLUGIN_ID: &str = "datasync";
 struct DataSync {
     shared: Arc<Shared>,
     ticker: Mutex<Option<Ticker>>,
+    /// Problems of a configuration given before the bot existed (the first
+    /// OnConfigurationChange comes before OnActivate): announced once it does.
+    unannounced: Mutex<Option<Vec<String>>>,
 }
 
 impl DataSync {
@@ -49,6 +54,22 @@ impl DataSync {
                 "Data Sync: a run was still going at deactivation; it stops with the process",
                 &[],
             );
+        }
+    }
+
+    /// The port as the bot, once activation has made sure of it.
+    fn port(&self, api: &Api) -> Option<ApiPort> {
+        let bot_id = self.shared.bot_id();
+        (!bot_id.is_empty()).then(|| ApiPort::new(api.clone(), bot_id))
+    }
+
+    /// Announces `problems` as the bot, or keeps them until activation.
+    fn announce(&self, api: &Api, problems: Vec<String>) {
+        match self.port(api) {
+            Some(port) => {
+                notices::config_invalid(api, &port, self.shared.config().as_deref(), &problems)
+            }
+            None => *self.unannounced.lock().unwrap_or_else(|p| p.into_inner()) = Some(problems),
         }
     }
 
@@ -70,6 +91,10 @@ mattermost::hooks! {
             let bot_id = mattermost::ensure_bot(api, &bot)
                 .map_err(|e| AppError::new("datasync.ensure_bot", &e.to_string(), 500))?;
             self.shared.set_bot_id(bot_id);
+            let unannounced = self.unannounced.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(problems) = unannounced {
+                self.announce(api, problems);
+            }
             self.stop_ticker(api);
             let ticker = Ticker::start(api.clone(), self.shared.clone()).map_err(|e| {
                 AppError::new("datasync.ticker", &format!("could not start the ticker: {e}"), 500)
@@ -100,6 +125,8 @@ mattermost::hooks! {
                     let syncs = loaded.config.syncs.len().to_string();
                     self.shared.set_config(loaded);
                     api.log_info("Data Sync: configuration loaded", &[("syncs", &syncs)]);
+                    *self.unannounced.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    notices::config_valid(api, &ApiPort::new(api.clone(), String::new()));
                     if let Some(t) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
                         t.wake();
                     }
@@ -117,6 +144,7 @@ mattermost::hooks! {
                         &format!("Data Sync: the new configuration is invalid; {what}"),
                         &[("problems", &problems.len().to_string())],
                     );
+                    self.announce(api, problems);
                 }
             }
             Ok(())

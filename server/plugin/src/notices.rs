@@ -33,7 +33,7 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
         api.log_error("Data Sync: run failed", &pairs);
     }
     match notify::after_run(port, r) {
-        Ok(Some(notice)) => post(api, port, loaded, &r.sync, &notice.text()),
+        Ok(Some(notice)) => post(api, port, loaded.notice_channel.as_ref(), &notice.text()),
         Ok(None) => {}
         Err(e) => api.log_error(
             "Data Sync: could not record the sync's health",
@@ -42,29 +42,70 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
     }
 }
 
-/// Posts a notice as the bot into `NoticeChannel`, or logs it when none is set.
-fn post(api: &Api, port: &ApiPort, loaded: &Loaded, sync: &str, text: &str) {
-    let Some((team, channel)) = &loaded.notice_channel else {
-        api.log_warn("Data Sync: notice", &[("sync", sync), ("notice", text)]);
-        return;
+/// Announces an invalid configuration (once per list of problems, cluster-wide) where the
+/// last valid one sends its notices (`None`: none is running).
+pub fn config_invalid(api: &Api, port: &ApiPort, last_good: Option<&Loaded>, problems: &[String]) {
+    match notify::config_problems(port, problems, last_good.is_some()) {
+        Ok(Some(text)) => post(
+            api,
+            port,
+            last_good.and_then(|l| l.notice_channel.as_ref()),
+            &text,
+        ),
+        Ok(None) => {}
+        Err(e) => api.log_error(
+            "Data Sync: could not record the configuration notice",
+            &[("error", &e.to_string())],
+        ),
+    }
+}
+
+/// A valid configuration is running: a later invalid one is announced again.
+pub fn config_valid(api: &Api, port: &ApiPort) {
+    if let Err(e) = notify::config_valid(port) {
+        api.log_warn(
+            "Data Sync: could not clear the configuration notice",
+            &[("error", &e.to_string())],
+        );
+    }
+}
+
+/// Posts a notice as the bot into the notice channel (`team`, `channel`), or, when none is
+/// set, into a direct message to each system admin. What cannot be posted is logged with
+/// the notice.
+fn post(api: &Api, port: &ApiPort, notice_channel: Option<&(String, String)>, text: &str) {
+    let channels = match notice_channel {
+        Some((team, channel)) => port.channel_by_name(team, channel).and_then(|c| match c {
+            Some(c) => Ok(vec![c.id]),
+            None => Err(PortError::permanent(
+                "GetChannelByNameForTeamName",
+                format!("no channel {team}/{channel} (NoticeChannel)"),
+            )),
+        }),
+        None => port
+            .system_admins()
+            .and_then(|admins| admins.iter().map(|id| port.direct_channel(id)).collect()),
     };
-    let posted = port.channel_by_name(team, channel).and_then(|c| match c {
-        Some(c) => port
-            .create_post(&NewPost {
-                channel_id: c.id,
+    let posted = channels.and_then(|channels| {
+        if channels.is_empty() {
+            return Err(PortError::permanent(
+                "GetUsers",
+                "no NoticeChannel and no active system admin to tell".to_owned(),
+            ));
+        }
+        channels.into_iter().try_for_each(|channel_id| {
+            let post = NewPost {
+                channel_id,
                 message: text.to_owned(),
                 ..NewPost::default()
-            })
-            .map(|_| ()),
-        None => Err(PortError::permanent(
-            "GetChannelByNameForTeamName",
-            format!("no channel {team}/{channel} (NoticeChannel)"),
-        )),
+            };
+            port.create_post(&post).map(|_| ())
+        })
     });
     if let Err(e) = posted {
         api.log_error(
             "Data Sync: could not post a notice; here it is",
-            &[("sync", sync), ("notice", text), ("error", &e.to_string())],
+            &[("notice", text), ("error", &e.to_string())],
         );
     }
 }

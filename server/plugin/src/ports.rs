@@ -54,6 +54,25 @@ impl ApiPort {
     pub fn new(api: Api, bot_id: String) -> Self {
         ApiPort { api, bot_id }
     }
+
+    /// The ids of the active system admins (the first 200: notices are for a few people).
+    pub fn system_admins(&self) -> Result<Vec<String>, PortError> {
+        let options = mattermost::UserGetOptions {
+            role: "system_admin".into(),
+            active: true,
+            per_page: 200,
+            ..Default::default()
+        };
+        let users = self
+            .api
+            .get_users(&options)
+            .map_err(|e| port_error("GetUsers", &e))?;
+        Ok(users
+            .into_iter()
+            .filter(|u| !u.is_bot)
+            .map(|u| u.id)
+            .collect())
+    }
 }
 
 fn props_to_json(post: &Post) -> Map<String, Value> {

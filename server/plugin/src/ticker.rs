@@ -6,10 +6,10 @@
 //! thread: at most `Workers` at once (the bounded worker pool).
 //!
 //! A run passes a [`RunGate`] before each message: the process-wide pacing bucket, and a
-//! stop when the plugin deactivates, the run's lease is lost or its sync is removed. Runs
-//! then stop between two messages and the outbox resumes later, so deactivation takes
-//! seconds, except for a run still reading its source (the supervisor ends the process;
-//! its lease expires after `LeaseSeconds`).
+//! stop when the plugin deactivates, the run's lease is lost, its sync is removed or it
+//! has gone on for [`RUN_DEADLINE`]. Runs then stop between two messages and the outbox
+//! resumes later, so deactivation takes seconds, except for a run still reading its
+//! source (the supervisor ends the process; its lease expires after `LeaseSeconds`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
@@ -28,6 +28,9 @@ use crate::settings::{DEFAULT_POSTS_PER_SECOND, DEFAULT_TICK, Loaded};
 
 /// How long deactivation waits for the runs to reach a safe point.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// How long one run may go on delivering: a huge outbox pauses here (a note, not a failure) and the
+/// sync's next run goes on with it, so one sync cannot hold a worker for hours.
+const RUN_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -338,6 +341,7 @@ impl Pool {
                 shared: self.shared.clone(),
                 control: self.control.clone(),
                 cancel: cancel.clone(),
+                deadline: Instant::now() + RUN_DEADLINE,
             },
         };
         let spawned = std::thread::Builder::new()
@@ -386,6 +390,7 @@ struct RunGate {
     shared: Arc<Shared>,
     control: Arc<Control>,
     cancel: Cancel,
+    deadline: Instant,
 }
 
 impl RunGate {
@@ -393,10 +398,16 @@ impl RunGate {
         if self.control.stopping() {
             return Err("the plugin is stopping".into());
         }
-        match self.cancel.get() {
-            Some(why) => Err((*why).to_owned()),
-            None => Ok(()),
+        if let Some(why) = self.cancel.get() {
+            return Err((*why).to_owned());
         }
+        if Instant::now() >= self.deadline {
+            return Err(format!(
+                "the run reached its delivery deadline ({} minutes)",
+                RUN_DEADLINE.as_secs() / 60
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -810,6 +810,32 @@ func (a *API) GetUserByUsername(name string) (*model.User, *model.AppError) {
 	return a.findUser("GetUserByUsername", func(u *model.User) bool { return u.Username == name }, "username="+name)
 }
 
+// GetUsers: the users matching the role and active/inactive filters (the ones plugins
+// use), sorted by username, one page.
+func (a *API) GetUsers(options *model.UserGetOptions) ([]*model.User, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	if err := a.srv.takeFailure("GetUsers"); err != nil {
+		return nil, err
+	}
+	out := []*model.User{}
+	for _, u := range a.srv.users {
+		switch {
+		case options.Role != "" && !strings.Contains(" "+u.Roles+" ", " "+options.Role+" "):
+		case options.Active && u.DeleteAt != 0, options.Inactive && u.DeleteAt == 0:
+		default:
+			out = append(out, u.DeepCopy())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Username < out[j].Username })
+	perPage := options.PerPage
+	if perPage <= 0 {
+		perPage = 60
+	}
+	start := min(options.Page*perPage, len(out))
+	return out[start:min(start+perPage, len(out))], nil
+}
+
 // GetUsersByUsernames: the users found (unknown names left out), in the order asked.
 func (a *API) GetUsersByUsernames(usernames []string) ([]*model.User, *model.AppError) {
 	return a.findUsers("GetUsersByUsernames", usernames, func(u *model.User) string { return u.Username })

@@ -133,6 +133,15 @@ func (s *Server) AddUser(username, email string) *model.User {
 	return u.DeepCopy()
 }
 
+// AddAdmin creates a system admin.
+func (s *Server) AddAdmin(username, email string) *model.User {
+	u := s.AddUser(username, email)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.Id].Roles = model.SystemUserRoleId + " " + model.SystemAdminRoleId
+	return s.users[u.Id].DeepCopy()
+}
+
 // AddTeam creates a team.
 func (s *Server) AddTeam(name, displayName string) *model.Team {
 	s.mu.Lock()

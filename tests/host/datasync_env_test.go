@@ -1,0 +1,77 @@
+package hosttest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"datasync/tests/host/harness"
+
+	"github.com/mattermost/mattermost/server/public/model"
+)
+
+// dataSync is the Data Sync plugin (HOST_DATASYNC_BIN, set by run.sh for the Rust runs)
+// installed, not yet active, in a fresh host environment, with the repository's
+// plugin.json as its manifest. A failing test prints the plugin's and the host's logs.
+// These tests run in parallel: each has its own server, plugin directory and process, and
+// most of their time is spent waiting for scheduled runs.
+type dataSync struct {
+	*harness.Env
+	id       string
+	manifest *model.Manifest
+}
+
+func newDataSync(t *testing.T) *dataSync {
+	t.Helper()
+	t.Parallel()
+	bin := os.Getenv("HOST_DATASYNC_BIN")
+	if bin == "" {
+		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
+	}
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Install(manifest, bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		env.Env.Shutdown()
+		if t.Failed() {
+			for _, l := range env.Server.Logs() {
+				t.Logf("plugin log: %s %s %v", l.Level, l.Message, l.KV)
+			}
+			t.Logf("host log:\n%s", tail(env.HostLog.String(), 4000))
+		}
+	})
+	return &dataSync{Env: env, id: manifest.Id, manifest: manifest}
+}
+
+// activate starts the plugin (again).
+func (d *dataSync) activate(t *testing.T) {
+	t.Helper()
+	if err := d.Activate(d.id); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+}
+
+// messages lists a channel's posts' messages, oldest first.
+func (d *dataSync) messages(channelID string) []string {
+	var out []string
+	for _, p := range d.Server.PostsInChannel(channelID) {
+		out = append(out, p.Message)
+	}
+	return out
+}
