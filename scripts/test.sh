@@ -15,9 +15,7 @@ step() { printf '\n==== %s\n' "$*"; }
 # (the Data Sync stories read PostgreSQL): the script runs itself again under
 # scripts/db/test.sh, which exports DATASYNC_TEST_PG_URL / DATASYNC_TEST_MYSQL_URL.
 if [ -z "${DATASYNC_TEST_SERVERS_UP:-}" ]; then
-    step "prerequisites"
-    bash scripts/db/install.sh
-    step "database servers (PostgreSQL, MariaDB) for the source tests and the host tests"
+    step "prerequisites, database servers (PostgreSQL, MariaDB) for the source and host tests"
     DATASYNC_TEST_SERVERS_UP=1 exec bash scripts/db/test.sh bash scripts/test.sh "$@"
 fi
 
