@@ -290,6 +290,29 @@ func (p *pfPlugin) history(sync string) []pfHistory {
 	return out
 }
 
+// pfOutbox is a sync's undelivered run (the meta's outbox, `ds1:<sync>:meta`).
+type pfOutbox struct {
+	Len     int       `json:"len"`
+	Cursor  int       `json:"cursor"`
+	Created time.Time `json:"created"`
+}
+
+// outbox is the sync's outbox, nil when every message of its last run was delivered.
+func (p *pfPlugin) outbox(sync string) *pfOutbox {
+	p.t.Helper()
+	raw := p.srv.KV(p.id, "ds1:"+sync+":meta")
+	if raw == nil {
+		return nil
+	}
+	var m struct {
+		Outbox *pfOutbox `json:"outbox"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		p.t.Fatalf("the meta of %s is not what the plugin writes: %v\n%s", sync, err, raw)
+	}
+	return m.Outbox
+}
+
 // lockHolder is the holder of a sync's lease (`ds1:<sync>:lock`), "" when free or expired.
 func (p *pfPlugin) lockHolder(sync string) string {
 	raw := p.srv.KV(p.id, "ds1:"+sync+":lock")
