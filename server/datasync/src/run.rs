@@ -98,6 +98,13 @@ pub struct HistoryRecord {
     pub errors: Vec<String>,
 }
 
+impl HistoryRecord {
+    /// Nothing posted, nothing to say (a resume that found the outbox delivered).
+    pub fn did_nothing(&self) -> bool {
+        self.messages == 0 && self.errors.is_empty() && self.notes.is_empty()
+    }
+}
+
 /// Why a run stopped before its commit point: nothing was posted and nothing stored, so
 /// the next run meets the same situation again. Messages name the sync and never a secret.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -153,6 +160,10 @@ pub enum RunMode {
     Deliver,
     /// Preview: plan and render only; nothing is posted or stored.
     Preview,
+    /// Only deliver what an earlier run left in the outbox (a holder died or was stopped
+    /// mid-delivery); the source is not read. Recorded in the history only if it did
+    /// something.
+    Resume,
 }
 
 /// Runs one sync.
@@ -195,7 +206,7 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunRep
     record.ok = record.errors.is_empty();
     let elapsed = engine.clock.now() - started;
     record.duration_ms = elapsed.num_milliseconds().max(0) as u64;
-    if mode == RunMode::Deliver {
+    if mode == RunMode::Deliver || (mode == RunMode::Resume && !record.did_nothing()) {
         match state::append_history(engine.port, &sync.name, &record) {
             Ok(None) => {}
             Ok(Some(damage)) => engine.port.log(
@@ -217,6 +228,19 @@ pub fn run_sync(engine: &Engine<'_>, sync: &SyncConfig, mode: RunMode) -> RunRep
     report
 }
 
+/// Whether the sync's outbox still holds undelivered messages (the lease is released as
+/// unfinished then, so the next claim resumes it). A damaged meta counts as pending: the
+/// next run reports and clears it.
+pub fn outbox_pending(kv: &dyn Kv, sync: &str) -> Result<bool, StateError> {
+    match state::load_meta(kv, sync) {
+        Ok(stored) => Ok(stored
+            .and_then(|s| s.meta.outbox)
+            .is_some_and(|o| o.cursor < o.len)),
+        Err(StateError::Damaged { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the fetch produced: the diff (changes mode) or every row.
 enum Fetched {
     Changes(Box<(Changes, Snapshot)>),
@@ -232,9 +256,12 @@ fn run_inner(
 ) -> Result<(), RunError> {
     let stored = load_state(engine, sync, mode, record)?;
     let stored = match mode {
-        RunMode::Deliver => finish_outbox(engine, sync, stored, record)?,
+        RunMode::Deliver | RunMode::Resume => finish_outbox(engine, sync, stored, record)?,
         RunMode::Preview => stored,
     };
+    if mode == RunMode::Resume {
+        return Ok(());
+    }
     let fetched = if matches!(sync.mode, Mode::Changes { .. }) {
         match fetch_and_diff(engine, sync, stored.as_ref(), mode, record, report)? {
             Some(d) => Fetched::Changes(Box::new(d)),
@@ -635,7 +662,7 @@ fn fetch_and_diff(
     }
     if changes.first_run && baseline {
         record.baseline = true;
-        if mode == RunMode::Deliver {
+        if mode != RunMode::Preview {
             let commit = state::Commit {
                 snapshot: Some(&snapshot),
                 source: &source_fingerprint(sync),

@@ -70,6 +70,11 @@ struct LockValue {
     /// its first start stays put however often the ticker asks.
     #[serde(default)]
     first_seen: Option<DateTime<Utc>>,
+    /// The last holder may have left messages undelivered: set while a run holds the
+    /// lease (a holder that dies leaves it set) and kept at release when its outbox was
+    /// not finished. The next claim, due or not, resumes the delivery.
+    #[serde(default)]
+    unfinished: bool,
 }
 
 /// Why a sync did not start.
@@ -89,6 +94,9 @@ pub struct Lease {
     value: LockValue,
     /// Set when the stored lock value was damaged and has been replaced.
     pub repaired: Option<String>,
+    /// The sync is not due: this lease is only for delivering what an earlier run left
+    /// (`run::RunMode::Resume`).
+    pub resume_only: bool,
 }
 
 impl Lease {
@@ -118,11 +126,14 @@ impl Lease {
         }
     }
 
-    /// Gives the lease up (keeping the start time). Losing it already is not an error.
-    pub fn release(self, kv: &dyn Kv) -> Result<(), StateError> {
+    /// Gives the lease up (keeping the start time). `finished`: the sync's outbox is
+    /// delivered; if not, the next claim resumes it whatever the schedule. Losing the
+    /// lease already is not an error.
+    pub fn release(self, kv: &dyn Kv, finished: bool) -> Result<(), StateError> {
         let value = LockValue {
             holder: String::new(),
             expires: DateTime::<Utc>::MIN_UTC,
+            unfinished: !finished,
             ..self.value
         };
         swap(kv, &self.sync, Some(&self.raw), &value).map(|_| ())
@@ -138,7 +149,9 @@ pub enum Reason {
     Now,
 }
 
-/// Takes the sync's lease if it is due (or asked for now) and free; records the start.
+/// Takes the sync's lease if it is due (or asked for now) and free, and records the start;
+/// or, when it is not due but the last holder left its delivery unfinished, takes it to
+/// resume that delivery (`resume_only`, the start time unchanged).
 pub fn claim(
     kv: &dyn Kv,
     sync: &SyncConfig,
@@ -171,20 +184,26 @@ pub fn claim(
     }
     let last_start = current.as_ref().and_then(|c| c.last_start);
     let first_seen = current.as_ref().and_then(|c| c.first_seen);
+    let unfinished = current.as_ref().is_some_and(|c| c.unfinished);
+    let mut resume_only = false;
     if reason == Reason::Schedule {
         let next = next_start(sync, last_start, first_seen.unwrap_or(now));
         if next.is_none_or(|t| t > now) {
-            if first_seen.is_none() {
-                remember_first_seen(kv, &sync.name, raw.as_deref(), current, now)?;
+            if !unfinished {
+                if first_seen.is_none() {
+                    remember_first_seen(kv, &sync.name, raw.as_deref(), current, now)?;
+                }
+                return Ok(Err(NotNow::NotDue(next)));
             }
-            return Ok(Err(NotNow::NotDue(next)));
+            resume_only = true;
         }
     }
     let value = LockValue {
         holder: holder.to_string(),
         expires: now + chrono_duration(ttl),
-        last_start: Some(now),
+        last_start: if resume_only { last_start } else { Some(now) },
         first_seen: Some(first_seen.unwrap_or(now)),
+        unfinished: true,
     };
     Ok(match swap(kv, &sync.name, raw.as_deref(), &value)? {
         Some(raw) => Ok(Lease {
@@ -192,6 +211,7 @@ pub fn claim(
             raw,
             value,
             repaired,
+            resume_only,
         }),
         // Another node was quicker.
         None => Err(NotNow::Busy {
@@ -216,6 +236,7 @@ fn remember_first_seen(
             expires: DateTime::<Utc>::MIN_UTC,
             last_start: None,
             first_seen: None,
+            unfinished: false,
         })
     };
     swap(kv, sync, raw, &value).map(|_| ())

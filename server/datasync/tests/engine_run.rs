@@ -344,6 +344,27 @@ fn a_closed_gate_stops_delivery_between_messages_and_the_outbox_resumes() {
 }
 
 #[test]
+fn a_resume_run_delivers_what_is_left_without_reading_the_source() {
+    let w = World::baselined("", CHANGES);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.gate.0.store(1, Ordering::SeqCst);
+    w.run(RunMode::Deliver);
+    assert!(run::outbox_pending(&w.port, "s").unwrap());
+    w.gate.0.store(usize::MAX, Ordering::SeqCst);
+    w.source.fail("must not be read");
+    let r = w.run(RunMode::Resume);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(r.record.messages, 1);
+    assert_eq!(w.messages(), ["+a", "+b"]);
+    assert!(!run::outbox_pending(&w.port, "s").unwrap());
+    // Nothing left: a resume does nothing and is not recorded.
+    let before = run::history(&w.port, "s").unwrap().len();
+    let r = w.run(RunMode::Resume);
+    assert!(r.record.did_nothing(), "{:?}", r.record);
+    assert_eq!(run::history(&w.port, "s").unwrap().len(), before);
+}
+
+#[test]
 fn later_changes_reply_in_the_rows_thread() {
     let w = World::baselined("", CHANGES);
     w.source.set(&[(1, "a", "")]);

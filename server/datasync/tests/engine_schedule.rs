@@ -87,7 +87,7 @@ fn one_holder_runs_each_due_slot_and_missed_slots_collapse() {
             .refresh(&kv, t0 + chrono::Duration::seconds(60), TTL)
             .unwrap()
     );
-    lease.release(&kv).unwrap();
+    lease.release(&kv, true).unwrap();
     // Released: not due again until ten minutes after the start.
     let soon = t0 + chrono::Duration::minutes(5);
     assert_eq!(
@@ -99,7 +99,7 @@ fn one_holder_runs_each_due_slot_and_missed_slots_collapse() {
     let lease = scheduler::claim(&kv, s, "node-b", Reason::Schedule, later, TTL)
         .unwrap()
         .expect("due");
-    lease.release(&kv).unwrap();
+    lease.release(&kv, true).unwrap();
     assert!(matches!(
         scheduler::claim(&kv, s, "node-a", Reason::Schedule, later, TTL).unwrap(),
         Err(NotNow::NotDue(_))
@@ -127,7 +127,50 @@ fn a_dead_holder_blocks_only_until_its_lease_expires() {
         .expect("expired lease is free");
     // The old holder finds out at its next refresh and stops.
     assert!(!dead.refresh(&kv, t2, TTL).unwrap());
-    lease.release(&kv).unwrap();
+    lease.release(&kv, true).unwrap();
+}
+
+#[test]
+fn an_unfinished_delivery_is_resumed_before_the_sync_is_due_again() {
+    let c = config(&[("a", "schedule = \"every 1h\"")]);
+    let s = &c.syncs[0];
+    let kv = MemoryPort::new();
+    let t0 = at("2026-11-30T10:00:00Z");
+    // A holder dies mid-run: once its lease expires, the sync is taken to resume, not
+    // to run again (its start time stays).
+    scheduler::claim(&kv, s, "node-a", Reason::Now, t0, TTL)
+        .unwrap()
+        .unwrap();
+    let t1 = t0 + chrono::Duration::seconds(121);
+    let resume = scheduler::claim(&kv, s, "node-b", Reason::Schedule, t1, TTL)
+        .unwrap()
+        .expect("an unfinished delivery is resumed");
+    assert!(resume.resume_only);
+    assert_eq!(scheduler::last_start(&kv, "a").unwrap(), Some(t0));
+    // Still unfinished (paused again): resumed again at the next tick.
+    resume.release(&kv, false).unwrap();
+    let t2 = t1 + chrono::Duration::seconds(10);
+    let again = scheduler::claim(&kv, s, "node-a", Reason::Schedule, t2, TTL)
+        .unwrap()
+        .unwrap();
+    assert!(again.resume_only);
+    // Finished: nothing until the schedule says so.
+    again.release(&kv, true).unwrap();
+    assert!(matches!(
+        scheduler::claim(&kv, s, "node-a", Reason::Schedule, t2, TTL).unwrap(),
+        Err(NotNow::NotDue(Some(t))) if t == t0 + chrono::Duration::hours(1)
+    ));
+    let due = scheduler::claim(
+        &kv,
+        s,
+        "node-a",
+        Reason::Schedule,
+        t0 + chrono::Duration::hours(1),
+        TTL,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(!due.resume_only);
 }
 
 #[test]
@@ -154,7 +197,7 @@ fn two_nodes_ticking_run_every_slot_of_every_sync_once() {
                     scheduler::claim(&kv, s, node, Reason::Schedule, now, TTL).unwrap()
                 {
                     runs.entry(s.name.clone()).or_default().push(now);
-                    lease.release(&kv).unwrap();
+                    lease.release(&kv, true).unwrap();
                 }
             }
         }

@@ -2,16 +2,29 @@
 
 use datasync::notify;
 use datasync::port::{Directory, Messaging, NewPost, PortError};
-use datasync::run::RunReport;
+use datasync::run::{RunMode, RunReport};
 use mattermost::Api;
 
 use crate::ports::ApiPort;
 use crate::settings::Loaded;
 
 /// Logs the run (with the lease `holder`, so a cluster's runs can be told apart) and posts
-/// a failure or recovery notice when the sync's health changed.
-pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, report: &RunReport) {
+/// a failure or recovery notice when the sync's health changed. A run that only resumed an
+/// earlier delivery is logged if it did something, and says nothing about health (it did
+/// not read the source).
+pub fn after_run(
+    api: &Api,
+    port: &ApiPort,
+    loaded: &Loaded,
+    holder: &str,
+    mode: RunMode,
+    report: &RunReport,
+) {
     let r = &report.record;
+    let resumed = mode == RunMode::Resume;
+    if resumed && r.did_nothing() {
+        return;
+    }
     let yes_no = |b: bool| if b { "true" } else { "false" };
     let pairs = [
         ("sync", r.sync.clone()),
@@ -25,12 +38,16 @@ pub fn after_run(api: &Api, port: &ApiPort, loaded: &Loaded, holder: &str, repor
         ("errors", r.errors.join("; ")),
         ("notes", r.notes.join("; ")),
         ("holder", holder.to_owned()),
+        ("resumed", yes_no(resumed).to_owned()),
     ];
     let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if r.ok {
         api.log_info("Data Sync: run finished", &pairs);
     } else {
         api.log_error("Data Sync: run failed", &pairs);
+    }
+    if resumed {
+        return;
     }
     match notify::after_run(port, r) {
         Ok(Some(notice)) => post(api, port, loaded.notice_channel.as_ref(), &notice.text()),

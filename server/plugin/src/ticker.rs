@@ -328,6 +328,11 @@ impl Pool {
 
     fn start(&mut self, port: &ApiPort, loaded: &Arc<Loaded>, index: usize, lease: Lease) {
         let sync = loaded.config.syncs[index].name.clone();
+        let mode = if lease.resume_only {
+            RunMode::Resume
+        } else {
+            RunMode::Deliver
+        };
         let lease = Arc::new(Mutex::new(Some(lease)));
         let cancel = Cancel::default();
         let job = Job {
@@ -343,6 +348,7 @@ impl Pool {
                 cancel: cancel.clone(),
                 deadline: Instant::now() + RUN_DEADLINE,
             },
+            mode,
         };
         let spawned = std::thread::Builder::new()
             .name(format!("datasync-run-{index}"))
@@ -360,7 +366,7 @@ impl Pool {
                     &[("sync", &sync), ("error", &e.to_string())],
                 );
                 if let Some(lease) = lock(&lease).take() {
-                    let _ = lease.release(port);
+                    let _ = lease.release(port, false);
                 }
             }
         }
@@ -432,6 +438,8 @@ struct Job {
     holder: String,
     lease: Arc<Mutex<Option<Lease>>>,
     gate: RunGate,
+    /// `Resume` when the lease was given only to finish an earlier delivery.
+    mode: RunMode,
 }
 
 impl Job {
@@ -444,19 +452,24 @@ impl Job {
             allow: &self.loaded.config.allow,
             gate: &self.gate,
         };
-        match catch_unwind(AssertUnwindSafe(|| {
-            run::run_sync(&engine, sync, RunMode::Deliver)
-        })) {
-            Ok(report) => {
-                notices::after_run(&self.api, &self.port, &self.loaded, &self.holder, &report)
-            }
+        match catch_unwind(AssertUnwindSafe(|| run::run_sync(&engine, sync, self.mode))) {
+            Ok(report) => notices::after_run(
+                &self.api,
+                &self.port,
+                &self.loaded,
+                &self.holder,
+                self.mode,
+                &report,
+            ),
             Err(_) => self
                 .api
                 .log_error("Data Sync: a run panicked", &[("sync", &sync.name)]),
         }
+        // A KV failure here counts as unfinished: the next tick looks again.
+        let finished = run::outbox_pending(&self.port, &sync.name).is_ok_and(|pending| !pending);
         let lease = lock(&self.lease).take();
         if let Some(lease) = lease
-            && let Err(e) = lease.release(&self.port)
+            && let Err(e) = lease.release(&self.port, finished)
         {
             self.api.log_warn(
                 "Data Sync: could not release the lock (it expires by itself)",
