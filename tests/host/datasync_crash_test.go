@@ -202,16 +202,11 @@ func pfRanges(xs []int) string {
 }
 
 // A run killed in the middle of its delivery blocks its sync until the lease expires
-// (contract: LeaseSeconds); the rest of its outbox should then be delivered, not only at the
-// sync's next scheduled start (for a daily report: a day later). Known to fail with the
-// plugin of 2026-11-30 (the outbox resumes only in the next scheduled run): it runs with
-// HOST_DATASYNC_KNOWN_BUGS=1 until that is fixed.
+// (contract: LeaseSeconds); then the rest of its outbox is delivered at once, not only at
+// the sync's next scheduled start (here 2 minutes later; for a daily report, a day later).
 func TestDataSyncResumesAfterLeaseExpiry(t *testing.T) {
 	pfBinary(t)
 	pfHeavy(t)
-	if os.Getenv("HOST_DATASYNC_KNOWN_BUGS") != "1" {
-		t.Skip("known defect: an interrupted delivery waits for the next scheduled run (HOST_DATASYNC_KNOWN_BUGS=1 runs this)")
-	}
 	t.Parallel()
 	const rows, leaseSeconds = 40, 2
 	db := filepath.Join(t.TempDir(), "resume.db")
