@@ -73,7 +73,7 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 	pfSqlite(t, db, ddl.String())
 	p := pfNew(t, map[string]any{
 		"Syncs": doc, "Secrets": "CRASH_DB=" + db, "TickSeconds": 1,
-		"LeaseSeconds": leaseSeconds, "PostsPerSecond": 100, "Workers": 3,
+		"LeaseSeconds": leaseSeconds, "PostsPerSecond": 20, "Workers": 3,
 	})
 	team := p.srv.AddTeam("acme", "Acme")
 	channels := map[string]*model.Channel{}
@@ -81,10 +81,11 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 		channels[n] = p.srv.AddChannel(team.Id, n, n)
 	}
 
-	// The kill points: a quarter "a random time (0-3 s) after activation" (claim, fetch,
+	// The kill points: a quarter "a random time (0-1.5 s) after activation" (claim, fetch,
 	// commit, the reconciliation of the message whose fate is unknown), the rest "after a
-	// random number of further posts" (about the remaining messages over the remaining
-	// kills, so the kills spread over the whole delivery), a few milliseconds apart.
+	// random number of further posts" (up to the remaining messages over the remaining
+	// kills, so the kills spread over the whole delivery). Paced at 20 posts a second (a
+	// new process starts with a burst of 20), the delivery outlasts the 20 kills.
 	count := func() int { return len(p.srv.Posts()) }
 	start := time.Now()
 	midDelivery, reconcile := 0, 0
@@ -94,11 +95,11 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 		at := count()
 		what := ""
 		if rng.Intn(4) == 0 {
-			d := time.Duration(rng.Intn(3000)) * time.Millisecond
+			d := time.Duration(rng.Intn(1500)) * time.Millisecond
 			what = fmt.Sprintf("%v after activation", d)
 			time.Sleep(d)
 		} else {
-			span := max(1, 2*(total-at)/(kills-i))
+			span := max(1, (total-at)/(kills-i))
 			target := min(total-1, at+1+rng.Intn(span))
 			what = fmt.Sprintf("at post %d", target)
 			deadline := time.Now().Add(60 * time.Second)
