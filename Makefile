@@ -2,12 +2,15 @@
 # make test         everything CI runs: unit, golden-vector, fuzz smoke, database and host tests
 # make demo         the five stories on a SQLite demo database, no server needed
 # make dist         dist/datasync-<version>.tar.gz, the Data Sync bundle for Mattermost
+#                   (every platform; DIST_PLATFORMS="linux-amd64" builds only those)
+# make deploy       make dist, then upload and enable it (MM_SERVICESETTINGS_SITEURL +
+#                   MM_ADMIN_TOKEN, or MM_LOCALSOCKETPATH; see scripts/deploy.sh)
 # make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
 # make bench        Rust plugin vs the official Go SDK, side by side
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo dist hello-bundle bench check gob-golden clean
+.PHONY: test demo dist deploy hello-bundle bench check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -16,7 +19,10 @@ demo:
 	cargo run -q -p datasync --release -- demo
 
 dist:
-	bash scripts/plugin-bundle.sh datasync-plugin plugin.json
+	bash scripts/plugin-bundle.sh datasync-plugin plugin.json assets
+
+deploy: dist
+	bash scripts/deploy.sh
 
 hello-bundle:
 	bash scripts/plugin-bundle.sh rs-hello examples/hello/plugin.json

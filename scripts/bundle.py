@@ -2,7 +2,8 @@
 """Assemble a Mattermost plugin bundle: dist/<id>-<version>.tar.gz.
 
 Layout (Mattermost's starter template): one top-level folder named after the plugin id with
-plugin.json, server/dist/plugin-<os>-<arch> (mode 0755), optional assets/ and webapp/dist/main.js.
+plugin.json, server/dist/plugin-<os>-<arch> (mode 0755), optional assets/ (less any --assets-skip
+entries) and webapp/dist/main.js.
 The manifest's server.executables is rewritten to list exactly the platforms given, so the
 server never looks for a binary that is not in the bundle.
 
@@ -39,6 +40,8 @@ def main():
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--binary", action="append", default=[], metavar="OS-ARCH=PATH")
     parser.add_argument("--assets", help="directory copied to <id>/assets")
+    parser.add_argument("--assets-skip", action="append", default=[], metavar="NAME",
+                        help="a top-level entry of --assets left out (repeatable)")
     parser.add_argument("--webapp", help="built webapp main.js")
     parser.add_argument("--version", help="overrides the manifest version")
     parser.add_argument("--out", default="dist")
@@ -72,6 +75,21 @@ def main():
     if args.webapp:
         manifest.setdefault("webapp", {})["bundle_path"] = "webapp/dist/main.js"
 
+    assets = []
+    if args.assets:
+        for root, dirs, files in os.walk(args.assets):
+            if root == args.assets:
+                dirs[:] = [d for d in dirs if d not in args.assets_skip]
+                files = [f for f in files if f not in args.assets_skip]
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                assets.append((os.path.relpath(path, args.assets), path))
+    # The server shows the icon from the bundle: a manifest naming a missing one is a mistake.
+    icon = manifest.get("icon_path")
+    if icon and icon.removeprefix("assets/") not in {rel for rel, _ in assets}:
+        sys.exit(f"{args.manifest}: icon_path {icon!r} is not among the bundle's assets")
+
     os.makedirs(args.out, exist_ok=True)
     out = os.path.join(args.out, f"{plugin_id}-{version}.tar.gz")
     with tarfile.open(out, "w:gz") as tar:
@@ -81,13 +99,9 @@ def main():
         for rel, path in binaries:
             with open(path, "rb") as f:
                 add_bytes(tar, f"{plugin_id}/{rel}", f.read(), 0o755)
-        if args.assets:
-            for root, _, files in os.walk(args.assets):
-                for name in sorted(files):
-                    path = os.path.join(root, name)
-                    rel = os.path.relpath(path, args.assets)
-                    with open(path, "rb") as f:
-                        add_bytes(tar, f"{plugin_id}/assets/{rel}", f.read(), 0o644)
+        for rel, path in assets:
+            with open(path, "rb") as f:
+                add_bytes(tar, f"{plugin_id}/assets/{rel}", f.read(), 0o644)
         if args.webapp:
             with open(args.webapp, "rb") as f:
                 add_bytes(tar, f"{plugin_id}/webapp/dist/main.js", f.read(), 0o644)

@@ -5,6 +5,7 @@
 #  3. the host tests: the real Mattermost plugin host code drives our release executables,
 #     against a recent server/public and one from before the HTTPRequestSubset change
 #     (the Data Sync stories read the PostgreSQL server of step 1)
+#  4. `make deploy`'s script against a fake server (request shapes only; seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -25,3 +26,6 @@ cargo test --workspace --no-fail-fast
 step "host tests: real Mattermost plugin host driving rs-hello, rs-probe and datasync-plugin"
 cargo build --release -p rs-hello -p rs-probe -p datasync-plugin
 bash tests/host/run.sh
+
+step "deploy script against a fake Mattermost (loopback HTTP and a unix socket)"
+python3 tests/deploy/test_deploy.py

@@ -47,6 +47,17 @@ func newDataSync(t *testing.T) *dataSync {
 	if err := env.Install(manifest, bin); err != nil {
 		t.Fatal(err)
 	}
+	// The bundle's assets/ as `make dist` ships it: the bot's profile image.
+	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(env.Dir, manifest.Id, "assets"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(env.Dir, manifest.Id, "assets", "profile.png"), profile, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		env.Env.Shutdown()
 		if t.Failed() {

@@ -7,6 +7,7 @@ package hosttest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,17 @@ func TestDataSyncPlugin(t *testing.T) {
 	bot := srv.UserByUsername("datasync")
 	if bot == nil || !bot.IsBot {
 		t.Fatalf("no bot datasync after activation: %+v", bot)
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.ProfileImage(bot.Id); len(got) == 0 || string(got) != string(profile) {
+		t.Fatalf("the bot's profile image is %d bytes, not assets/profile.png (%d bytes)", len(got), len(profile))
 	}
 	// Every post in the channel, as "message" strings; all must be the bot's.
 	posts := func() []string {

@@ -14,6 +14,7 @@
 //! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
 //! `OnDeactivate` stops it.
 
+mod assets;
 mod notices;
 mod ports;
 mod settings;
@@ -90,6 +91,7 @@ mattermost::hooks! {
             );
             let bot_id = mattermost::ensure_bot(api, &bot)
                 .map_err(|e| AppError::new("datasync.ensure_bot", &e.to_string(), 500))?;
+            assets::set_bot_profile_image(api, &bot_id);
             self.shared.set_bot_id(bot_id);
             let unannounced = self.unannounced.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(problems) = unannounced {

@@ -126,7 +126,8 @@ impl Settings {
             .map_or(DEFAULT_POSTS_PER_SECOND, |n| n as u32);
         let workers =
             number("Workers", &self.workers, 1..=16).map_or(DEFAULT_WORKERS, |n| n as usize);
-        let max_messages = number("MaxMessages", &self.max_messages, 1..=10_000);
+        // 0 too means no cap: the System Console may save a cleared number field as 0.
+        let max_messages = number("MaxMessages", &self.max_messages, 0..=10_000).filter(|&n| n > 0);
         if lease < tick * 2 {
             // The ticker refreshes leases once a tick: a shorter lease could expire
             // under a run that is still going.
@@ -359,6 +360,12 @@ added = "new {{ row.id }}"
         };
         let loaded = s.load().unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(loaded.config.syncs[0].max_messages, 20);
+        let uncapped = Settings {
+            max_messages: "0".into(),
+            ..s
+        };
+        let loaded = uncapped.load().unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(loaded.config.syncs[0].max_messages, 500);
     }
 
     #[test]
