@@ -73,9 +73,7 @@ func pfNew(t *testing.T, settings map[string]any) *pfPlugin {
 	}
 	p := &pfPlugin{t: t, srv: env.Server, manifest: manifest, id: manifest.Id, bin: bin, nodes: []*harness.Env{env}}
 	p.srv.SetPluginSettings(p.id, settings)
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
+	p.install(env)
 	t.Cleanup(func() {
 		for _, n := range p.nodes {
 			n.Env.Shutdown()
@@ -102,12 +100,33 @@ func pfNewCluster(t *testing.T, settings map[string]any, n int) *pfPlugin {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := env.Install(p.manifest, p.bin); err != nil {
-			t.Fatal(err)
-		}
+		p.install(env)
 		p.nodes = append(p.nodes, env)
 	}
 	return p
+}
+
+// install writes the bundle into a node's plugin directory as `make dist` ships it: the
+// executable, plugin.json and assets/profile.png (the bot's picture).
+func (p *pfPlugin) install(env *harness.Env) {
+	p.t.Helper()
+	if err := env.Install(p.manifest, p.bin); err != nil {
+		p.t.Fatal(err)
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(env.Dir, p.id, "assets"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(env.Dir, p.id, "assets", "profile.png"), profile, 0o644)
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 func (p *pfPlugin) dumpLogs() {
