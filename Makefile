@@ -7,10 +7,11 @@
 #                   MM_ADMIN_TOKEN, or MM_LOCALSOCKETPATH; see scripts/deploy.sh)
 # make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
 # make bench        Rust plugin vs the official Go SDK, side by side
+# make bench-plugin the Data Sync plugin under the real host: posts/s, RSS, 1M rows, latency
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo dist deploy hello-bundle bench check gob-golden clean
+.PHONY: test demo dist deploy hello-bundle bench bench-plugin check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -29,6 +30,9 @@ hello-bundle:
 
 bench:
 	bash scripts/bench.sh
+
+bench-plugin:
+	bash scripts/bench-plugin.sh
 
 check:
 	cargo fmt --all -- --check

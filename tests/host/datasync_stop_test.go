@@ -55,6 +55,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	db := filepath.Join(t.TempDir(), "burst.db")
+	harness.RegisterSecret(db) // the suite-wide scan (secrets_test.go) looks for it everywhere
 	const total = 60
 	sqlite(t, db, fmt.Sprintf("CREATE TABLE items (id INTEGER PRIMARY KEY);"+
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d) INSERT INTO items SELECT i FROM n;", total))
@@ -130,6 +131,7 @@ func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
 	bob := srv.AddAdmin("bob", "bob@example.com")
 	carl := srv.AddUser("carl", "carl@example.com")
 	db := filepath.Join(t.TempDir(), "burst.db")
+	harness.RegisterSecret(db) // the suite-wide scan (secrets_test.go) looks for it everywhere
 	sqlite(t, db, "CREATE TABLE other (id INTEGER PRIMARY KEY);")
 	srv.SetPluginSettings(id, map[string]any{"Syncs": burstSyncs, "Secrets": "BURST_DB=" + db, "TickSeconds": 1})
 	ds.activate(t)

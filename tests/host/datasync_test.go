@@ -116,6 +116,7 @@ func TestDataSyncPlugin(t *testing.T) {
 	alice := srv.AddUser("alice", "alice@example.com")
 	admin := srv.AddAdmin("admin", "admin@example.com")
 	db := filepath.Join(t.TempDir(), "deals.db")
+	harness.RegisterSecret(db) // the suite-wide scan (secrets_test.go) looks for it everywhere
 	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, name TEXT NOT NULL); INSERT INTO deals VALUES (1, 'Initech');"+
 		"CREATE TABLE owners (id INTEGER PRIMARY KEY, target TEXT NOT NULL, owner TEXT NOT NULL);"+
 		"INSERT INTO owners VALUES (1, '@alice', 'alice@example.com'), (2, '"+owners.Id+"', 'nobody@example.com'), (3, 'alice@example.com', 'alice');")

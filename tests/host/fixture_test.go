@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 	}
 	if code < 0 {
 		code = m.Run()
+		code = max(code, scanSecrets())
 	}
 	os.Exit(code)
 }

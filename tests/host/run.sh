@@ -51,6 +51,11 @@ fi
 
 cd "$here"
 status=0
+# The benchmark programs (cmd/bench, cmd/dsbench) are compiled and vetted here, never run
+# (`make bench`, `make bench-plugin`).
+for modfile in go.mod go.v010.mod; do
+  GOFLAGS="-modfile=$modfile -buildvcs=false" go vet ./cmd/... || status=1
+done
 for run in "${runs[@]}"; do
   IFS='|' read -r hello probe label datasync <<<"$run"
   if [ -n "$hello" ] && [ ! -x "$hello" ]; then echo "missing $hello" >&2; status=1; continue; fi

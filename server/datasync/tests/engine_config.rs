@@ -523,3 +523,44 @@ fn a_csv_sync_whose_name_looks_like_liquid_is_kept() {
     let plan = parse(&text).unwrap_or_else(|e| panic!("{e}"));
     assert!(plan.sync("x{{ y }}").is_some());
 }
+
+#[test]
+fn a_duplicate_name_is_named() {
+    let text = format!("{}\n[syncs.s]\nconnection = \"db\"\n", sync_with(""));
+    let errors = errors_of(&text);
+    assert!(!errors.is_empty(), "accepted a sync defined twice");
+    assert!(
+        errors.iter().all(|e| e.contains("duplicate key `")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`s`") || e.contains("`syncs.s`")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_value_from_the_environment_is_never_quoted_back() {
+    let env = |name: &str| (name == "TOKEN").then(|| "tok-very-secret-123".to_string());
+    for extra in [
+        "schedule = \"${env:TOKEN}\"",
+        "mode = \"${env:TOKEN}\"",
+        "first_run = \"${env:TOKEN}\"",
+        "timezone = \"${env:TOKEN}\"",
+    ] {
+        let text = sync_with(extra).replacen(
+            "schedule = \"every 5m\"\n",
+            "",
+            usize::from(extra.starts_with("schedule")),
+        );
+        let errors: Vec<String> = match config::parse(&text, &env) {
+            Ok(_) => panic!("{extra}: accepted"),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        };
+        let all = errors.join("\n");
+        assert!(!all.contains("tok-very-secret-123"), "{extra}: {all}");
+        assert!(all.contains("${env:TOKEN}"), "{extra}: {all}");
+    }
+}

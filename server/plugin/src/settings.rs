@@ -87,13 +87,10 @@ impl Settings {
     /// Validates everything; on failure, every problem (never a secret value).
     pub fn load(&self) -> Result<Loaded, Vec<String>> {
         let mut problems = Vec::new();
-        let secrets = match parse_secrets(&self.secrets) {
-            Ok(s) => s,
-            Err(p) => {
-                problems.extend(p);
-                BTreeMap::new()
-            }
-        };
+        // The good lines still resolve: a bad line must not also make every reference
+        // to a good one "not set".
+        let (secrets, secret_problems) = parse_secrets(&self.secrets);
+        problems.extend(secret_problems);
         let notice_channel = match self.notice_channel.trim() {
             "" => None,
             v => match v.split_once('/') {
@@ -120,8 +117,9 @@ impl Settings {
         };
         let tick = number("TickSeconds", &self.tick_seconds, 1..=3600)
             .map_or(DEFAULT_TICK, Duration::from_secs);
+        // Left empty, the lease follows a long tick rather than fail the check below.
         let lease = number("LeaseSeconds", &self.lease_seconds, 2..=3600)
-            .map_or(DEFAULT_LEASE, Duration::from_secs);
+            .map_or(DEFAULT_LEASE.max(tick * 2), Duration::from_secs);
         let posts_per_second = number("PostsPerSecond", &self.posts_per_second, 0..=1000)
             .map_or(DEFAULT_POSTS_PER_SECOND, |n| n as u32);
         let workers =
@@ -199,9 +197,9 @@ fn whole_number(
     }
 }
 
-/// `NAME=value` lines; blank lines and `#` comments are skipped. Problems name the line,
-/// never its value.
-fn parse_secrets(text: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
+/// `NAME=value` lines; blank lines and `#` comments are skipped. Returns the good lines and
+/// a problem for each bad one (naming the line, never its value).
+fn parse_secrets(text: &str) -> (BTreeMap<String, String>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -225,11 +223,7 @@ fn parse_secrets(text: &str) -> Result<BTreeMap<String, String>, Vec<String>> {
             )),
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    (out, problems)
 }
 
 /// The problems as one message (ConfigurationWillBeSaved's answer, the log).
@@ -311,6 +305,22 @@ added = "new {{ row.id }}"
         assert!(
             !all.contains("hunter2") && !all.contains("/very/secret"),
             "{all}"
+        );
+    }
+
+    #[test]
+    fn a_bad_secrets_line_does_not_hide_the_good_ones() {
+        let s = Settings {
+            syncs: DOC.into(),
+            secrets: "DS_TEST_DB=/tmp/x.db\nhunter2 without a name\n".into(),
+            ..Settings::default()
+        };
+        let problems = s.load().err().expect("invalid");
+        assert_eq!(
+            problems,
+            vec![
+                "Secrets, line 2: expected NAME=value (NAME of letters, digits and _)".to_string()
+            ]
         );
     }
 

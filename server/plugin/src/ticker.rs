@@ -1,7 +1,7 @@
 //! The ticker and its runs.
 //!
-//! One ticker thread wakes every `TickSeconds` (and at once when the configuration
-//! changes). Each tick it refreshes the lease of every run going on, then offers each
+//! One ticker thread wakes every `TickSeconds`, sooner when a sync falls due before that,
+//! and at once when the configuration changes or a run ends (a worker is free). Each tick it refreshes the lease of every run going on, then offers each
 //! idle sync to the scheduler and starts the ones whose lease it gets, each on its own run
 //! thread: at most `Workers` at once (the bounded worker pool).
 //!
@@ -16,16 +16,19 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use datasync::clock::{Clock, SystemClock};
 use datasync::gate::{Bucket, Gate};
 use datasync::run::{self, Engine, RunMode};
-use datasync::scheduler::{self, Lease, Reason};
+use datasync::scheduler::{self, Lease, NotNow, Reason};
 use mattermost::Api;
 
 use crate::notices;
 use crate::ports::ApiPort;
 use crate::settings::{DEFAULT_POSTS_PER_SECOND, DEFAULT_TICK, Loaded};
 
+/// The shortest sleep between two ticks (a sync due "now" is claimed on the next).
+const MIN_SLEEP: Duration = Duration::from_millis(50);
 /// How long deactivation waits for the runs to reach a safe point.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How long one run may go on delivering: a huge outbox pauses here (a note, not a failure) and the
@@ -175,11 +178,13 @@ impl Ticker {
                     runs: Vec::new(),
                 };
                 loop {
-                    if catch_unwind(AssertUnwindSafe(|| pool.tick())).is_err() {
-                        pool.api
-                            .log_error("Data Sync: the ticker caught a panic; it goes on", &[]);
-                    }
-                    if !ctl.sleep(pool.shared.tick(), true) {
+                    let sleep =
+                        catch_unwind(AssertUnwindSafe(|| pool.tick())).unwrap_or_else(|_| {
+                            pool.api
+                                .log_error("Data Sync: the ticker caught a panic; it goes on", &[]);
+                            pool.shared.tick()
+                        });
+                    if !ctl.sleep(sleep, true) {
                         break;
                     }
                 }
@@ -245,28 +250,37 @@ struct Pool {
 }
 
 impl Pool {
-    fn tick(&mut self) {
+    /// Starts the due syncs it can; returns how long to sleep: a tick, or less when a sync
+    /// falls due sooner (a new sync's first run comes within its jitter, not a tick later).
+    fn tick(&mut self) -> Duration {
+        let tick = self.shared.tick();
         self.runs.retain(|r| !r.handle.is_finished());
         let Some(loaded) = self.shared.config() else {
-            return;
+            return tick;
         };
         let bot_id = self.shared.bot_id();
         if bot_id.is_empty() {
-            return;
+            return tick;
         }
         let port = ApiPort::new(self.api.clone(), bot_id);
         self.refresh(&port, &loaded);
+        let mut next_due: Option<DateTime<Utc>> = None;
         for (index, sync) in loaded.config.syncs.iter().enumerate() {
+            // With every worker busy, the next run to end wakes the ticker.
             if self.control.stopping() || self.runs.len() >= loaded.workers {
-                return;
+                return tick;
             }
             if self.runs.iter().any(|r| r.sync == sync.name) {
                 continue;
             }
-            if let Some(lease) = self.claim(&port, &loaded, index) {
-                self.start(&port, &loaded, index, lease);
+            match self.claim(&port, &loaded, index) {
+                Ok(lease) => self.start(&port, &loaded, index, lease),
+                Err(Some(due)) => next_due = Some(next_due.map_or(due, |n| n.min(due))),
+                Err(None) => {}
             }
         }
+        let until_due = next_due.and_then(|t| (t - SystemClock.now()).to_std().ok());
+        until_due.map_or(tick, |d| d.clamp(MIN_SLEEP, tick))
     }
 
     /// Extends the lease of every run; a run whose lease was lost, or whose sync is no
@@ -295,7 +309,13 @@ impl Pool {
         }
     }
 
-    fn claim(&self, port: &ApiPort, loaded: &Loaded, index: usize) -> Option<Lease> {
+    /// The lease, or when the sync is next due (if it is known to be).
+    fn claim(
+        &self,
+        port: &ApiPort,
+        loaded: &Loaded,
+        index: usize,
+    ) -> Result<Lease, Option<DateTime<Utc>>> {
         let sync = &loaded.config.syncs[index];
         let now = SystemClock.now();
         match scheduler::claim(
@@ -313,15 +333,16 @@ impl Pool {
                         &[("sync", &sync.name), ("detail", repaired)],
                     );
                 }
-                Some(lease)
+                Ok(lease)
             }
-            Ok(Err(_not_now)) => None,
+            Ok(Err(NotNow::NotDue(next))) => Err(next),
+            Ok(Err(NotNow::Busy { .. })) => Err(None),
             Err(e) => {
                 self.api.log_error(
                     "Data Sync: could not check the schedule",
                     &[("sync", &sync.name), ("error", &e.to_string())],
                 );
-                None
+                Err(None)
             }
         }
     }
@@ -476,5 +497,7 @@ impl Job {
                 &[("sync", &sync.name), ("error", &e.to_string())],
             );
         }
+        // A worker is free: the ticker looks for due syncs now, not a tick later.
+        self.gate.control.signal(|st| st.wake = true);
     }
 }

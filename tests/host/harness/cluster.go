@@ -95,6 +95,7 @@ func (e *Env) NewNode(pluginDir string, consoleLog bool, nodes *Nodes, name stri
 			return nil, err
 		}
 	}
+	DefaultSecrets.AddLog(hostLog) // the suite-wide secret scan reads every node's host log
 	webappDir := filepath.Join(pluginDir, ".webapp")
 	factory := e.Server.Factory()
 	if nodes != nil {

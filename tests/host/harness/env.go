@@ -125,6 +125,7 @@ func NewEnv(pluginDir string, consoleLog bool) (*Env, error) {
 	// the like) writes to stdout by default; route it to the same place.
 	mlog.InitGlobalLogger(logger)
 	srv := NewServer(pluginDir)
+	DefaultSecrets.AddLog(hostLog)
 	webappDir := filepath.Join(pluginDir, ".webapp")
 	env, err := plugin.NewEnvironment(srv.Factory(), nil, pluginDir, webappDir, logger, nil)
 	if err != nil {
@@ -152,7 +153,8 @@ func (e *Env) Activate(id string) error {
 
 // Hooks returns the hooks of an active plugin.
 func (e *Env) Hooks(id string) (plugin.Hooks, error) {
-	return e.Env.HooksForPlugin(id)
+	h, err := e.Env.HooksForPlugin(id)
+	return wrapHooks(id, h, err)
 }
 
 // ExecutablePath is the absolute path of a plugin's bundled executable.

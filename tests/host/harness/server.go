@@ -98,7 +98,7 @@ type Server struct {
 
 // NewServer returns an empty server whose plugins live under pluginDir.
 func NewServer(pluginDir string) *Server {
-	return &Server{
+	return DefaultSecrets.server(&Server{
 		PluginDir:     pluginDir,
 		users:         map[string]*model.User{},
 		bots:          map[string]*model.Bot{},
@@ -117,7 +117,7 @@ func NewServer(pluginDir string) *Server {
 		failNext:      map[string]*model.AppError{},
 		apiCalls:      map[string]int{},
 		clusterNodes:  map[string]bool{"node-2": true},
-	}
+	})
 }
 
 // ---- seeding (test set-up) ----

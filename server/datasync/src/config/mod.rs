@@ -421,11 +421,26 @@ pub fn parse_with_dry_run(
     let (root, parse_errors) = DeTable::parse_recoverable(text);
     for e in parse_errors {
         let line = e.span().map(|s| cx.line(s.start));
+        let mut message = format!("malformed TOML: {}", e.message().trim());
+        // "duplicate key" alone does not say which: name it (a key or table name, never
+        // a value).
+        if message.ends_with("duplicate key")
+            && let Some(key) = e.span().and_then(|s| text.get(s))
+        {
+            let key = key
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim();
+            if !key.is_empty() && !key.contains(['\n', '=']) {
+                message.push_str(&format!(" `{key}` (a name given twice)"));
+            }
+        }
         cx.errors.push(ConfigError {
             owner: String::new(),
             field: String::new(),
             line,
-            message: format!("malformed TOML: {}", e.message().trim()),
+            message,
         });
     }
     if !cx.errors.is_empty() {
@@ -433,6 +448,7 @@ pub fn parse_with_dry_run(
     }
     let root = root.into_inner();
     let plan = document::read_config(&mut cx, &root);
+    cx.scrub_errors();
     if cx.errors.is_empty() {
         Ok(plan)
     } else {

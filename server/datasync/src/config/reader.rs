@@ -19,6 +19,10 @@ pub(crate) struct Cx<'a> {
     line_starts: Vec<usize>,
     env: EnvLookup<'a>,
     pub(crate) errors: Vec<ConfigError>,
+    /// Every `${env:NAME}` resolved so far, as `(NAME, value)`: [`Cx::scrub_errors`] puts
+    /// the reference back wherever a message quotes the value (a schedule or mode taken
+    /// from a secret is echoed by its own check).
+    resolved: Vec<(String, String)>,
 }
 
 impl<'a> Cx<'a> {
@@ -29,6 +33,34 @@ impl<'a> Cx<'a> {
             line_starts,
             env,
             errors: Vec::new(),
+            resolved: Vec::new(),
+        }
+    }
+
+    /// Replaces every resolved `${env:NAME}` value quoted in an error message with its
+    /// reference, longest value first. Values under 4 characters are left (they would
+    /// match ordinary words; no secret is that short).
+    pub(crate) fn scrub_errors(&mut self) {
+        let mut values: Vec<(String, String)> = self
+            .resolved
+            .iter()
+            .flat_map(|(name, v)| {
+                let reference = format!("${{env:{name}}}");
+                [
+                    (v.clone(), reference.clone()),
+                    (v.trim().to_string(), reference),
+                ]
+            })
+            .filter(|(v, _)| v.chars().count() >= 4)
+            .collect();
+        values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        values.dedup_by(|a, b| a.0 == b.0);
+        for e in &mut self.errors {
+            for (value, reference) in &values {
+                if e.message.contains(value.as_str()) {
+                    e.message = e.message.replace(value.as_str(), reference);
+                }
+            }
         }
     }
 
@@ -338,7 +370,7 @@ pub(crate) fn compile_at(
 
 /// Replaces every `${env:NAME}` in a value (a whole value, or part of one such as the
 /// password in a URL). Errors and `shown` keep the reference, never the value.
-fn resolve_env(cx: &Cx<'_>, raw: &str, span: Range<usize>) -> Result<Str, String> {
+fn resolve_env(cx: &mut Cx<'_>, raw: &str, span: Range<usize>) -> Result<Str, String> {
     const OPEN: &str = "${env:";
     if !raw.contains(OPEN) {
         return Ok(Str {
@@ -367,6 +399,7 @@ fn resolve_env(cx: &Cx<'_>, raw: &str, span: Range<usize>) -> Result<Str, String
         let resolved =
             (cx.env)(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
         value.push_str(&resolved);
+        cx.resolved.push((name.to_string(), resolved));
         rest = &after[end + 1..];
     }
     value.push_str(rest);

@@ -416,9 +416,18 @@ impl Scrub {
     fn for_connection(conn: &Connection) -> Self {
         let mut scrub = Scrub::default();
         let url = conn.url.expose();
-        // The whole URL only when it may carry a credential: a plain base URL
-        // (`https://api.example.com`) is not secret and helps to read errors.
-        if url.contains(['@', '?']) {
+        if conn.kind == ConnectionKind::Sqlite {
+            // A SQLite "URL" is a file path, often a secret of its own; SQLite echoes the
+            // path it could not open (without a sqlite:// or sqlite: prefix).
+            scrub.add(url);
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            scrub.add(path);
+        } else if url.contains(['@', '?']) {
+            // The whole URL only when it may carry a credential: a plain base URL
+            // (`https://api.example.com`) is not secret and helps to read errors.
             scrub.add(url);
         }
         if let Some(password) = url_password(url) {
