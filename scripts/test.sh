@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: everything CI runs, on a clean machine. Installs what it needs.
-#  1. database servers (PostgreSQL, MariaDB from Debian) for the source tests
+#  1. database servers (PostgreSQL, MariaDB from Debian), started once for steps 2 and 3
 #  2. the Rust workspace tests (unit, golden vectors, fuzz smoke, engine, sources on real DBs)
 #  3. the host tests: the real Mattermost plugin host code drives our release executables,
 #     against a recent server/public and one from before the HTTPRequestSubset change
+#     (the Data Sync stories read the PostgreSQL server of step 1)
 #  4. `make deploy`'s script against a fake server (request shapes only; seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,11 +12,16 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "prerequisites"
-bash scripts/db/install.sh
+# The database servers start once, for both the Rust source tests and the host tests
+# (the Data Sync stories read PostgreSQL): the script runs itself again under
+# scripts/db/test.sh, which exports DATASYNC_TEST_PG_URL / DATASYNC_TEST_MYSQL_URL.
+if [ -z "${DATASYNC_TEST_SERVERS_UP:-}" ]; then
+    step "prerequisites, database servers (PostgreSQL, MariaDB) for the source and host tests"
+    DATASYNC_TEST_SERVERS_UP=1 exec bash scripts/db/test.sh bash scripts/test.sh "$@"
+fi
 
-step "Rust workspace tests (database servers started for the source tests)"
-bash scripts/db/test.sh cargo test --workspace --no-fail-fast
+step "Rust workspace tests (sources on the real database servers)"
+cargo test --workspace --no-fail-fast
 
 step "host tests: real Mattermost plugin host driving rs-hello, rs-probe and datasync-plugin"
 cargo build --release -p rs-hello -p rs-probe -p datasync-plugin
