@@ -165,3 +165,63 @@ func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
 		t.Fatalf("a plain user got notices: %q", got)
 	}
 }
+
+// update_original: a change to a row replies in its thread and edits the thread's first
+// post through the real host (UpdatePost), keeping its delivery id.
+func TestDataSyncUpdatesTheOriginalPost(t *testing.T) {
+	ds := newDataSync(t)
+	id, srv := ds.id, ds.Server
+	team := srv.AddTeam("acme", "Acme")
+	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
+	db := filepath.Join(t.TempDir(), "deals.db")
+	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, stage TEXT NOT NULL);")
+	doc := `
+[connections.crm]
+kind = "sqlite"
+url = "${env:STAGE_DB}"
+
+[syncs.stages]
+connection = "crm"
+sql = "SELECT id, stage FROM deals ORDER BY id"
+key = "id"
+schedule = "every 10s"
+channel = "acme/alerts"
+update_original = true
+
+[syncs.stages.templates]
+added = "Deal {{ row.id }}: {{ row.stage }}"
+changed = "Deal {{ row.id }} moved from {{ previous.stage }} to {{ row.stage }}"
+`
+	srv.SetPluginSettings(id, map[string]any{"Syncs": doc, "Secrets": "STAGE_DB=" + db, "TickSeconds": 1})
+	ds.activate(t)
+	runs := func() int {
+		raw := srv.KV(id, "ds1:stages:history")
+		var records []any
+		_ = json.Unmarshal(raw, &records)
+		return len(records)
+	}
+	waitUntil(t, 20*time.Second, "the baseline", func() bool { return runs() >= 1 })
+	sqlite(t, db, "INSERT INTO deals VALUES (7, 'lead');")
+	waitUntil(t, 25*time.Second, "the new deal", func() bool { return len(srv.PostsInChannel(alerts.Id)) >= 1 })
+	sqlite(t, db, "UPDATE deals SET stage = 'won' WHERE id = 7;")
+	waitUntil(t, 25*time.Second, "the change", func() bool { return len(srv.PostsInChannel(alerts.Id)) >= 2 })
+	after := runs()
+	waitUntil(t, 25*time.Second, "one more run", func() bool { return runs() > after })
+	posts := srv.PostsInChannel(alerts.Id)
+	if len(posts) != 2 {
+		t.Fatalf("posts = %d; want the original and one reply", len(posts))
+	}
+	root, reply := posts[0], posts[1]
+	if root.Message != "Deal 7: won" || root.EditAt == 0 {
+		t.Fatalf("the original post = %q (EditAt %d); want it edited to %q", root.Message, root.EditAt, "Deal 7: won")
+	}
+	if root.GetProp("datasync_delivery") == nil {
+		t.Fatalf("the edit dropped the delivery id: %v", root.GetProps())
+	}
+	if reply.Message != "Deal 7 moved from lead to won" || reply.RootId != root.Id {
+		t.Fatalf("the reply = %q (root %q); want it in the original's thread (%q)", reply.Message, reply.RootId, root.Id)
+	}
+	if n := srv.APICalls("UpdatePost"); n != 1 {
+		t.Fatalf("UpdatePost called %d times; want 1", n)
+	}
+}

@@ -126,7 +126,8 @@ pub trait Kv: Send + Sync {
 pub trait Messaging: Send + Sync {
     /// Creates a post as the bot; returns the new post's id.
     fn create_post(&self, post: &NewPost) -> Result<String, PortError>;
-    /// Replaces a post's message and props.
+    /// Replaces a post's message and props, keeping its delivery id
+    /// ([`crate::outbox::DELIVERY_PROP`]).
     fn update_post(
         &self,
         post_id: &str,
@@ -408,7 +409,8 @@ impl Messaging for MemoryPort {
             .find(|p| p.id == post_id)
             .ok_or_else(|| PortError::permanent("UpdatePost", "post not found"))?;
         post.message = message.to_string();
-        post.props = props.clone();
+        post.props.retain(|k, _| k == crate::outbox::DELIVERY_PROP);
+        post.props.extend(props.clone());
         post.edits += 1;
         Ok(())
     }

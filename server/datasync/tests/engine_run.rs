@@ -531,6 +531,11 @@ fn update_original_edits_the_threads_first_post() {
     let posts = w.port.posts();
     assert_eq!(posts.len(), 2);
     assert_eq!((posts[0].message.as_str(), posts[0].edits), ("+a2", 1));
+    assert!(
+        posts[0].props.contains_key(datasync::outbox::DELIVERY_PROP),
+        "the edit keeps the delivery id: {:?}",
+        posts[0].props
+    );
     assert_eq!(posts[1].message, "~a2");
     assert_eq!(w.port.calls().update_post, 1);
     // The report (dry run, preview) shows the edit.

@@ -153,8 +153,10 @@ impl Messaging for ApiPort {
             .get_post(post_id)
             .map_err(|e| port_error("GetPost", &e))?;
         post.message = message.to_owned();
-        // The props are replaced, except the server's own markers (from_bot, from_plugin, …).
-        post.props.retain(|k, _| k.starts_with("from_"));
+        // The props are replaced, except the server's own markers (from_bot, from_plugin, …)
+        // and the delivery id the post was created with.
+        post.props
+            .retain(|k, _| k.starts_with("from_") || k == datasync::outbox::DELIVERY_PROP);
         for (k, v) in props {
             post.set_prop_json(k, v);
         }
