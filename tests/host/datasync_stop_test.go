@@ -35,10 +35,10 @@ channel = "acme/alerts"
 added = "item {{ row.id }}"
 `
 
-// burstHistory reads sync "burst"'s run history from the KV store.
-func burstHistory(t *testing.T, srv *harness.Server, id string) []map[string]any {
+// syncHistory reads a sync's run history from the KV store.
+func syncHistory(t *testing.T, srv *harness.Server, id, sync string) []map[string]any {
 	t.Helper()
-	raw := srv.KV(id, "ds1:burst:history")
+	raw := srv.KV(id, "ds1:"+sync+":history")
 	if raw == nil {
 		return nil
 	}
@@ -86,7 +86,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	if stopped >= total {
 		t.Fatalf("all %d messages were delivered before the deactivation; the test needs slower pacing", total)
 	}
-	history := burstHistory(t, srv, id)
+	history := syncHistory(t, srv, id, "burst")
 	if len(history) != 1 {
 		t.Fatalf("history after the deactivation: %v", history)
 	}
@@ -105,7 +105,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	srv.SetPluginSettings(id, settings)
 	ds.activate(t)
 	waitUntil(t, 20*time.Second, "the rest of the outbox", func() bool { return count() >= total })
-	waitUntil(t, 20*time.Second, "a run after the outbox", func() bool { return len(burstHistory(t, srv, id)) >= 2 })
+	waitUntil(t, 20*time.Second, "a run after the outbox", func() bool { return len(syncHistory(t, srv, id, "burst")) >= 2 })
 	got := ds.messages(alerts.Id)
 	var want []string
 	for i := 1; i <= total; i++ {
@@ -114,7 +114,7 @@ func TestDataSyncStopsBetweenMessagesAndResumes(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("posts (%d, %d before the stop) = %q; want item 1 … item %d once each, in order", len(got), stopped, got, total)
 	}
-	resumed := burstHistory(t, srv, id)[1]
+	resumed := syncHistory(t, srv, id, "burst")[1]
 	if resumed["ok"] != true || !strings.Contains(fmt.Sprint(resumed["notes"]), "left from an earlier run") {
 		t.Fatalf("the resuming run's record: %v", resumed)
 	}
@@ -145,12 +145,12 @@ func TestDataSyncNoticesGoToAdminsWithoutANoticeChannel(t *testing.T) {
 	}
 	// The table is missing: every run fails, one notice per admin.
 	waitUntil(t, 20*time.Second, "the failure notices", func() bool { return len(dm(ann.Id)) >= 1 && len(dm(bob.Id)) >= 1 })
-	failed := len(burstHistory(t, srv, id))
-	waitUntil(t, 20*time.Second, "another failed run", func() bool { return len(burstHistory(t, srv, id)) > failed })
+	failed := len(syncHistory(t, srv, id, "burst"))
+	waitUntil(t, 20*time.Second, "another failed run", func() bool { return len(syncHistory(t, srv, id, "burst")) > failed })
 	sqlite(t, db, "CREATE TABLE items (id INTEGER PRIMARY KEY);")
 	waitUntil(t, 20*time.Second, "the recovery notices", func() bool { return len(dm(ann.Id)) >= 2 && len(dm(bob.Id)) >= 2 })
-	recovered := len(burstHistory(t, srv, id))
-	waitUntil(t, 20*time.Second, "another run", func() bool { return len(burstHistory(t, srv, id)) > recovered })
+	recovered := len(syncHistory(t, srv, id, "burst"))
+	waitUntil(t, 20*time.Second, "another run", func() bool { return len(syncHistory(t, srv, id, "burst")) > recovered })
 	for _, admin := range []*model.User{ann, bob} {
 		got := dm(admin.Id)
 		if len(got) != 2 || !strings.Contains(got[0], "**burst** is failing") || !strings.Contains(got[0], "no such table") ||
@@ -174,6 +174,7 @@ func TestDataSyncUpdatesTheOriginalPost(t *testing.T) {
 	team := srv.AddTeam("acme", "Acme")
 	alerts := srv.AddChannel(team.Id, "alerts", "Alerts")
 	db := filepath.Join(t.TempDir(), "deals.db")
+	harness.RegisterSecret(db)
 	sqlite(t, db, "CREATE TABLE deals (id INTEGER PRIMARY KEY, stage TEXT NOT NULL);")
 	doc := `
 [connections.crm]
@@ -194,12 +195,7 @@ changed = "Deal {{ row.id }} moved from {{ previous.stage }} to {{ row.stage }}"
 `
 	srv.SetPluginSettings(id, map[string]any{"Syncs": doc, "Secrets": "STAGE_DB=" + db, "TickSeconds": 1})
 	ds.activate(t)
-	runs := func() int {
-		raw := srv.KV(id, "ds1:stages:history")
-		var records []any
-		_ = json.Unmarshal(raw, &records)
-		return len(records)
-	}
+	runs := func() int { return len(syncHistory(t, srv, id, "stages")) }
 	waitUntil(t, 20*time.Second, "the baseline", func() bool { return runs() >= 1 })
 	sqlite(t, db, "INSERT INTO deals VALUES (7, 'lead');")
 	waitUntil(t, 25*time.Second, "the new deal", func() bool { return len(srv.PostsInChannel(alerts.Id)) >= 1 })
