@@ -279,7 +279,9 @@ impl Pool {
                 Err(None) => {}
             }
         }
-        let until_due = next_due.and_then(|t| (t - SystemClock.now()).to_std().ok());
+        // A due time that passed meanwhile comes out negative: claim it at once.
+        let until_due =
+            next_due.map(|t| (t - SystemClock.now()).to_std().unwrap_or(Duration::ZERO));
         until_due.map_or(tick, |d| d.clamp(MIN_SLEEP, tick))
     }
 
