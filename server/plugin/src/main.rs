@@ -3,10 +3,13 @@
 //!
 //! - `ports`: the engine's ports over the plugin API, posting as the bot.
 //! - `settings`: the System Console settings (`Syncs`, `Secrets`, `NoticeChannel`,
-//!   `TickSeconds`) → a validated configuration.
+//!   `PostsPerSecond`, `Workers`, `MaxMessages`; `TickSeconds` and `LeaseSeconds` in
+//!   config.json only) → a validated configuration.
+//! - `assets`: the bot's profile image from the bundle.
 //! - `ticker`: the ticker thread, the runs it starts (at most `Workers` at once), their
 //!   leases and the gate they pass before each message (pacing, stop).
-//! - `notices`: after a run: the log line, the sync's health, failure/recovery notices.
+//! - `notices`: after a run: the log line, the sync's health, failure/recovery notices;
+//!   the notice for an invalid configuration.
 //!
 //! Hooks: `OnConfigurationChange` swaps in a valid configuration and keeps the last good one
 //! when the new one is invalid (every problem logged, and one notice per list of problems,
