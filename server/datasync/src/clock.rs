@@ -16,6 +16,11 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// `d` as a chrono duration (one that does not fit is taken as forever).
+pub fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 /// The real wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::clock;
 use crate::config::SyncConfig;
 use crate::port::Kv;
 use crate::schedule::Schedule;
@@ -38,15 +39,13 @@ pub fn next_start(
     }
     match (&sync.schedule, last) {
         (Schedule::Manual, _) => None,
-        (Schedule::Every(d), None) => Some(first_seen + chrono_duration(jitter(&sync.name, *d))),
-        (Schedule::Every(d), Some(last)) => Some(last + chrono_duration(*d)),
+        (Schedule::Every(d), None) => {
+            Some(first_seen + clock::chrono_duration(jitter(&sync.name, *d)))
+        }
+        (Schedule::Every(d), Some(last)) => Some(last + clock::chrono_duration(*d)),
         // A cron sync that never ran waits for its next time, like one that just ran.
         (cron, last) => cron.next_after(last.unwrap_or(first_seen)),
     }
-}
-
-fn chrono_duration(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// A stable offset in `[0, min(interval / 10, 60 s))` from the sync's name.
@@ -113,7 +112,7 @@ impl Lease {
         ttl: Duration,
     ) -> Result<bool, StateError> {
         let value = LockValue {
-            expires: now + chrono_duration(ttl),
+            expires: now + clock::chrono_duration(ttl),
             ..self.value.clone()
         };
         match swap(kv, &self.sync, Some(&self.raw), &value)? {
@@ -200,7 +199,7 @@ pub fn claim(
     }
     let value = LockValue {
         holder: holder.to_string(),
-        expires: now + chrono_duration(ttl),
+        expires: now + clock::chrono_duration(ttl),
         last_start: if resume_only { last_start } else { Some(now) },
         first_seen: Some(first_seen.unwrap_or(now)),
         unfinished: true,

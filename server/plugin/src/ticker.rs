@@ -11,13 +11,14 @@
 //! resumes later, so deactivation takes seconds, except for a run still reading its
 //! source (the supervisor ends the process; its lease expires after `LeaseSeconds`).
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use datasync::clock::{Clock, SystemClock};
+use datasync::clock::{Clock, SystemClock, chrono_duration};
 use datasync::gate::{Bucket, Gate};
 use datasync::run::{self, Engine, RunMode};
 use datasync::scheduler::{self, Lease, NotNow, Reason};
@@ -176,6 +177,8 @@ impl Ticker {
                     control: ctl.clone(),
                     holder: holder_id(),
                     runs: Vec::new(),
+                    due: HashMap::new(),
+                    last_full: None,
                 };
                 loop {
                     let sleep =
@@ -247,11 +250,19 @@ struct Pool {
     control: Arc<Control>,
     holder: String,
     runs: Vec<Running>,
+    /// When each sync was last found due next. Between full ticks (a wake for a due time or
+    /// a free worker) only the syncs due by now are asked, so waking early costs one KV read
+    /// per due sync, not one per configured sync.
+    due: HashMap<String, DateTime<Utc>>,
+    /// When the last full tick (every sync asked, leases refreshed) began.
+    last_full: Option<Instant>,
 }
 
 impl Pool {
-    /// Starts the due syncs it can; returns how long to sleep: a tick, or less when a sync
-    /// falls due sooner (a new sync's first run comes within its jitter, not a tick later).
+    /// Starts the due syncs it can; returns how long to sleep: until the next full tick,
+    /// or less when a sync falls due sooner (a new sync's first run comes within its jitter,
+    /// not a tick later). A full tick, once a tick, refreshes the leases and asks every
+    /// sync; a wake in between asks only the syncs not known to be due later.
     fn tick(&mut self) -> Duration {
         let tick = self.shared.tick();
         self.runs.retain(|r| !r.handle.is_finished());
@@ -263,26 +274,52 @@ impl Pool {
             return tick;
         }
         let port = ApiPort::new(self.api.clone(), bot_id);
-        self.refresh(&port, &loaded);
-        let mut next_due: Option<DateTime<Utc>> = None;
+        let full = self.last_full.is_none_or(|t| t.elapsed() >= tick);
+        if full {
+            self.last_full = Some(Instant::now());
+            self.refresh(&port, &loaded);
+            self.due
+                .retain(|name, _| loaded.config.syncs.iter().any(|s| &s.name == name));
+        }
+        // Leases are refreshed on full ticks only: never sleep past the next one.
+        let last_full = self.last_full;
+        let until_full = || {
+            last_full
+                .map_or(tick, |t| tick.saturating_sub(t.elapsed()))
+                .max(MIN_SLEEP)
+        };
+        let now = SystemClock.now();
         for (index, sync) in loaded.config.syncs.iter().enumerate() {
             // With every worker busy, the next run to end wakes the ticker.
             if self.control.stopping() || self.runs.len() >= loaded.workers {
-                return tick;
+                return until_full();
             }
-            if self.runs.iter().any(|r| r.sync == sync.name) {
+            let later = !full && self.due.get(&sync.name).is_some_and(|t| *t > now);
+            if later || self.runs.iter().any(|r| r.sync == sync.name) {
                 continue;
             }
             match self.claim(&port, &loaded, index) {
-                Ok(lease) => self.start(&port, &loaded, index, lease),
-                Err(Some(due)) => next_due = Some(next_due.map_or(due, |n| n.min(due))),
-                Err(None) => {}
+                Ok(lease) => {
+                    self.due.remove(&sync.name);
+                    self.start(&port, &loaded, index, lease);
+                }
+                Err(Some(due)) => {
+                    self.due.insert(sync.name.clone(), due);
+                }
+                // Another node runs it (or the KV store failed): asked again next full tick.
+                Err(None) => {
+                    self.due
+                        .insert(sync.name.clone(), now + chrono_duration(tick));
+                }
             }
         }
         // A due time that passed meanwhile comes out negative: claim it at once.
-        let until_due =
-            next_due.map(|t| (t - SystemClock.now()).to_std().unwrap_or(Duration::ZERO));
-        until_due.map_or(tick, |d| d.clamp(MIN_SLEEP, tick))
+        let until_due = self
+            .due
+            .values()
+            .min()
+            .map(|t| (*t - SystemClock.now()).to_std().unwrap_or(Duration::ZERO));
+        until_due.map_or(until_full(), |d| d.max(MIN_SLEEP).min(until_full()))
     }
 
     /// Extends the lease of every run; a run whose lease was lost, or whose sync is no
