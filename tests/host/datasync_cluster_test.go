@@ -44,7 +44,7 @@ added = "%[1]s row {{ row.id }}"
 `
 
 func TestDataSyncTwoNodes(t *testing.T) {
-	pfBinary(t)
+	dataSyncBinary(t)
 	pfHeavy(t)
 	t.Parallel() // mostly waiting for schedules: alongside the other Data Sync proofs
 	const leaseSeconds, runsEach, slowRows = 3, 11, 30

@@ -42,7 +42,7 @@ added = "%[1]s row {{ row.id }}"
 `
 
 func TestDataSyncKill9DuringDelivery(t *testing.T) {
-	pfBinary(t)
+	dataSyncBinary(t)
 	pfHeavy(t)
 	t.Parallel() // mostly waiting for schedules: alongside the other Data Sync proofs
 	const total, kills, leaseSeconds = 1000, 20, 2
@@ -206,7 +206,7 @@ func pfRanges(xs []int) string {
 // (contract: LeaseSeconds); then the rest of its outbox is delivered at once, not only at
 // the sync's next scheduled start (here 2 minutes later; for a daily report, a day later).
 func TestDataSyncResumesAfterLeaseExpiry(t *testing.T) {
-	pfBinary(t)
+	dataSyncBinary(t)
 	pfHeavy(t)
 	t.Parallel()
 	const rows, leaseSeconds = 40, 2

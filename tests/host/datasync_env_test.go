@@ -25,39 +25,16 @@ type dataSync struct {
 func newDataSync(t *testing.T) *dataSync {
 	t.Helper()
 	t.Parallel()
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
+	bin := dataSyncBinary(t)
 	if _, err := exec.LookPath("sqlite3"); err != nil {
 		t.Fatal("the sqlite3 command-line tool is missing (run.sh installs it as root)")
 	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	manifest := dataSyncManifest(t)
 	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Install(manifest, bin); err != nil {
-		t.Fatal(err)
-	}
-	// The bundle's assets/ as `make dist` ships it: the bot's profile image.
-	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
-	if err == nil {
-		err = os.MkdirAll(filepath.Join(env.Dir, manifest.Id, "assets"), 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(env.Dir, manifest.Id, "assets", "profile.png"), profile, 0o644)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	installDataSync(t, env, manifest, bin)
 	t.Cleanup(func() {
 		env.Env.Shutdown()
 		if t.Failed() {
@@ -68,6 +45,53 @@ func newDataSync(t *testing.T) *dataSync {
 		}
 	})
 	return &dataSync{Env: env, id: manifest.Id, manifest: manifest}
+}
+
+// dataSyncBinary is HOST_DATASYNC_BIN, or a skip (run.sh sets it for the Rust runs).
+func dataSyncBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("HOST_DATASYNC_BIN")
+	if bin == "" {
+		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
+	}
+	return bin
+}
+
+// dataSyncManifest is the repository's plugin.json.
+func dataSyncManifest(t *testing.T) *model.Manifest {
+	t.Helper()
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifest
+}
+
+// installDataSync writes the bundle into a node's plugin directory as `make dist` ships it:
+// the executable, plugin.json and assets/profile.png (the bot's picture).
+func installDataSync(t *testing.T, env *harness.Env, manifest *model.Manifest, bin string) {
+	t.Helper()
+	if err := env.Install(manifest, bin); err != nil {
+		t.Fatal(err)
+	}
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(env.Dir, manifest.Id, "assets"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(env.Dir, manifest.Id, "assets", "profile.png"), profile, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // activate starts the plugin (again).

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,16 +34,6 @@ type pfPlugin struct {
 	tags     *harness.Nodes // which node posted / logged (pfNewCluster only)
 }
 
-// pfBinary is HOST_DATASYNC_BIN, or a skip (run.sh sets it for the Rust runs).
-func pfBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("HOST_DATASYNC_BIN")
-	if bin == "" {
-		t.Skip("HOST_DATASYNC_BIN is not set (run.sh sets it for the Rust runs)")
-	}
-	return bin
-}
-
 // pfHeavy skips a heavy proof outside the one run.sh pass that runs them.
 func pfHeavy(t *testing.T) {
 	t.Helper()
@@ -58,15 +47,8 @@ func pfHeavy(t *testing.T) {
 // printed.
 func pfNew(t *testing.T, settings map[string]any) *pfPlugin {
 	t.Helper()
-	bin := pfBinary(t)
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	manifest, err := harness.LoadManifest(filepath.Join(root, "..", "..", "plugin.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := dataSyncBinary(t)
+	manifest := dataSyncManifest(t)
 	env, err := harness.NewEnv(t.TempDir(), os.Getenv("HOST_LOG") != "")
 	if err != nil {
 		t.Fatal(err)
@@ -106,27 +88,10 @@ func pfNewCluster(t *testing.T, settings map[string]any, n int) *pfPlugin {
 	return p
 }
 
-// install writes the bundle into a node's plugin directory as `make dist` ships it: the
-// executable, plugin.json and assets/profile.png (the bot's picture).
+// install writes the bundle into a node's plugin directory as `make dist` ships it.
 func (p *pfPlugin) install(env *harness.Env) {
 	p.t.Helper()
-	if err := env.Install(p.manifest, p.bin); err != nil {
-		p.t.Fatal(err)
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	profile, err := os.ReadFile(filepath.Join(root, "..", "..", "assets", "profile.png"))
-	if err == nil {
-		err = os.MkdirAll(filepath.Join(env.Dir, p.id, "assets"), 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(env.Dir, p.id, "assets", "profile.png"), profile, 0o644)
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	installDataSync(p.t, env, p.manifest, p.bin)
 }
 
 func (p *pfPlugin) dumpLogs() {

@@ -235,7 +235,7 @@ const pfExportCSV = `id,name,account,amount,stage,ae_email
 `
 
 func TestDataSyncStoriesPostgres(t *testing.T) {
-	pfBinary(t)
+	dataSyncBinary(t)
 	pfHeavy(t) // the plugin's protocol use does not differ between the two server/public passes
 	pgURL := pfPostgres(t)
 	t.Parallel() // mostly waiting for schedules: alongside the other Data Sync proofs

@@ -6,7 +6,6 @@ package harness
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/mattermost/mattermost/server/public/model"
 	"github.com/mattermost/mattermost/server/public/plugin"
-	"github.com/mattermost/mattermost/server/public/shared/mlog"
 )
 
 // Nodes records which node made each post and log call, for tests of several nodes.
@@ -82,20 +80,10 @@ func (a *nodeAPI) LogError(msg string, kv ...any) { a.nodeLog("error", msg, kv) 
 // package-level mlog logger stays where NewEnv put it. Call Install and Activate on it as on e.
 // With nodes set, its posts and log calls are recorded as made by node name.
 func (e *Env) NewNode(pluginDir string, consoleLog bool, nodes *Nodes, name string) (*Env, error) {
-	logger, err := mlog.NewLogger()
+	logger, hostLog, err := newHostLogger(consoleLog)
 	if err != nil {
 		return nil, err
 	}
-	hostLog := &SyncBuffer{}
-	if err := mlog.AddWriterTarget(logger, hostLog, true, mlog.StdAll...); err != nil {
-		return nil, err
-	}
-	if consoleLog {
-		if err := mlog.AddWriterTarget(logger, os.Stderr, false, mlog.StdAll...); err != nil {
-			return nil, err
-		}
-	}
-	DefaultSecrets.AddLog(hostLog) // the suite-wide secret scan reads every node's host log
 	webappDir := filepath.Join(pluginDir, ".webapp")
 	factory := e.Server.Factory()
 	if nodes != nil {

@@ -106,26 +106,36 @@ type Env struct {
 	HostLog *SyncBuffer // everything the host logged (JSON lines), plugin stderr included
 }
 
-// NewEnv creates an Environment over pluginDir. If consoleLog, host logs also go to stderr.
-func NewEnv(pluginDir string, consoleLog bool) (*Env, error) {
+// newHostLogger is a host logger writing to a new buffer (and stderr if consoleLog); the
+// suite-wide secret scan reads the buffer.
+func newHostLogger(consoleLog bool) (*mlog.Logger, *SyncBuffer, error) {
 	logger, err := mlog.NewLogger()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hostLog := &SyncBuffer{}
 	if err := mlog.AddWriterTarget(logger, hostLog, true, mlog.StdAll...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if consoleLog {
 		if err := mlog.AddWriterTarget(logger, os.Stderr, false, mlog.StdAll...); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	DefaultSecrets.AddLog(hostLog)
+	return logger, hostLog, nil
+}
+
+// NewEnv creates an Environment over pluginDir. If consoleLog, host logs also go to stderr.
+func NewEnv(pluginDir string, consoleLog bool) (*Env, error) {
+	logger, hostLog, err := newHostLogger(consoleLog)
+	if err != nil {
+		return nil, err
 	}
 	// The package-level mlog logger (used by Environment for "Plugin activated" and
 	// the like) writes to stdout by default; route it to the same place.
 	mlog.InitGlobalLogger(logger)
 	srv := NewServer(pluginDir)
-	DefaultSecrets.AddLog(hostLog)
 	webappDir := filepath.Join(pluginDir, ".webapp")
 	env, err := plugin.NewEnvironment(srv.Factory(), nil, pluginDir, webappDir, logger, nil)
 	if err != nil {
