@@ -8,10 +8,12 @@
 # make hello-bundle dist/rs-hello-<version>.tar.gz, installable in Mattermost
 # make bench        Rust plugin vs the official Go SDK, side by side
 # make bench-plugin the Data Sync plugin under the real host: posts/s, RSS, 1M rows, latency
+# make e2e          Data Sync and rs-hello on a real Mattermost server (built once, cached)
+# make bench-e2e    Data Sync on a real Mattermost server: posts/s vs the REST API, RSS, install
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo dist deploy hello-bundle bench bench-plugin check gob-golden clean
+.PHONY: test demo dist deploy hello-bundle bench bench-plugin e2e bench-e2e check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -33,6 +35,12 @@ bench:
 
 bench-plugin:
 	bash scripts/bench-plugin.sh
+
+e2e:
+	bash tests/e2e/run.sh
+
+bench-e2e:
+	E2E_BENCH=1 bash tests/e2e/run.sh
 
 check:
 	cargo fmt --all -- --check

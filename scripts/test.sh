@@ -6,6 +6,8 @@
 #     against a recent server/public and one from before the HTTPRequestSubset change
 #     (the Data Sync stories read the PostgreSQL server of step 1)
 #  4. `make deploy`'s script against a fake server (request shapes only; seconds)
+#  5. the end-to-end suite (`make e2e`): a real Mattermost server, built once from the Go
+#     module proxy, runs the bundles of `make dist` and `make hello-bundle`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -29,3 +31,6 @@ bash tests/host/run.sh
 
 step "deploy script against a fake Mattermost (loopback HTTP and a unix socket)"
 python3 tests/deploy/test_deploy.py
+
+step "end-to-end: Data Sync and rs-hello on a real Mattermost server"
+bash tests/e2e/run.sh

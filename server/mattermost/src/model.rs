@@ -61,11 +61,17 @@ model! {
 
 impl AppError {
     /// An error with an id (e.g. `app.plugin.hello.app_error`), message and HTTP status code.
+    ///
+    /// `SkipTranslation` is set: the server replaces the message of an error it passes on
+    /// (a refused configuration save, a failed activation) with the translation of its id,
+    /// and a plugin's ids are not in the server's translations, so the admin would see only
+    /// the id. Servers older than the field ignore it.
     pub fn new(id: &str, message: &str, status_code: i64) -> Self {
         AppError {
             id: id.to_owned(),
             message: message.to_owned(),
             status_code,
+            skip_translation: true,
             ..AppError::default()
         }
     }
