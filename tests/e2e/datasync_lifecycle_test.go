@@ -276,6 +276,15 @@ func TestDataSyncFailureNotices(t *testing.T) {
 			t.Fatalf("a notice shows the warehouse password: %q", m)
 		}
 	}
+	// The notice's Pause button, pressed through the post-action API as the admin.
+	posts := channelPosts(t, notices.Id)
+	_, err = site.Admin.Client.DoPostAction(harness.Ctx(), posts[0].Id, "pause")
+	must(t, harness.Explain(err))
+	resp, _, err := site.Admin.Client.ExecuteCommand(harness.Ctx(), notices.Id, "/datasync status flaky")
+	must(t, harness.Explain(err))
+	if !strings.Contains(resp.Text, "paused by @admin") {
+		t.Fatalf("after pressing Pause, /datasync status says:\n%s", resp.Text)
+	}
 	noPluginErrors(t, mark, "Data Sync: run failed flaky")
 }
 

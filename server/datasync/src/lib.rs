@@ -20,6 +20,7 @@
 //! - [`outbox`]: a committed run's messages, delivered in order, each exactly once.
 //! - [`gate`]: what delivery asks before each message: pacing (a token bucket), stop.
 //! - [`scheduler`]: what is due, and the KV lease that runs each due run once cluster-wide.
+//! - [`pause`]: the syncs paused by `/datasync pause`, one KV value for all.
 //! - [`notify`]: failure and recovery notices, once per change of a sync's health.
 //! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
 //! - [`report`]: a run as people read it (dry run, demo, later `/datasync preview`).
@@ -35,6 +36,7 @@ pub mod diff;
 pub mod gate;
 pub mod notify;
 pub mod outbox;
+pub mod pause;
 pub mod plan;
 pub mod port;
 pub mod render;

@@ -247,6 +247,23 @@ pub fn last_start(kv: &dyn Kv, sync: &str) -> Result<Option<DateTime<Utc>>, Stat
     Ok(lock.and_then(|v| v.last_start))
 }
 
+/// What status output shows of a sync's lock: when it next starts by itself (`None`:
+/// never), and who runs it now (empty: nobody).
+pub fn status(
+    kv: &dyn Kv,
+    sync: &SyncConfig,
+    now: DateTime<Utc>,
+) -> Result<(Option<DateTime<Utc>>, String), StateError> {
+    let key = state::lock_key(&sync.name);
+    let lock: Option<LockValue> = state::read_json(kv, &sync.name, (&key, "lock"))?;
+    let (last, first_seen, holder) = match lock {
+        Some(v) if v.expires > now => (v.last_start, v.first_seen, v.holder),
+        Some(v) => (v.last_start, v.first_seen, String::new()),
+        None => (None, None, String::new()),
+    };
+    Ok((next_start(sync, last, first_seen.unwrap_or(now)), holder))
+}
+
 /// Compare-and-set of the lock value; the new bytes, or `None` if it changed meanwhile.
 fn swap(
     kv: &dyn Kv,

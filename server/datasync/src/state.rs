@@ -13,6 +13,9 @@
 //! | `ds1:<s>:lock` | the cluster lock and the last scheduled start ([`crate::scheduler`]) |
 //! | `ds1:<s>:health` | failing since when, for notices once per state change ([`crate::notify`]) |
 //!
+//! Two keys belong to no sync: `ds1::config-notice` (the last invalid configuration
+//! announced, [`crate::notify`]) and `ds1::paused` (every paused sync, [`crate::pause`]).
+//!
 //! Chunks are written before the meta that points at them, and old generations are deleted
 //! after it moved on, so a crash at any point leaves either the old state or the new one.
 //! A value that cannot be read is a [`StateError::Damaged`], never silently "absent".
@@ -102,6 +105,11 @@ pub(crate) fn lock_key(sync: &str) -> String {
 /// Not a sync's key: no sync name is empty.
 pub(crate) fn config_notice_key() -> String {
     format!("{PREFIX}::config-notice")
+}
+
+/// Every paused sync ([`crate::pause`]); not a sync's key either.
+pub(crate) fn paused_key() -> String {
+    format!("{PREFIX}::paused")
 }
 
 pub(crate) fn health_key(sync: &str) -> String {

@@ -9,15 +9,19 @@
 //! - `ticker`: the ticker thread, the runs it starts (at most `Workers` at once), their
 //!   leases and the gate they pass before each message (pacing, stop).
 //! - `notices`: after a run: the log line, the sync's health, failure/recovery notices;
-//!   the notice for an invalid configuration.
+//!   the notice for an invalid configuration; what the bot tells whoever asked for a run.
+//! - `command`: `/datasync` (parse, permissions, replies) and its autocomplete.
 //!
 //! Hooks: `OnConfigurationChange` swaps in a valid configuration and keeps the last good one
 //! when the new one is invalid (every problem logged, and one notice per list of problems,
 //! cluster-wide, where failure notices go); `ConfigurationWillBeSaved` rejects
-//! an invalid one with the full list; `OnActivate` ensures the bot and starts the ticker;
-//! `OnDeactivate` stops it.
+//! an invalid one with the full list; `OnActivate` ensures the bot, registers `/datasync`
+//! and starts the ticker; `OnDeactivate` stops it. `ExecuteCommand` answers `/datasync`;
+//! `MessageHasBeenPosted` the same commands said to the bot; `ServeHTTP` serves the
+//! command's autocomplete list of syncs.
 
 mod assets;
+mod command;
 mod notices;
 mod ports;
 mod settings;
@@ -25,8 +29,12 @@ mod ticker;
 
 use std::sync::{Arc, Mutex};
 
-use mattermost::{Api, ApiError, AppError, Bot, ConfigToSave};
+use mattermost::{
+    Api, ApiError, AppError, Bot, CommandArgs, CommandResponse, ConfigToSave, Context, HttpRequest,
+    Post, ResponseWriter,
+};
 
+use crate::command::access::Caller;
 use crate::ports::ApiPort;
 use crate::settings::{Settings, describe};
 use crate::ticker::{Shared, Ticker};
@@ -37,7 +45,9 @@ use crate::ticker::{Shared, Ticker};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The plugin id in plugin.json (and the key of its settings in the server config).
-const PLUGIN_ID: &str = "datasync";
+pub const PLUGIN_ID: &str = "datasync";
+/// The bot's username (people @-mention it).
+const BOT_NAME: &str = "datasync";
 
 #[derive(Default)]
 struct DataSync {
@@ -46,6 +56,8 @@ struct DataSync {
     /// Problems of a configuration given before the bot existed (the first
     /// OnConfigurationChange comes before OnActivate): announced once it does.
     unannounced: Mutex<Option<Vec<String>>>,
+    /// Which channels are direct messages with the bot (the bot in conversation).
+    direct: command::conversation::DirectChannels,
 }
 
 impl DataSync {
@@ -77,6 +89,160 @@ impl DataSync {
         }
     }
 
+    /// Wakes the ticker (a configuration change, a run asked for, a pause).
+    fn wake(&self) {
+        if let Some(t) = self
+            .ticker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            t.wake();
+        }
+    }
+
+    /// Who is asking, with what they may do under the running configuration's settings.
+    fn caller(
+        &self,
+        api: &Api,
+        user_id: &str,
+        channel_id: &str,
+        root_id: &str,
+    ) -> Result<Caller, String> {
+        let access = self
+            .shared
+            .config()
+            .map(|c| c.access.clone())
+            .unwrap_or_default();
+        Caller::new(api, &access, user_id, channel_id, root_id)
+    }
+
+    /// `/datasync …` for a caller; the reply.
+    fn command(&self, api: &Api, text: &str, caller: &Caller) -> String {
+        match command::parse(text) {
+            Ok(sub) => self.execute(api, sub, caller),
+            Err(e) => e,
+        }
+    }
+
+    /// Runs a subcommand for a caller; the reply.
+    fn execute(&self, api: &Api, sub: command::Sub, caller: &Caller) -> String {
+        let Some(port) = self.port(api) else {
+            return "Data Sync is starting; try again in a moment.".into();
+        };
+        let wake = || self.wake();
+        let cx = command::Cx {
+            api,
+            port: &port,
+            shared: &self.shared,
+            wake: &wake,
+        };
+        command::execute(&cx, caller, sub)
+    }
+
+    /// A button pressed on a notice: the same subcommand, answered to the presser alone.
+    fn action(
+        &self,
+        api: &Api,
+        r: &mut HttpRequest,
+        w: &mut ResponseWriter,
+    ) -> std::io::Result<()> {
+        use command::actions;
+        let Some(user_id) = r.user_id().map(str::to_owned) else {
+            return w.send_json(401, &serde_json::json!({"error": "not logged in"}));
+        };
+        let body = match r.read_body(actions::MAX_REQUEST) {
+            Ok(body) => body,
+            Err(e) => return w.send_json(413, &serde_json::json!({"error": format!("the request is too large or unreadable: {e}")})),
+        };
+        let (sub, channel_id) = match actions::parse(&body) {
+            Ok(parsed) => parsed,
+            Err(e) => return w.send_json(400, &serde_json::json!({"error": e})),
+        };
+        let text = match self.caller(api, &user_id, &channel_id, "") {
+            Ok(caller) => self.execute(api, sub, &caller),
+            Err(e) => e,
+        };
+        w.send_json(200, &actions::answer(&text))
+    }
+
+    /// Answers a post that speaks to the bot: in a direct message as the bot, in a
+    /// channel to the asker alone; in the post's thread either way.
+    fn converse(&self, api: &Api, post: &Post) {
+        use command::conversation::{self, Addressed};
+        let bot_id = self.shared.bot_id();
+        if bot_id.is_empty() {
+            return;
+        }
+        let mention_only = self.shared.config().is_some_and(|c| c.mention_only);
+        let (direct, words) =
+            match self
+                .direct
+                .addressed(api, post, (&bot_id, BOT_NAME), mention_only)
+            {
+                Addressed::No => return,
+                Addressed::Direct(words) => (true, words),
+                Addressed::Channel(words) => (false, words),
+            };
+        let text = match (
+            command::parse(&words),
+            self.caller(api, &post.user_id, &post.channel_id, post.thread_root()),
+        ) {
+            (_, Err(e)) => e,
+            (Err(problem), _) => conversation::not_understood(&problem),
+            (Ok(_), Ok(caller)) => self.command(api, &words, &caller),
+        };
+        let reply = conversation::reply(post, &bot_id, &text);
+        let sent = if direct {
+            api.create_post(&reply).map(|_| ())
+        } else {
+            api.send_ephemeral_post(&post.user_id, &reply).map(|_| ())
+        };
+        if let Err(e) = sent {
+            api.log_warn(
+                "Data Sync: could not answer a message",
+                &[("error", &e.to_string())],
+            );
+        }
+    }
+
+    /// An autocomplete list: the syncs the caller may see, or the connections.
+    fn autocomplete(
+        &self,
+        api: &Api,
+        r: &HttpRequest,
+        w: &mut ResponseWriter,
+        connections: bool,
+    ) -> std::io::Result<()> {
+        let Some(user_id) = r.user_id() else {
+            return w.send_json(401, &serde_json::json!({"error": "not logged in"}));
+        };
+        let (Some(port), Some(loaded)) = (self.port(api), self.shared.config()) else {
+            return w.send_json(200, &serde_json::json!([]));
+        };
+        let caller = match self.caller(api, user_id, "", "") {
+            Ok(c) => c,
+            Err(e) => return w.send_json(500, &serde_json::json!({"error": e})),
+        };
+        let needs = if connections {
+            command::Sub::Test(String::new())
+        } else {
+            command::Sub::List
+        };
+        if caller.denies(&needs).is_some() {
+            return w.send_json(200, &serde_json::json!([]));
+        }
+        let wake = || {};
+        let cx = command::Cx {
+            api,
+            port: &port,
+            shared: &self.shared,
+            wake: &wake,
+        };
+        let names = command::autocomplete::names(&cx, &caller, &loaded, connections);
+        w.send_json(200, &command::autocomplete::items(&names))
+    }
+
     /// The settings as the server has them now.
     fn current_settings(api: &Api) -> Result<Settings, ApiError> {
         let value: serde_json::Value = api.load_plugin_configuration()?;
@@ -88,13 +254,16 @@ mattermost::hooks! {
     impl Hooks for DataSync {
         fn on_activate(&self, api: &Api) -> Result<(), AppError> {
             let bot = Bot::new(
-                "datasync",
+                BOT_NAME,
                 "Data Sync",
                 "Posts what Data Sync finds in your databases and HTTP sources.",
             );
             let bot_id = mattermost::ensure_bot(api, &bot)
                 .map_err(|e| AppError::new("datasync.ensure_bot", &e.to_string(), 500))?;
             assets::set_bot_profile_image(api, &bot_id);
+            if let Err(e) = api.register_command(&command::autocomplete::command()) {
+                api.log_warn("Data Sync: could not register /datasync", &[("error", &e.to_string())]);
+            }
             self.shared.set_bot_id(bot_id);
             let unannounced = self.unannounced.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(problems) = unannounced {
@@ -132,9 +301,7 @@ mattermost::hooks! {
                     api.log_info("Data Sync: configuration loaded", &[("syncs", &syncs)]);
                     *self.unannounced.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     notices::config_valid(api, &ApiPort::new(api.clone(), String::new()));
-                    if let Some(t) = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                        t.wake();
-                    }
+                    self.wake();
                 }
                 Err(problems) => {
                     for p in &problems {
@@ -153,6 +320,34 @@ mattermost::hooks! {
                 }
             }
             Ok(())
+        }
+
+        fn execute_command(&self, api: &Api, _ctx: &Context, args: &CommandArgs)
+            -> Result<CommandResponse, AppError>
+        {
+            let text = match self.caller(api, &args.user_id, &args.channel_id, &args.root_id) {
+                Ok(caller) => self.command(api, &args.command, &caller),
+                Err(e) => e,
+            };
+            Ok(CommandResponse::ephemeral(&text))
+        }
+
+        fn message_has_been_posted(&self, api: &Api, _ctx: &Context, post: &Post) {
+            self.converse(api, post);
+        }
+
+        fn serve_http(&self, api: &Api, _ctx: &Context, r: &mut HttpRequest, w: &mut ResponseWriter) {
+            let result = match (r.method.as_str(), r.path()) {
+                ("GET", command::autocomplete::SYNCS_PATH) => self.autocomplete(api, r, w, false),
+                ("GET", command::autocomplete::CONNECTIONS_PATH) => {
+                    self.autocomplete(api, r, w, true)
+                }
+                ("POST", command::actions::ACTIONS_PATH) => self.action(api, r, w),
+                _ => w.send_json(404, &serde_json::json!({"error": "no such endpoint"})),
+            };
+            if let Err(e) = result {
+                api.log_warn("Data Sync: an HTTP response failed", &[("error", &e.to_string())]);
+            }
         }
 
         fn configuration_will_be_saved(&self, api: &Api, new_config: &ConfigToSave)

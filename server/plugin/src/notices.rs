@@ -1,12 +1,15 @@
-//! After a run: the log line, the sync's health, and a notice when it changed.
+//! After a run: the log line, the sync's health, and a notice when it changed; and what
+//! the bot tells whoever asked for a run.
 
 use datasync::notify;
 use datasync::port::{Directory, Messaging, NewPost, PortError};
 use datasync::run::{RunMode, RunReport};
-use mattermost::Api;
+use mattermost::{Api, Post};
+use serde_json::{Map, Value};
 
 use crate::ports::ApiPort;
 use crate::settings::Loaded;
+use crate::ticker::RunRequest;
 
 /// Logs the run (with the lease `holder`, so a cluster's runs can be told apart) and posts
 /// a failure or recovery notice when the sync's health changed. A run that only resumed an
@@ -50,7 +53,20 @@ pub fn after_run(
         return;
     }
     match notify::after_run(port, r) {
-        Ok(Some(notice)) => post(api, port, loaded.notice_channel.as_ref(), &notice.text()),
+        Ok(Some(notice)) => {
+            // A failure notice carries buttons: run now, pause, show the error.
+            let props = match &notice {
+                notify::Notice::Failing { sync, .. } => crate::command::actions::notice_props(sync),
+                notify::Notice::Recovered { .. } => Map::new(),
+            };
+            post(
+                api,
+                port,
+                loaded.notice_channel.as_ref(),
+                &notice.text(),
+                props,
+            )
+        }
         Ok(None) => {}
         Err(e) => api.log_error(
             "Data Sync: could not record the sync's health",
@@ -68,6 +84,7 @@ pub fn config_invalid(api: &Api, port: &ApiPort, last_good: Option<&Loaded>, pro
             port,
             last_good.and_then(|l| l.notice_channel.as_ref()),
             &text,
+            Map::new(),
         ),
         Ok(None) => {}
         Err(e) => api.log_error(
@@ -90,7 +107,13 @@ pub fn config_valid(api: &Api, port: &ApiPort) {
 /// Posts a notice as the bot into the notice channel (`team`, `channel`), or, when none is
 /// set, into a direct message to each system admin. What cannot be posted is logged with
 /// the notice.
-fn post(api: &Api, port: &ApiPort, notice_channel: Option<&(String, String)>, text: &str) {
+fn post(
+    api: &Api,
+    port: &ApiPort,
+    notice_channel: Option<&(String, String)>,
+    text: &str,
+    props: Map<String, Value>,
+) {
     let channels = match notice_channel {
         Some((team, channel)) => port.channel_by_name(team, channel).and_then(|c| match c {
             Some(c) => Ok(vec![c.id]),
@@ -114,6 +137,7 @@ fn post(api: &Api, port: &ApiPort, notice_channel: Option<&(String, String)>, te
             let post = NewPost {
                 channel_id,
                 message: text.to_owned(),
+                props: props.clone(),
                 ..NewPost::default()
             };
             port.create_post(&post).map(|_| ())
@@ -125,4 +149,47 @@ fn post(api: &Api, port: &ApiPort, notice_channel: Option<&(String, String)>, te
             &[("notice", text), ("error", &e.to_string())],
         );
     }
+}
+
+/// Tells whoever asked for a run something only they see (an ephemeral post where they
+/// asked). What cannot be told is logged.
+pub fn tell(api: &Api, port: &ApiPort, to: &RunRequest, text: &str) {
+    let mut post = Post::new(&to.channel_id, text);
+    post.user_id = port.bot_id().to_owned();
+    post.root_id = to.root_id.clone();
+    if let Err(e) = api.send_ephemeral_post(&to.user_id, &post) {
+        api.log_warn(
+            "Data Sync: could not tell the user how their run went",
+            &[("sync", &to.sync), ("error", &e.to_string())],
+        );
+    }
+}
+
+/// A finished run in one paragraph, for whoever asked for it.
+pub fn run_result(report: &RunReport) -> String {
+    let r = &report.record;
+    let secs = r.duration_ms as f64 / 1000.0;
+    let counts = format!(
+        "{} rows read, {} added, {} changed, {} removed",
+        r.rows, r.added, r.changed, r.removed
+    );
+    let mut text = if !r.ok {
+        format!("**{}** failed after {secs:.1} s ({counts}):", r.sync)
+    } else if r.baseline {
+        format!(
+            "**{}** finished in {secs:.1} s: baseline recorded, nothing posted ({counts}).",
+            r.sync
+        )
+    } else {
+        format!(
+            "**{}** finished in {secs:.1} s: {} posted ({counts}).",
+            r.sync,
+            crate::command::show::count(r.messages, "message")
+        )
+    };
+    for line in r.errors.iter().chain(&r.notes) {
+        text.push_str("\n- ");
+        text.push_str(&datasync::render::neutralise(line));
+    }
+    text
 }

@@ -55,6 +55,11 @@ impl ApiPort {
         ApiPort { api, bot_id }
     }
 
+    /// The bot this port posts as.
+    pub fn bot_id(&self) -> &str {
+        &self.bot_id
+    }
+
     /// The ids of the active system admins (the first 200: notices are for a few people).
     pub fn system_admins(&self) -> Result<Vec<String>, PortError> {
         let options = mattermost::UserGetOptions {

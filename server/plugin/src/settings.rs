@@ -37,6 +37,9 @@ pub struct Settings {
     pub posts_per_second: String,
     pub workers: String,
     pub max_messages: String,
+    pub viewers: String,
+    pub operators: String,
+    pub mention_only: String,
 }
 
 /// A valid configuration, ready to run.
@@ -49,6 +52,25 @@ pub struct Loaded {
     /// 0: no pacing.
     pub posts_per_second: u32,
     pub workers: usize,
+    /// Who besides system admins may use `/datasync`.
+    pub access: Access,
+    /// The bot answers direct messages only when they mention it too.
+    pub mention_only: bool,
+}
+
+/// A user or the members of a team, as named in `Viewers` and `Operators`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User(String),
+    Team(String),
+}
+
+/// Who besides system admins may use `/datasync`: viewers its read-only subcommands,
+/// operators also those that change something (operators are viewers too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub viewers: Vec<Principal>,
+    pub operators: Vec<Principal>,
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -82,6 +104,9 @@ impl Settings {
             posts_per_second: get("postspersecond"),
             workers: get("workers"),
             max_messages: get("maxmessages"),
+            viewers: get("viewers"),
+            operators: get("operators"),
+            mention_only: get("mentiononly"),
         }
     }
 
@@ -95,6 +120,7 @@ impl Settings {
                 DEFAULT_POSTS_PER_SECOND.to_string(),
             ),
             (&mut self.workers, DEFAULT_WORKERS.to_string()),
+            (&mut self.mention_only, "false".to_owned()),
         ] {
             if value.trim().is_empty() {
                 *value = default;
@@ -150,6 +176,18 @@ impl Settings {
             number("Workers", &self.workers, 1..=16).map_or(DEFAULT_WORKERS, |n| n as usize);
         // 0 too means no cap: the System Console may save a cleared number field as 0.
         let max_messages = number("MaxMessages", &self.max_messages, 0..=10_000).filter(|&n| n > 0);
+        let mention_only = match self.mention_only.trim() {
+            "" | "false" => false,
+            "true" => true,
+            other => {
+                problems.push(format!("MentionOnly: {other:?} is neither true nor false"));
+                false
+            }
+        };
+        let access = Access {
+            viewers: principals("Viewers", &self.viewers, &mut problems),
+            operators: principals("Operators", &self.operators, &mut problems),
+        };
         if lease < tick * 2 {
             // The ticker refreshes leases once a tick: a shorter lease could expire
             // under a run that is still going.
@@ -189,6 +227,8 @@ impl Settings {
                     lease,
                     posts_per_second,
                     workers,
+                    access,
+                    mention_only,
                 })
             }
             Ok(_) => Err(problems),
@@ -219,6 +259,34 @@ fn whole_number(
             range.end()
         )),
     }
+}
+
+/// Users (`ann`, `@ann`) and teams (`team:sales`), separated by commas or spaces; a
+/// problem for each entry that is neither.
+fn principals(key: &str, value: &str, problems: &mut Vec<String>) -> Vec<Principal> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    let mut out = Vec::new();
+    for entry in value.split(|c: char| c == ',' || c.is_whitespace()) {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let principal = match entry.strip_prefix("team:") {
+            Some(team) => Principal::Team(team.to_lowercase()),
+            None => Principal::User(entry.trim_start_matches('@').to_lowercase()),
+        };
+        match &principal {
+            Principal::User(n) | Principal::Team(n) if name_ok(n) => out.push(principal),
+            _ => problems.push(format!(
+                "{key}: {entry:?} is neither a username nor team:<team name>"
+            )),
+        }
+    }
+    out
 }
 
 /// `NAME=value` lines; blank lines and `#` comments are skipped. Returns the good lines and
@@ -312,6 +380,37 @@ added = "new {{ row.id }}"
             .collect();
         let filled = Settings::from_json(&json!(defaults)).with_defaults();
         assert_eq!(filled, Settings::default().with_defaults());
+    }
+
+    #[test]
+    fn viewers_and_operators_are_users_and_teams() {
+        let s = Settings {
+            viewers: "ann, @Bob\tteam:Sales,,".into(),
+            operators: "team:data-ops".into(),
+            ..Settings::default()
+        };
+        let access = s.load().expect("valid").access;
+        assert_eq!(
+            access.viewers,
+            [
+                Principal::User("ann".into()),
+                Principal::User("bob".into()),
+                Principal::Team("sales".into())
+            ]
+        );
+        assert_eq!(access.operators, [Principal::Team("data-ops".into())]);
+        let bad = Settings {
+            viewers: "ann, team:, b@d".into(),
+            ..Settings::default()
+        };
+        let problems = bad.load().err().expect("invalid");
+        assert_eq!(
+            problems,
+            [
+                "Viewers: \"team:\" is neither a username nor team:<team name>",
+                "Viewers: \"b@d\" is neither a username nor team:<team name>"
+            ]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use datasync::clock::{Clock, SystemClock, chrono_duration};
 use datasync::gate::{Bucket, Gate};
+use datasync::pause::{self, PausedSyncs};
 use datasync::run::{self, Engine, RunMode};
 use datasync::scheduler::{self, Lease, NotNow, Reason};
 use mattermost::Api;
@@ -40,12 +41,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What the hooks, the ticker and the runs share: the running configuration, the bot and
-/// the pacing bucket (one for the process: the bot's rate, whatever syncs post).
+/// What the hooks, the ticker and the runs share: the running configuration, the bot, the
+/// pacing bucket (one for the process: the bot's rate, whatever syncs post) and the runs
+/// people asked for (`/datasync run`).
 pub struct Shared {
     config: RwLock<Option<Arc<Loaded>>>,
     bot_id: RwLock<String>,
     pacing: Mutex<(u32, Bucket)>,
+    requests: Mutex<Vec<RunRequest>>,
+}
+
+/// A run someone asked for, and where to tell them how it went.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub sync: String,
+    pub user_id: String,
+    pub channel_id: String,
+    pub root_id: String,
 }
 
 impl Default for Shared {
@@ -57,6 +69,7 @@ impl Default for Shared {
                 DEFAULT_POSTS_PER_SECOND,
                 Bucket::new(DEFAULT_POSTS_PER_SECOND),
             )),
+            requests: Mutex::default(),
         }
     }
 }
@@ -100,6 +113,15 @@ impl Shared {
     /// How long to wait before the next message may be posted.
     fn pace(&self) -> Duration {
         lock(&self.pacing).1.take(Instant::now())
+    }
+
+    /// Queues a run for the ticker (wake it to start the run at once).
+    pub fn request_run(&self, request: RunRequest) {
+        lock(&self.requests).push(request);
+    }
+
+    fn take_requests(&self) -> Vec<RunRequest> {
+        std::mem::take(&mut *lock(&self.requests))
     }
 }
 
@@ -241,6 +263,8 @@ struct Running {
     lease: Arc<Mutex<Option<Lease>>>,
     cancel: Cancel,
     handle: JoinHandle<()>,
+    /// Someone asked for this run (`/datasync run`): pausing the sync does not stop it.
+    asked: bool,
 }
 
 /// The ticker's view of the runs it started.
@@ -288,6 +312,9 @@ impl Pool {
                 .map_or(tick, |t| tick.saturating_sub(t.elapsed()))
                 .max(MIN_SLEEP)
         };
+        let paused = self.paused(&port);
+        self.stop_paused(&paused);
+        self.start_requested(&port, &loaded);
         let now = SystemClock.now();
         for (index, sync) in loaded.config.syncs.iter().enumerate() {
             // With every worker busy, the next run to end wakes the ticker.
@@ -295,13 +322,16 @@ impl Pool {
                 return until_full();
             }
             let later = !full && self.due.get(&sync.name).is_some_and(|t| *t > now);
-            if later || self.runs.iter().any(|r| r.sync == sync.name) {
+            if later
+                || paused.contains_key(&sync.name)
+                || self.runs.iter().any(|r| r.sync == sync.name)
+            {
                 continue;
             }
             match self.claim(&port, &loaded, index) {
                 Ok(lease) => {
                     self.due.remove(&sync.name);
-                    self.start(&port, &loaded, index, lease);
+                    self.start(&port, &loaded, index, lease, None);
                 }
                 Err(Some(due)) => {
                     self.due.insert(sync.name.clone(), due);
@@ -320,6 +350,84 @@ impl Pool {
             .min()
             .map(|t| (*t - SystemClock.now()).to_std().unwrap_or(Duration::ZERO));
         until_due.map_or(until_full(), |d| d.max(MIN_SLEEP).min(until_full()))
+    }
+
+    /// The paused syncs. A failed read pauses nothing (and is logged): a KV outage must not
+    /// stop every sync.
+    fn paused(&self, port: &ApiPort) -> PausedSyncs {
+        pause::paused(port).unwrap_or_else(|e| {
+            self.api.log_warn(
+                "Data Sync: could not read the paused syncs",
+                &[("error", &e.to_string())],
+            );
+            PausedSyncs::new()
+        })
+    }
+
+    /// Stops, before their next message, the scheduled runs of syncs paused meanwhile (a
+    /// run someone asked for goes on: they asked for it).
+    fn stop_paused(&self, paused: &PausedSyncs) {
+        for run in self
+            .runs
+            .iter()
+            .filter(|r| !r.asked && paused.contains_key(&r.sync))
+        {
+            let _ = run.cancel.set("the sync was paused");
+        }
+    }
+
+    /// Starts the runs people asked for, as free workers allow (the others wait for the
+    /// next tick), and tells each asker at once when theirs cannot start.
+    fn start_requested(&mut self, port: &ApiPort, loaded: &Arc<Loaded>) {
+        let mut waiting = Vec::new();
+        for request in self.shared.take_requests() {
+            let sync = &request.sync;
+            let Some(index) = loaded.config.syncs.iter().position(|s| &s.name == sync) else {
+                let text = format!("**{sync}** is no longer in the configuration: nothing ran.");
+                notices::tell(&self.api, port, &request, &text);
+                continue;
+            };
+            if self.runs.iter().any(|r| &r.sync == sync) {
+                let text = format!(
+                    "**{sync}** is running already; `/datasync status {sync}` shows how it went."
+                );
+                notices::tell(&self.api, port, &request, &text);
+                continue;
+            }
+            if self.control.stopping() || self.runs.len() >= loaded.workers {
+                waiting.push(request);
+                continue;
+            }
+            let now = SystemClock.now();
+            let claimed = scheduler::claim(
+                port,
+                &loaded.config.syncs[index],
+                &self.holder,
+                Reason::Now,
+                now,
+                loaded.lease,
+            );
+            match claimed {
+                Ok(Ok(lease)) => self.start(port, loaded, index, lease, Some(request)),
+                Ok(Err(_)) => {
+                    let text = format!(
+                        "**{sync}** is running on another server right now; `/datasync status {sync}` shows how it went."
+                    );
+                    notices::tell(&self.api, port, &request, &text);
+                }
+                Err(e) => {
+                    notices::tell(
+                        &self.api,
+                        port,
+                        &request,
+                        &format!("**{sync}** could not start: {e}"),
+                    );
+                }
+            }
+        }
+        for request in waiting {
+            self.shared.request_run(request);
+        }
     }
 
     /// Extends the lease of every run; a run whose lease was lost, or whose sync is no
@@ -386,7 +494,15 @@ impl Pool {
         }
     }
 
-    fn start(&mut self, port: &ApiPort, loaded: &Arc<Loaded>, index: usize, lease: Lease) {
+    /// Starts a run on its own thread; `asked`: someone asked for it and is told the result.
+    fn start(
+        &mut self,
+        port: &ApiPort,
+        loaded: &Arc<Loaded>,
+        index: usize,
+        lease: Lease,
+        asked: Option<RunRequest>,
+    ) {
         let sync = loaded.config.syncs[index].name.clone();
         let mode = if lease.resume_only {
             RunMode::Resume
@@ -409,6 +525,7 @@ impl Pool {
                 deadline: Instant::now() + RUN_DEADLINE,
             },
             mode,
+            asked: asked.clone(),
         };
         let spawned = std::thread::Builder::new()
             .name(format!("datasync-run-{index}"))
@@ -419,6 +536,7 @@ impl Pool {
                 lease,
                 cancel,
                 handle,
+                asked: asked.is_some(),
             }),
             Err(e) => {
                 self.api.log_error(
@@ -427,6 +545,14 @@ impl Pool {
                 );
                 if let Some(lease) = lock(&lease).take() {
                     let _ = lease.release(port, false);
+                }
+                if let Some(request) = &asked {
+                    notices::tell(
+                        &self.api,
+                        port,
+                        request,
+                        &format!("**{sync}** could not start: {e}"),
+                    );
                 }
             }
         }
@@ -500,6 +626,8 @@ struct Job {
     gate: RunGate,
     /// `Resume` when the lease was given only to finish an earlier delivery.
     mode: RunMode,
+    /// Who asked for this run, to be told how it went.
+    asked: Option<RunRequest>,
 }
 
 impl Job {
@@ -512,18 +640,31 @@ impl Job {
             allow: &self.loaded.config.allow,
             gate: &self.gate,
         };
-        match catch_unwind(AssertUnwindSafe(|| run::run_sync(&engine, sync, self.mode))) {
+        let result = catch_unwind(AssertUnwindSafe(|| run::run_sync(&engine, sync, self.mode)));
+        match &result {
             Ok(report) => notices::after_run(
                 &self.api,
                 &self.port,
                 &self.loaded,
                 &self.holder,
                 self.mode,
-                &report,
+                report,
             ),
             Err(_) => self
                 .api
                 .log_error("Data Sync: a run panicked", &[("sync", &sync.name)]),
+        }
+        if let Some(request) = &self.asked {
+            let text = result.as_ref().map_or_else(
+                |_| {
+                    format!(
+                        "**{}** failed: the run panicked (see the server log).",
+                        sync.name
+                    )
+                },
+                notices::run_result,
+            );
+            notices::tell(&self.api, &self.port, request, &text);
         }
         // A KV failure here counts as unfinished: the next tick looks again.
         let finished = run::outbox_pending(&self.port, &sync.name).is_ok_and(|pending| !pending);
