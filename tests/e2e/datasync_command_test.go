@@ -2,8 +2,8 @@ package e2e
 
 // /datasync on the real server: registered with its autocomplete (the sync names come from
 // the plugin's dynamic list through the server's autocomplete API), run through
-// POST /api/v4/commands/execute as a system admin and as a plain user; and the bot
-// answering the same command in a direct message.
+// POST /api/v4/commands/execute as a system admin and as a plain user; the bot answering
+// the same command in a direct message; the HTTP API through the server's plugin routes.
 
 import (
 	"strings"
@@ -96,6 +96,25 @@ func TestDataSyncCommand(t *testing.T) {
 	must(t, err)
 	if !strings.Contains(answer.Message, "#### "+f.name) || !strings.Contains(answer.Message, "- **Last run:**") {
 		t.Fatalf("the bot's answer in the DM: %q", answer.Message)
+	}
+
+	// The HTTP API, as a System Console panel calls it: the server authenticates.
+	for _, c := range []struct {
+		who        *model.Client4
+		method     string
+		path, want string
+		code       int
+	}{
+		{admin, "GET", "/plugins/datasync/api/v1/syncs", `"name":"` + f.name + `"`, 200},
+		{pat, "GET", "/plugins/datasync/api/v1/syncs", "You may not use", 403},
+		{nil, "GET", "/plugins/datasync/api/v1/syncs", "not logged in", 401},
+		{admin, "POST", "/plugins/datasync/api/v1/syncs/" + f.name + "/pause", `"changed":true`, 200},
+		{admin, "GET", "/plugins/datasync/api/v1/syncs/nope/history", "no sync named", 404},
+	} {
+		code, body := pluginRequest(t, c.who, c.method, c.path, nil)
+		if code != c.code || !strings.Contains(string(body), c.want) {
+			t.Fatalf("%s %s: %d %s; want %d with %q", c.method, c.path, code, body, c.code, c.want)
+		}
 	}
 	noPluginErrors(t, mark)
 }

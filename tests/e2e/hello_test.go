@@ -9,8 +9,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -96,20 +94,12 @@ func waitPosts(t *testing.T, c *model.Client4, channelID string, n int) []*model
 	return posts
 }
 
-// pluginHTTP calls a plugin's HTTP route as a user (the server sets Mattermost-User-Id).
+// pluginHTTP calls a plugin's HTTP route as a user and wants 200.
 func pluginHTTP(t *testing.T, as harness.Person, method, path string, body []byte) []byte {
 	t.Helper()
-	req, err := http.NewRequest(method, site.Server.URL+path, bytes.NewReader(body))
-	must(t, err)
-	req.Header.Set("Authorization", "Bearer "+as.Client.AuthToken)
-	req.Header.Set("X-Requested-With", "XMLHttpRequest")
-	resp, err := http.DefaultClient.Do(req)
-	must(t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	must(t, err)
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+	code, data := pluginRequest(t, as.Client, method, path, body)
+	if code != 200 {
+		t.Fatalf("%s %s: %d %s", method, path, code, strings.TrimSpace(string(data)))
 	}
 	return data
 }

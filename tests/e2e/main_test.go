@@ -7,7 +7,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"datasync/tests/e2e/harness"
+
+	"github.com/mattermost/mattermost/server/public/model"
 )
 
 var site *harness.Site
@@ -107,4 +111,22 @@ func secretsKept(srv *harness.Server) error {
 		}
 	}
 	return nil
+}
+
+// pluginRequest calls a plugin's HTTP route with a client's session (nil: none), as the
+// webapp does (the server sets Mattermost-User-Id); the status and the body.
+func pluginRequest(t *testing.T, c *model.Client4, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, site.Server.URL+path, bytes.NewReader(body))
+	must(t, err)
+	if c != nil {
+		req.Header.Set("Authorization", "Bearer "+c.AuthToken)
+	}
+	req.Header.Set("X-Requested-With", "XMLHttpRequest")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	must(t, err)
+	return resp.StatusCode, data
 }

@@ -523,3 +523,96 @@ func TestDataSyncNoticeActions(t *testing.T) {
 	}
 	p.noErrors("Data Sync: run failed")
 }
+
+// call sends a request to the plugin's HTTP API as a user ("" = no session); the status
+// and the JSON answer.
+func (e *cmdEnv) call(user, method, path string, body []byte) (int, map[string]any) {
+	e.p.t.Helper()
+	hooks, err := e.p.nodes[0].Hooks(e.p.id)
+	if err != nil {
+		e.p.t.Fatal(err)
+	}
+	r := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if user != "" {
+		r.Header.Set("Mattermost-User-Id", e.users[user].Id)
+	}
+	w := httptest.NewRecorder()
+	hooks.ServeHTTP(&plugin.Context{RequestId: model.NewId()}, w, r)
+	var answer map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &answer); err != nil {
+		e.p.t.Fatalf("%s %s as %q: %d, not JSON: %q", method, path, user, w.Code, w.Body.String())
+	}
+	return w.Code, answer
+}
+
+// names lists the "name" of each object in an answer's array.
+func names(list any) string {
+	var out []string
+	items, _ := list.([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		out = append(out, fmt.Sprint(m["name"]))
+	}
+	return strings.Join(out, " ")
+}
+
+func TestDataSyncHTTPAPI(t *testing.T) {
+	dataSyncBinary(t)
+	t.Parallel()
+	e := newCmdEnv(t)
+	expect := func(user, method, path string, body []byte, code int, want string) map[string]any {
+		t.Helper()
+		got, answer := e.call(user, method, path, body)
+		raw, _ := json.Marshal(answer)
+		if got != code || !strings.Contains(string(raw), want) {
+			t.Fatalf("%s %s as %q: %d %s; want %d with %q", method, path, user, got, raw, code, want)
+		}
+		return answer
+	}
+
+	// Who may call what.
+	expect("", "GET", "/api/v1/syncs", nil, 401, "not logged in")
+	if a := expect("admin", "GET", "/api/v1/syncs", nil, 200, `"syncs"`); names(a["syncs"]) != "orders ticking routed secret" {
+		t.Fatalf("the admin's syncs: %v", a["syncs"])
+	}
+	if a := expect("vic", "GET", "/api/v1/syncs", nil, 200, `"schedule":"manual only"`); names(a["syncs"]) != "orders ticking" {
+		t.Fatalf("vic's syncs: %v", a["syncs"])
+	}
+	expect("pat", "GET", "/api/v1/syncs", nil, 403, "You may not use Data Sync's commands")
+	expect("vic", "POST", "/api/v1/syncs/orders/run", nil, 403, "You may look at syncs but not run")
+	expect("vic", "GET", "/api/v1/syncs/secret/history", nil, 404, `no sync named \"secret\" that you can see`)
+	expect("admin", "GET", "/api/v1/syncs/secret/history", nil, 200, `"runs":[]`)
+	expect("admin", "GET", "/api/v1/nope", nil, 404, "no such endpoint")
+	expect("admin", "GET", "/api/v1/validate", nil, 405, "use POST here")
+	expect("admin", "GET", "/api/v1/syncs/orders/history?n=99", nil, 400, "n must be a number of runs from 1 to 50")
+
+	// validate: the document being edited, with the saved secrets; problems with line and field.
+	doc, _ := json.Marshal(map[string]string{"syncs": cmdSyncs})
+	expect("vic", "POST", "/api/v1/validate", doc, 200, `"valid":true`)
+	bad, _ := json.Marshal(map[string]string{"syncs": strings.Replace(cmdSyncs, `schedule = "manual"`, `schedule = "every tuesday"`, 1)})
+	a := expect("admin", "POST", "/api/v1/validate", bad, 200, `"valid":false`)
+	problems, _ := a["problems"].([]any)
+	p0, _ := problems[0].(map[string]any)
+	if len(problems) != 1 || p0["owner"] != `sync "orders"` || p0["field"] != "schedule" || p0["line"] != float64(13) {
+		t.Fatalf("the problems: %v", problems)
+	}
+	expect("admin", "POST", "/api/v1/validate", []byte("{"), 400, "not JSON")
+	expect("admin", "POST", "/api/v1/validate", []byte(`{"document": "x"}`), 400, `no \"syncs\" text`)
+	expect("admin", "POST", "/api/v1/validate", bytes.Repeat([]byte(" "), 1100*1024), 413, "too large")
+
+	// run, preview, pause, resume, test, as an operator.
+	expect("olga", "POST", "/api/v1/syncs/orders/run", nil, 202, `"queued":true`)
+	waitUntil(t, 20*time.Second, "the baseline of orders", func() bool { return len(e.p.runs("orders")) == 1 })
+	pfSqlite(t, e.db, "INSERT INTO orders VALUES (7, 'pie');")
+	a = expect("olga", "POST", "/api/v1/syncs/orders/preview", nil, 200, `"message":"order 7: pie"`)
+	if msgs, _ := a["messages"].([]any); len(msgs) != 1 || len(e.p.srv.PostsInChannel(e.ops.Id)) != 0 {
+		t.Fatalf("the preview: %v (posts: %d)", a, len(e.p.srv.PostsInChannel(e.ops.Id)))
+	}
+	expect("olga", "POST", "/api/v1/syncs/orders/pause", nil, 200, `"changed":true`)
+	expect("olga", "GET", "/api/v1/syncs", nil, 200, `"paused":{"at":`)
+	expect("olga", "POST", "/api/v1/syncs/orders/resume", nil, 200, `"paused":false`)
+	expect("olga", "POST", "/api/v1/connections/src/test", nil, 200, `"ok":true`)
+	expect("olga", "POST", "/api/v1/connections/nope/test", nil, 404, `no connection named \"nope\"`)
+	expect("olga", "GET", "/api/v1/syncs/orders/history?n=1", nil, 200, `"baseline":true`)
+	e.p.noErrors()
+}

@@ -125,11 +125,9 @@ impl DataSync {
         }
     }
 
-    /// Runs a subcommand for a caller; the reply.
-    fn execute(&self, api: &Api, sub: command::Sub, caller: &Caller) -> String {
-        let Some(port) = self.port(api) else {
-            return "Data Sync is starting; try again in a moment.".into();
-        };
+    /// Calls `f` with what commands work with; `None` before activation made the bot.
+    fn with_cx<T>(&self, api: &Api, f: impl FnOnce(&command::Cx<'_>) -> T) -> Option<T> {
+        let port = self.port(api)?;
         let wake = || self.wake();
         let cx = command::Cx {
             api,
@@ -137,7 +135,13 @@ impl DataSync {
             shared: &self.shared,
             wake: &wake,
         };
-        command::execute(&cx, caller, sub)
+        Some(f(&cx))
+    }
+
+    /// Runs a subcommand for a caller; the reply.
+    fn execute(&self, api: &Api, sub: command::Sub, caller: &Caller) -> String {
+        self.with_cx(api, |cx| command::execute(cx, caller, sub))
+            .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
     }
 
     /// A button pressed on a notice: the same subcommand, answered to the presser alone.
@@ -217,7 +221,7 @@ impl DataSync {
         let Some(user_id) = r.user_id() else {
             return w.send_json(401, &serde_json::json!({"error": "not logged in"}));
         };
-        let (Some(port), Some(loaded)) = (self.port(api), self.shared.config()) else {
+        let Some(loaded) = self.shared.config() else {
             return w.send_json(200, &serde_json::json!([]));
         };
         let caller = match self.caller(api, user_id, "", "") {
@@ -232,15 +236,44 @@ impl DataSync {
         if caller.denies(&needs).is_some() {
             return w.send_json(200, &serde_json::json!([]));
         }
-        let wake = || {};
-        let cx = command::Cx {
-            api,
-            port: &port,
-            shared: &self.shared,
-            wake: &wake,
-        };
-        let names = command::autocomplete::names(&cx, &caller, &loaded, connections);
+        let names = self
+            .with_cx(api, |cx| {
+                command::autocomplete::names(cx, &caller, &loaded, connections)
+            })
+            .unwrap_or_default();
         w.send_json(200, &command::autocomplete::items(&names))
+    }
+
+    /// The HTTP API for the System Console: the caller from `Mattermost-User-Id`.
+    fn http_api(
+        &self,
+        api: &Api,
+        r: &mut HttpRequest,
+        w: &mut ResponseWriter,
+    ) -> std::io::Result<()> {
+        use command::api::{self, Route};
+        let Some(user_id) = r.user_id().map(str::to_owned) else {
+            return w.send_json(401, &serde_json::json!({"error": "not logged in"}));
+        };
+        let route = match api::route(&r.method, r.path(), r.query()) {
+            Ok(route) => route,
+            Err((status, body)) => return w.send_json(status, &body),
+        };
+        let body = match route {
+            Route::Validate => match r.read_body(api::MAX_BODY) {
+                Ok(body) => body,
+                Err(e) => return w.send_json(413, &serde_json::json!({"error": format!("the body is too large or unreadable: {e}")})),
+            },
+            _ => Vec::new(),
+        };
+        let caller = match self.caller(api, &user_id, "", "") {
+            Ok(c) => c,
+            Err(e) => return w.send_json(500, &serde_json::json!({"error": e})),
+        };
+        let (status, answer) = self
+            .with_cx(api, |cx| api::handle(cx, &caller, route, &body))
+            .unwrap_or_else(|| (503, serde_json::json!({"error": "Data Sync is starting"})));
+        w.send_json(status, &answer)
     }
 
     /// The settings as the server has them now.
@@ -343,6 +376,7 @@ mattermost::hooks! {
                     self.autocomplete(api, r, w, true)
                 }
                 ("POST", command::actions::ACTIONS_PATH) => self.action(api, r, w),
+                (_, path) if path.starts_with(command::api::PREFIX) => self.http_api(api, r, w),
                 _ => w.send_json(404, &serde_json::json!({"error": "no such endpoint"})),
             };
             if let Err(e) = result {

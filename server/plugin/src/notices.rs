@@ -154,6 +154,9 @@ fn post(
 /// Tells whoever asked for a run something only they see (an ephemeral post where they
 /// asked). What cannot be told is logged.
 pub fn tell(api: &Api, port: &ApiPort, to: &RunRequest, text: &str) {
+    if to.channel_id.is_empty() {
+        return; // asked through the HTTP API: the result is in the status
+    }
     let mut post = Post::new(&to.channel_id, text);
     post.user_id = port.bot_id().to_owned();
     post.root_id = to.root_id.clone();

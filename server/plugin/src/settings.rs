@@ -129,6 +129,11 @@ impl Settings {
         self
     }
 
+    /// The `Secrets` lines that parse, by name (the bad ones are problems of `load`).
+    pub fn secret_values(&self) -> BTreeMap<String, String> {
+        parse_secrets(&self.secrets).0
+    }
+
     /// True when `Secrets` is the System Console's stand-in for an unchanged secret.
     pub fn secrets_sanitized(&self) -> bool {
         self.secrets.trim() == SANITIZED

@@ -6,12 +6,14 @@
 //! - `autocomplete`: the command's autocomplete tree and the dynamic list of sync names.
 //! - `conversation`: the same commands in a direct message to the bot or an @-mention.
 //! - `actions`: the buttons on failure notices (run now, pause, show the error).
+//! - `api`: the same operations as JSON under `/plugins/datasync/api/v1/` (System Console).
 //!
 //! Every reply is Markdown for the caller alone. Runs go to the ticker (`Shared`), which
 //! tells the caller how they went.
 
 pub mod access;
 pub mod actions;
+pub mod api;
 pub mod autocomplete;
 pub mod conversation;
 pub mod parse;
@@ -23,7 +25,7 @@ use datasync::config::SyncConfig;
 use datasync::gate::Open;
 use datasync::pause::{self, Paused};
 use datasync::render::neutralise;
-use datasync::run::{self, Engine, RunMode};
+use datasync::run::{self, Engine, RunMode, RunReport};
 use datasync::scheduler::{self, Reason};
 use mattermost::Api;
 
@@ -80,7 +82,7 @@ pub fn execute(cx: &Cx<'_>, caller: &Caller, sub: Sub) -> String {
 }
 
 /// How long `test` waits for a connection.
-const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Connects to a source and runs a trivial query (databases) or fetches its base URL.
 fn test(loaded: &Loaded, name: &str) -> String {
@@ -203,9 +205,9 @@ fn run_now(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
     )
 }
 
-/// The next run's messages as they would be posted, from the live source; nothing is
-/// posted or stored.
-fn preview(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> String {
+/// What the sync's next run would post now, from the live source; nothing is posted or
+/// stored.
+pub fn preview_report(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> RunReport {
     let engine = Engine {
         port: cx.port,
         clock: &SystemClock,
@@ -213,7 +215,12 @@ fn preview(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> String {
         allow: &loaded.config.allow,
         gate: &Open,
     };
-    let report = run::run_sync(&engine, sync, RunMode::Preview);
+    run::run_sync(&engine, sync, RunMode::Preview)
+}
+
+/// The next run's messages as they would be posted, as text.
+fn preview(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> String {
+    let report = preview_report(cx, loaded, sync);
     let label = |id: &str| show::channel_label(cx.api, id);
     let text = datasync::report::text(&report, &label);
     let mut reply = format!(
