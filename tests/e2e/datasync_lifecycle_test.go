@@ -126,6 +126,11 @@ func (f *feed) noRebaseline() {
 	}
 }
 
+// stopNoise is what the server logs about a plugin process that stops or dies while it
+// is calling the plugin's hooks (MessageHasBeenPosted for each post, OnDeactivate): its
+// RPC client's errors, not the plugin's.
+var stopNoise = []string{"to plugin failed"}
+
 func TestDataSyncInvalidConfig(t *testing.T) {
 	dataSync(t)
 	mark := logMark(t)
@@ -199,7 +204,8 @@ func TestDataSyncDisableEnableUpgrade(t *testing.T) {
 	_, err = site.Upload(bundle(t, "E2E_DATASYNC_BUNDLE"))
 	must(t, err)
 	must(t, site.WaitState(dsID, model.PluginStateRunning, time.Minute))
-	noPluginErrors(t, mark)
+	// The server's own lines about hook calls cut short by the stop are expected.
+	noPluginErrors(t, mark, stopNoise...)
 }
 
 func TestDataSyncKill9DuringDelivery(t *testing.T) {
@@ -236,7 +242,7 @@ func TestDataSyncKill9DuringDelivery(t *testing.T) {
 	f.delivered(2 * time.Minute)
 	f.noRebaseline()
 	// What the server logs about the process it lost is expected.
-	noPluginErrors(t, mark, "plugin process exited", "RPC call OnDeactivate to plugin failed")
+	noPluginErrors(t, mark, append([]string{"plugin process exited"}, stopNoise...)...)
 }
 
 func TestDataSyncFailureNotices(t *testing.T) {
@@ -304,5 +310,5 @@ func TestDataSyncServerRestart(t *testing.T) {
 	must(t, site.WaitState(dsID, model.PluginStateRunning, time.Minute))
 	f.delivered(time.Minute)
 	f.noRebaseline()
-	noPluginErrors(t, mark)
+	noPluginErrors(t, mark, stopNoise...)
 }
