@@ -14,11 +14,10 @@
 //! refusals are 403 with the reason, unknown names 404, malformed requests 400, bodies
 //! over [`MAX_BODY`] 413. Errors are `{"error": "…"}`.
 
-use chrono::Utc;
 use datasync::clock::{Clock, SystemClock};
 use datasync::config::{self, Routing, SyncConfig};
 use datasync::notify;
-use datasync::pause::{self, Paused};
+use datasync::pause;
 use datasync::run;
 use datasync::scheduler;
 use serde_json::{Value, json};
@@ -27,7 +26,6 @@ use super::access::Caller;
 use super::parse::HISTORY_DEFAULT;
 use super::{Cx, Sub, show};
 use crate::settings::{Loaded, Settings};
-use crate::ticker::RunRequest;
 
 /// Where the API lives under `/plugins/datasync`.
 pub const PREFIX: &str = "/api/v1/";
@@ -244,29 +242,16 @@ fn preview(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> Answer {
 }
 
 fn run_now(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> Answer {
-    cx.shared.request_run(RunRequest {
-        sync: sync.name.clone(),
-        user_id: caller.user_id.clone(),
-        channel_id: caller.channel_id.clone(),
-        root_id: String::new(),
-    });
-    (cx.wake)();
+    super::queue_run(cx, caller, sync);
     (202, json!({ "sync": sync.name, "queued": true }))
 }
 
 fn set_paused(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig, paused: bool) -> Answer {
-    let pause = paused.then(|| Paused {
-        by: caller.username.clone(),
-        at: Utc::now(),
-    });
-    match pause::set_paused(cx.port, &sync.name, pause) {
-        Ok(changed) => {
-            (cx.wake)();
-            (
-                200,
-                json!({ "sync": sync.name, "paused": paused, "changed": changed }),
-            )
-        }
+    match super::set_pause(cx, caller, sync, paused) {
+        Ok(changed) => (
+            200,
+            json!({ "sync": sync.name, "paused": paused, "changed": changed }),
+        ),
         Err(e) => error(500, e.to_string()),
     }
 }

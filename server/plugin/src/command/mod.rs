@@ -27,6 +27,7 @@ use datasync::pause::{self, Paused};
 use datasync::render::neutralise;
 use datasync::run::{self, Engine, RunMode, RunReport};
 use datasync::scheduler::{self, Reason};
+use datasync::state::StateError;
 use mattermost::Api;
 
 use crate::ports::ApiPort;
@@ -73,7 +74,7 @@ pub fn execute(cx: &Cx<'_>, caller: &Caller, sub: Sub) -> String {
         Sub::Run(name) => with_sync(cx, caller, &loaded, &name, |s| run_now(cx, caller, s)),
         Sub::Preview(name) => with_sync(cx, caller, &loaded, &name, |s| preview(cx, &loaded, s)),
         Sub::Pause(name) => with_sync(cx, caller, &loaded, &name, |s| pause(cx, caller, s)),
-        Sub::Resume(name) => with_sync(cx, caller, &loaded, &name, |s| resume(cx, s)),
+        Sub::Resume(name) => with_sync(cx, caller, &loaded, &name, |s| resume(cx, caller, s)),
         Sub::Reset(name, confirmed) => with_sync(cx, caller, &loaded, &name, |s| {
             reset(cx, &loaded, s, confirmed)
         }),
@@ -191,7 +192,9 @@ fn validate(cx: &Cx<'_>) -> String {
     }
 }
 
-fn run_now(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
+/// Hands a run of `sync` to the ticker and wakes it; the caller is told the result where
+/// they asked (nowhere when their channel is empty: the HTTP API).
+pub(super) fn queue_run(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) {
     cx.shared.request_run(RunRequest {
         sync: sync.name.clone(),
         user_id: caller.user_id.clone(),
@@ -199,6 +202,29 @@ fn run_now(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
         root_id: caller.root_id.clone(),
     });
     (cx.wake)();
+}
+
+/// Pauses (by the caller, now) or resumes `sync`, waking the ticker when that changed
+/// something; whether it did.
+pub(super) fn set_pause(
+    cx: &Cx<'_>,
+    caller: &Caller,
+    sync: &SyncConfig,
+    paused: bool,
+) -> Result<bool, StateError> {
+    let pause = paused.then(|| Paused {
+        by: caller.username.clone(),
+        at: Utc::now(),
+    });
+    let changed = pause::set_paused(cx.port, &sync.name, pause)?;
+    if changed {
+        (cx.wake)();
+    }
+    Ok(changed)
+}
+
+fn run_now(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
+    queue_run(cx, caller, sync);
     format!(
         "Running **{}** now; you will be told here when it finishes.",
         sync.name
@@ -236,29 +262,19 @@ fn preview(cx: &Cx<'_>, loaded: &Loaded, sync: &SyncConfig) -> String {
 }
 
 fn pause(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
-    let p = Paused {
-        by: caller.username.clone(),
-        at: Utc::now(),
-    };
-    match pause::set_paused(cx.port, &sync.name, Some(p)) {
-        Ok(true) => {
-            (cx.wake)();
-            format!(
-                "Paused **{}**: no scheduled runs until `/datasync resume {}` (a delivery under way stops before its next message).",
-                sync.name, sync.name
-            )
-        }
+    match set_pause(cx, caller, sync, true) {
+        Ok(true) => format!(
+            "Paused **{}**: no scheduled runs until `/datasync resume {}` (a delivery under way stops before its next message).",
+            sync.name, sync.name
+        ),
         Ok(false) => format!("**{}** is paused already.", sync.name),
         Err(e) => format!("Could not pause **{}**: {e}", sync.name),
     }
 }
 
-fn resume(cx: &Cx<'_>, sync: &SyncConfig) -> String {
-    match pause::set_paused(cx.port, &sync.name, None) {
-        Ok(true) => {
-            (cx.wake)();
-            format!("Resumed **{}**: it runs on its schedule again.", sync.name)
-        }
+fn resume(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig) -> String {
+    match set_pause(cx, caller, sync, false) {
+        Ok(true) => format!("Resumed **{}**: it runs on its schedule again.", sync.name),
         Ok(false) => format!("**{}** was not paused.", sync.name),
         Err(e) => format!("Could not resume **{}**: {e}", sync.name),
     }
