@@ -15,26 +15,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-/// `CreateAt` → `create_at`, `IconURL` → `icon_url`, `IPAddress` → `ip_address`.
-pub fn snake(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase()
-                || prev.is_ascii_digit()
-                || (prev.is_ascii_uppercase() && next_lower)
-            {
-                out.push('_');
-            }
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
 /// A model value as Go's `encoding/json` would show it (top-level keys renamed).
 pub fn to_go_json<T: Serialize>(value: &T) -> Value {
     match serde_json::to_value(value) {
@@ -55,7 +35,7 @@ fn json_name(field: &str) -> String {
     match field {
         // FileInfo.CreatorId is tagged `json:"user_id"`.
         "CreatorId" => "user_id".to_owned(),
-        other => snake(other),
+        other => mattermost::json_field_name(other),
     }
 }
 
@@ -192,13 +172,10 @@ mod tests {
     use mattermost::{FileInfo, Post};
 
     #[test]
-    fn snake_names_match_go_json_tags() {
-        assert_eq!(snake("CreateAt"), "create_at");
-        assert_eq!(snake("IconURL"), "icon_url");
-        assert_eq!(snake("URL"), "url");
-        assert_eq!(snake("IPAddress"), "ip_address");
-        assert_eq!(snake("PolicyID"), "policy_id");
-        assert_eq!(snake("FileIds"), "file_ids");
+    fn go_names_match_go_json_tags() {
+        assert_eq!(json_name("IPAddress"), "ip_address");
+        assert_eq!(json_name("FileIds"), "file_ids");
+        assert_eq!(json_name("CreatorId"), "user_id");
     }
 
     #[test]

@@ -21,6 +21,10 @@
 //! - [`gate`]: what delivery asks before each message: pacing (a token bucket), stop.
 //! - [`scheduler`]: what is due, and the KV lease that runs each due run once cluster-wide.
 //! - [`pause`]: the syncs paused by `/datasync pause`, one KV value for all.
+//! - [`buttons`]: *Acknowledge* and *Snooze this row* on change messages, and the marks a
+//!   press leaves on the post.
+//! - [`snooze`]: a sync's snoozed rows (one KV value), and taking their messages out of a
+//!   plan.
 //! - [`notify`]: failure and recovery notices, once per change of a sync's health.
 //! - [`run`]: one run end to end: plan, commit (snapshot + outbox), deliver.
 //! - [`report`]: a run as people read it (dry run, demo, later `/datasync preview`).
@@ -29,6 +33,7 @@
 //! The `datasync` command line (validate, dry run, demo, bench) is the binary in
 //! `src/bin/datasync.rs`; it only parses arguments, keeps the state file and prints.
 //! - [`clock`]: the one injectable source of time.
+pub mod buttons;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -46,5 +51,6 @@ pub mod row;
 pub mod run;
 pub mod schedule;
 pub mod scheduler;
+pub mod snooze;
 pub mod source;
 pub mod state;

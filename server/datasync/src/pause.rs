@@ -23,9 +23,6 @@ pub struct Paused {
 /// Every paused sync by name.
 pub type PausedSyncs = BTreeMap<String, Paused>;
 
-/// How often a pause or resume retries when another node changed the value meanwhile.
-const ATTEMPTS: usize = 10;
-
 /// The paused syncs (none when nothing was ever paused).
 pub fn paused(kv: &dyn Kv) -> Result<PausedSyncs, StateError> {
     let key = state::paused_key();
@@ -36,28 +33,11 @@ pub fn paused(kv: &dyn Kv) -> Result<PausedSyncs, StateError> {
 /// sync paused twice keeps its first pause.
 pub fn set_paused(kv: &dyn Kv, sync: &str, pause: Option<Paused>) -> Result<bool, StateError> {
     let key = state::paused_key();
-    for _ in 0..ATTEMPTS {
-        let raw = kv.kv_get(&key)?;
-        let mut all: PausedSyncs = match &raw {
-            None => PausedSyncs::new(),
-            // A damaged list must not keep syncs paused for good: it starts over.
-            Some(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
-        };
-        let changed = match &pause {
-            Some(p) if !all.contains_key(sync) => all.insert(sync.to_owned(), p.clone()).is_none(),
-            Some(_) => false,
-            None => all.remove(sync).is_some(),
-        };
-        if !changed {
-            return Ok(false);
-        }
-        let what = (key.as_str(), "list of paused syncs");
-        if state::swap_json(kv, sync, what, raw.as_deref(), &all)?.is_some() {
-            return Ok(true);
-        }
-    }
-    Err(StateError::Conflict {
-        sync: sync.to_owned(),
+    let what = (key.as_str(), "list of paused syncs");
+    state::update_json(kv, sync, what, |all: &mut PausedSyncs| match &pause {
+        Some(p) if !all.contains_key(sync) => all.insert(sync.to_owned(), p.clone()).is_none(),
+        Some(_) => false,
+        None => all.remove(sync).is_some(),
     })
 }
 

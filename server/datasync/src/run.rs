@@ -24,6 +24,7 @@ use crate::port::{Kv, LogLevel, Port};
 use crate::render::{Context, RunInfo};
 use crate::route::{self, RouteError};
 use crate::row::{RowSet, RowSetBuilder, RowSink};
+use crate::snooze;
 use crate::source::{self, Connection, Query, SourceError};
 use crate::state::{self, StateError};
 
@@ -442,14 +443,43 @@ fn plan_messages(
         ))
     })?;
     cx.users = std::sync::Arc::new(users.cache());
-    let plan = plan::build(sync, input, &cx);
+    let mut plan = plan::build(sync, input, &cx);
     if let Some(refusal) = &plan.refused {
         return Err(RunError::Refused(refusal.clone()));
     }
+    hold_snoozed(engine, sync, &mut plan, record)?;
     record.errors.extend(plan.errors.iter().cloned());
     record.summarized = plan.summarized.unwrap_or(0);
     record.skipped = plan.skipped_empty;
     Ok((plan, users))
+}
+
+/// Takes the messages about snoozed rows out of the plan (syncs with the *Snooze* button).
+/// A damaged list of snoozed rows is reported and ignored: posting is safer than silence.
+fn hold_snoozed(
+    engine: &Engine<'_>,
+    sync: &SyncConfig,
+    plan: &mut MessagePlan,
+    record: &mut HistoryRecord,
+) -> Result<(), RunError> {
+    if !sync.buttons.snooze {
+        return Ok(());
+    }
+    let snoozed = match snooze::snoozed(engine.port, &sync.name) {
+        Ok(snoozed) => snoozed,
+        Err(e @ StateError::Damaged { .. }) => {
+            record.errors.push(e.to_string());
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let held = snooze::hold(plan, &snoozed, engine.clock.now());
+    if held > 0 {
+        record.notes.push(format!(
+            "{held} message(s) not posted: their rows are snoozed"
+        ));
+    }
+    Ok(())
 }
 
 /// The outbox of a run: one entry per routable message (in plan order), one per thread to

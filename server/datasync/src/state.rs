@@ -112,6 +112,12 @@ pub(crate) fn paused_key() -> String {
     format!("{PREFIX}::paused")
 }
 
+/// A sync's snoozed rows ([`crate::snooze`]); under the sync's prefix, so a reset forgets
+/// them.
+pub(crate) fn snooze_key(sync: &str) -> String {
+    format!("{}snooze", sync_prefix(sync))
+}
+
 pub(crate) fn health_key(sync: &str) -> String {
     format!("{}health", sync_prefix(sync))
 }
@@ -319,6 +325,40 @@ pub(crate) fn swap_json<T: Serialize>(
     let raw = serde_json::to_vec(value).map_err(|e| damaged(sync, what, e))?;
     let swapped = kv.kv_compare_and_set(key, old, &raw)?;
     Ok(swapped.then_some(raw))
+}
+
+/// How often [`update_json`] retries when another node changed the value meanwhile.
+const UPDATE_ATTEMPTS: usize = 10;
+
+/// Read-modify-write of a small JSON value shared by every node (compare-and-set, retried
+/// when another node wrote first). `change` edits the value and says whether it changed
+/// anything; returns that. A damaged value starts over from the default: a list of
+/// paused syncs or snoozed rows must not stay stuck for good.
+pub(crate) fn update_json<T>(
+    kv: &dyn Kv,
+    sync: &str,
+    (key, what): (&str, &'static str),
+    mut change: impl FnMut(&mut T) -> bool,
+) -> Result<bool, StateError>
+where
+    T: Serialize + for<'de> Deserialize<'de> + Default,
+{
+    for _ in 0..UPDATE_ATTEMPTS {
+        let raw = kv.kv_get(key)?;
+        let mut value: T = raw
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            .unwrap_or_default();
+        if !change(&mut value) {
+            return Ok(false);
+        }
+        if swap_json(kv, sync, (key, what), raw.as_deref(), &value)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Err(StateError::Conflict {
+        sync: sync.to_owned(),
+    })
 }
 
 /// Compare-and-set of the meta: the only way it changes.

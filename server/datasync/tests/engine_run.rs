@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use datasync::clock::FixedClock;
+use datasync::clock::{Clock, FixedClock};
 use datasync::config::{self, Config};
 use datasync::gate::Gate;
 use datasync::port::{Directory, MemoryPort};
@@ -925,4 +925,91 @@ fn a_failed_run_names_its_stage() {
     w.source.set(&[(1, "a", "x@example.com")]);
     w.port.fail_lookups(true);
     assert_eq!(stage(&w.run(RunMode::Deliver)), Some("directory"));
+}
+
+#[test]
+fn row_buttons_go_on_added_and_changed_posts_and_snoozed_rows_stay_quiet() {
+    use datasync::buttons;
+    use datasync::snooze::{self, Snooze};
+    let body = format!("buttons = [\"acknowledge\", \"snooze\"]\n{CHANGES}");
+    let w = World::baselined("", &body);
+    w.source.set(&[(1, "a", ""), (2, "b", "")]);
+    w.run(RunMode::Deliver);
+    let posts = w.port.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].message, "+a", "the text is the template's");
+    assert_eq!(
+        buttons::row_of(&posts[0].props),
+        Some(("s".into(), "[1]".into()))
+    );
+    let actions = &posts[0].props["attachments"][0]["actions"];
+    assert_eq!(actions[0]["id"], "acknowledge");
+    assert_eq!(actions[1]["id"], "snooze");
+
+    let until = w.clock.now() + chrono::Duration::hours(1);
+    let s = Snooze {
+        by: "ann".into(),
+        until,
+    };
+    assert!(snooze::snooze(&w.port, "s", "[1]", &s, w.clock.now()).unwrap());
+    w.source.set(&[(1, "a2", ""), (2, "b2", "")]);
+    let r = w.run(RunMode::Preview);
+    let previewed: Vec<&str> = r
+        .delivered
+        .iter()
+        .map(|d| d.message.message.as_str())
+        .collect();
+    assert_eq!(previewed, ["~b2"], "the preview leaves the snoozed row out");
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    assert_eq!(
+        r.record.notes,
+        ["1 message(s) not posted: their rows are snoozed"]
+    );
+    assert_eq!(w.messages(), ["+a", "+b", "~b2"]);
+    assert!(buttons::row_of(&w.port.posts()[2].props).is_some());
+
+    // Removed while snoozed: no message, and the row's thread is forgotten.
+    w.source.set(&[(2, "b2", "")]);
+    w.run(RunMode::Deliver);
+    assert_eq!(w.messages().len(), 3);
+    assert!(
+        datasync::state::thread_root(&w.port, "s", "s\u{1f}[1]")
+            .unwrap()
+            .is_none()
+    );
+    // The snooze ends: the row speaks again. A removal carries no buttons.
+    w.clock.advance(chrono::Duration::hours(1));
+    w.source.set(&[(1, "a3", "")]);
+    w.run(RunMode::Deliver);
+    let posts = w.port.posts();
+    let last: Vec<(&str, bool)> = posts[3..]
+        .iter()
+        .map(|p| (p.message.as_str(), buttons::row_of(&p.props).is_some()))
+        .collect();
+    assert_eq!(last, [("+a3", true), ("-b2", false)]);
+}
+
+#[test]
+fn row_buttons_need_changes_mode_and_known_names() {
+    let bad = |body: &str| {
+        config::parse(
+            &format!("[connections.db]\nkind = \"sqlite\"\nurl = \"x\"\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nchannel = \"t/c\"\n{body}\n"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = bad("mode = \"csv\"\nbuttons = [\"snooze\"]");
+    assert!(
+        e.contains("field \"buttons\" (line 10)") && e.contains("row buttons need changes mode"),
+        "{e}"
+    );
+    let e = bad(
+        "key = \"id\"\nbuttons = [\"acknowledge\", \"mute\"]\n[syncs.s.templates]\nadded = \"x\"",
+    );
+    assert!(
+        e.contains("\"mute\" is not a button: give \"acknowledge\" and/or \"snooze\""),
+        "{e}"
+    );
 }

@@ -57,39 +57,43 @@ impl Value {
     /// Best-effort JSON view (for props and logging). Interfaces are
     /// transparent, byte strings become base64 like Go's `encoding/json`.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_with(&|name| name.to_owned())
+    }
+
+    /// [`Value::to_json`] with struct fields named by `field_name` (Go field name → the
+    /// name its JSON tag gives it), so a typed Go value reads like its JSON form.
+    pub fn to_json_with(&self, field_name: &dyn Fn(&str) -> String) -> serde_json::Value {
         use serde_json::Value as J;
+        let json = |v: &Value| v.to_json_with(field_name);
         match self {
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
             Value::Uint(u) => J::from(*u),
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            Value::Complex(re, im) => J::Array(vec![
-                Value::Float(*re).to_json(),
-                Value::Float(*im).to_json(),
-            ]),
+            Value::Complex(re, im) => {
+                J::Array(vec![json(&Value::Float(*re)), json(&Value::Float(*im))])
+            }
             Value::Bytes(b) => J::String(base64(b)),
             Value::Marshaled(b) => match std::str::from_utf8(b) {
                 Ok(s) => J::String(s.to_string()),
                 Err(_) => J::String(base64(b)),
             },
             Value::String(s) => J::String(s.clone()),
-            Value::Slice(items) | Value::Array(items) => {
-                J::Array(items.iter().map(Value::to_json).collect())
-            }
+            Value::Slice(items) | Value::Array(items) => J::Array(items.iter().map(json).collect()),
             Value::Map(entries) => J::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (json_key(k), v.to_json()))
+                    .map(|(k, v)| (json_key(k), json(v)))
                     .collect(),
             ),
             Value::Struct(fields) => J::Object(
                 fields
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .map(|(k, v)| (field_name(k), json(v)))
                     .collect(),
             ),
             Value::Interface(None) => J::Null,
-            Value::Interface(Some(iv)) => iv.value.to_json(),
+            Value::Interface(Some(iv)) => json(&iv.value),
         }
     }
 }
@@ -367,9 +371,14 @@ impl Any {
 
     /// Best-effort JSON view of the inner value.
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_with(&|name| name.to_owned())
+    }
+
+    /// [`Value::to_json_with`] of the inner value.
+    pub fn to_json_with(&self, field_name: &dyn Fn(&str) -> String) -> serde_json::Value {
         match &self.0 {
             None => serde_json::Value::Null,
-            Some(iv) => iv.value.to_json(),
+            Some(iv) => iv.value.to_json_with(field_name),
         }
     }
 

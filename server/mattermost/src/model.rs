@@ -163,6 +163,16 @@ impl Post {
         self.props.insert(key.to_owned(), Any::from_json(value));
     }
 
+    /// The props as JSON, as the server would send them to a client: a typed value the
+    /// server put there (attachments become `[]*model.SlackAttachment` when a post is
+    /// saved) has its fields named as its JSON tags name them.
+    pub fn props_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.props
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json_with(&json_field_name)))
+            .collect()
+    }
+
     /// A string prop, if present and a string.
     pub fn prop_str(&self, key: &str) -> Option<String> {
         self.props
@@ -714,6 +724,32 @@ impl ConfigToSave {
     }
 }
 
+/// The JSON name of a field of Mattermost's models: its Go name in snake case
+/// (`TitleLink` → `title_link`, `ImageURL` → `image_url`, `Id` → `id`), which is what
+/// their JSON tags say for the props' values; `SlackAttachment.Timestamp` is the one
+/// exception there (`ts`).
+pub fn json_field_name(go: &str) -> String {
+    if go == "Timestamp" {
+        return "ts".into();
+    }
+    let chars: Vec<char> = go.chars().collect();
+    let mut out = String::with_capacity(go.len() + 4);
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                out.push('_');
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,6 +773,24 @@ mod tests {
             pub ip_address: String,
             pub accept_language: String,
             pub user_agent: String,
+        }
+    }
+
+    #[test]
+    fn go_field_names_become_their_json_names() {
+        for (go, json) in [
+            ("Id", "id"),
+            ("TitleLink", "title_link"),
+            ("ImageURL", "image_url"),
+            ("URL", "url"),
+            ("DataSource", "data_source"),
+            ("IPAddress", "ip_address"),
+            ("PolicyID", "policy_id"),
+            ("CreateAt", "create_at"),
+            ("Timestamp", "ts"),
+            ("text", "text"),
+        ] {
+            assert_eq!(json_field_name(go), json, "{go}");
         }
     }
 

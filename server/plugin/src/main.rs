@@ -144,7 +144,8 @@ impl DataSync {
             .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
     }
 
-    /// A button pressed on a notice: the same subcommand, answered to the presser alone.
+    /// A button pressed on a notice (the same subcommand) or on a change message; answered
+    /// to the presser alone.
     fn action(
         &self,
         api: &Api,
@@ -159,13 +160,19 @@ impl DataSync {
             Ok(body) => body,
             Err(e) => return w.send_json(413, &serde_json::json!({"error": format!("the request is too large or unreadable: {e}")})),
         };
-        let (sub, channel_id) = match actions::parse(&body) {
-            Ok(parsed) => parsed,
+        let text = match actions::parse(&body) {
+            Ok(actions::Press::Command(sub, channel_id)) => {
+                match self.caller(api, &user_id, &channel_id, "") {
+                    Ok(caller) => self.execute(api, sub, &caller),
+                    Err(e) => e,
+                }
+            }
+            Ok(actions::Press::Row { post_id, what }) => self
+                .with_cx(api, |cx| {
+                    command::row_buttons::press(cx, &user_id, &post_id, &what)
+                })
+                .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into()),
             Err(e) => return w.send_json(400, &serde_json::json!({"error": e})),
-        };
-        let text = match self.caller(api, &user_id, &channel_id, "") {
-            Ok(caller) => self.execute(api, sub, &caller),
-            Err(e) => e,
         };
         w.send_json(200, &actions::answer(&text))
     }

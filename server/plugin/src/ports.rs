@@ -80,13 +80,6 @@ impl ApiPort {
     }
 }
 
-fn props_to_json(post: &Post) -> Map<String, Value> {
-    post.props
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_json()))
-        .collect()
-}
-
 impl Kv for ApiPort {
     fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.api.kv_get(key).map_err(|e| port_error("KVGet", &e))
@@ -194,7 +187,7 @@ impl Messaging for ApiPort {
             .filter(|p| p.channel_id == channel_id)
             .map(|p| RecentPost {
                 id: p.id.clone(),
-                props: props_to_json(p),
+                props: p.props_json(),
             })
             .collect())
     }

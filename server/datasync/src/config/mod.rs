@@ -395,6 +395,23 @@ pub struct SyncConfig {
     /// Changes mode: when a row changes, also edit its thread's first post to show the
     /// row's current state (rendered with the `added` template).
     pub update_original: bool,
+    /// Changes mode: the buttons on added and changed messages.
+    pub buttons: Buttons,
+}
+
+/// The buttons a sync puts on its added and changed messages (`buttons = [...]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Buttons {
+    /// *Acknowledge*: edits the post to say who acknowledged it, and when.
+    pub acknowledge: bool,
+    /// *Snooze this row*: no messages about the row for a chosen time.
+    pub snooze: bool,
+}
+
+impl Buttons {
+    pub fn any(&self) -> bool {
+        self.acknowledge || self.snooze
+    }
 }
 
 pub const DEFAULT_MAX_MESSAGES: usize = 50;

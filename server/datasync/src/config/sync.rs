@@ -9,8 +9,8 @@ use super::connection::read_query;
 use super::mode::read_mode;
 use super::reader::{Cx, Fields, Str};
 use super::{
-    AllowList, DEFAULT_MAX_MESSAGES, EmptyResult, FirstRun, Mode, Routing, Sender, SyncConfig,
-    Target,
+    AllowList, Buttons, DEFAULT_MAX_MESSAGES, EmptyResult, FirstRun, Mode, Routing, Sender,
+    SyncConfig, Target,
 };
 use crate::diff::DiffOptions;
 use crate::schedule::{self, Schedule};
@@ -45,6 +45,7 @@ pub(super) const SYNC_FIELDS: &[&str] = &[
     "max_bytes",
     "enabled",
     "update_original",
+    "buttons",
 ];
 const SENDER_FIELDS: &[&str] = &["display_name", "icon_url", "icon_emoji"];
 
@@ -101,6 +102,7 @@ pub(super) fn read_sync(
             msg,
         );
     }
+    let buttons = read_buttons(cx, f, mode.as_ref());
 
     if let Some(Mode::Changes { .. }) = &mode
         && key.is_empty()
@@ -135,7 +137,39 @@ pub(super) fn read_sync(
         max_messages,
         enabled,
         update_original,
+        buttons,
     })
+}
+
+/// `buttons = ["acknowledge", "snooze"]`: only change messages are about one row.
+fn read_buttons(cx: &mut Cx<'_>, f: &Fields<'_, '_>, mode: Option<&Mode>) -> Buttons {
+    let mut buttons = Buttons::default();
+    let Some(list) = f.string_list(cx, "buttons") else {
+        return buttons;
+    };
+    for s in &list {
+        match s.value.as_str() {
+            "acknowledge" => buttons.acknowledge = true,
+            "snooze" => buttons.snooze = true,
+            _ => {
+                let msg = format!(
+                    "{} is not a button: give \"acknowledge\" and/or \"snooze\"",
+                    s.shown
+                );
+                f.err(cx, "buttons", Some(s.span.clone()), msg);
+            }
+        }
+    }
+    if let Some(m) = mode
+        && !matches!(m, Mode::Changes { .. })
+    {
+        let msg = format!(
+            "{} mode posts about many rows at once; row buttons need changes mode",
+            m.name()
+        );
+        f.err(cx, "buttons", f.get("buttons").map(|i| i.span()), msg);
+    }
+    buttons
 }
 
 /// A list of column names; an empty or blank name is an error (it can never match).

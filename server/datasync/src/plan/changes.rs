@@ -6,6 +6,7 @@ use super::{
 };
 use serde_json::Map;
 
+use crate::buttons;
 use crate::config::{Mode, SyncConfig};
 use crate::diff::{Changes, HeldRow};
 use crate::render::{Context, Kind, LaxObject, Vars};
@@ -27,6 +28,7 @@ pub(super) fn changes(sync: &SyncConfig, c: &Changes, cx: &Context) -> MessagePl
         match change_message(sync, columns, cx, (row, previous, changed_cols, kind), &key) {
             Ok(Some(mut m)) if m.edit_only || !is_blank(&m) => {
                 m.retry = Some(retry);
+                add_buttons(sync, &key, &mut m);
                 plan.messages.push(m);
             }
             Ok(Some(_)) => plan.skipped_empty += 1,
@@ -39,6 +41,20 @@ pub(super) fn changes(sync: &SyncConfig, c: &Changes, cx: &Context) -> MessagePl
         }
     });
     plan
+}
+
+/// The sync's buttons on an added or changed row's post, and on the thread's first post
+/// when `update_original` re-renders it (a removed row is gone: nothing to act on).
+fn add_buttons(sync: &SyncConfig, key: &str, m: &mut Message) {
+    if m.kind == Kind::Removed {
+        return;
+    }
+    if !m.edit_only {
+        buttons::add(&mut m.props, &sync.name, key, sync.buttons);
+    }
+    if let Some((_, props)) = &mut m.edit_root {
+        buttons::add(props, &sync.name, key, sync.buttons);
+    }
 }
 
 pub(super) fn thread_key(sync: &SyncConfig, row_key: &str) -> String {

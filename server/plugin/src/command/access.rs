@@ -77,15 +77,23 @@ impl Caller {
         } else {
             Level::View
         };
+        self.lacks(needed)
+    }
+
+    /// Why the caller may not do what needs `needed` (`None`: they may).
+    pub fn lacks(&self, needed: Level) -> Option<String> {
         if self.level >= needed {
             return None;
         }
         Some(match self.level {
-            Level::View => "You may look at syncs but not run, preview, pause, resume or reset them: \
-                            a system admin can add you to *Operators* in System Console → Plugins → Data Sync."
-                .into(),
-            _ => "You may not use Data Sync's commands: a system admin can add you to *Viewers* or \
-                  *Operators* in System Console → Plugins → Data Sync."
+            Level::View => {
+                "You may look at syncs but not run, preview, pause, resume or reset them, \
+                            nor snooze their rows: a system admin can add you to *Operators* in \
+                            System Console → Plugins → Data Sync."
+                    .into()
+            }
+            _ => "You may not use Data Sync's commands or buttons: a system admin can add you to \
+                  *Viewers* or *Operators* in System Console → Plugins → Data Sync."
                 .into(),
         })
     }

@@ -6,6 +6,7 @@
 //! - `autocomplete`: the command's autocomplete tree and the dynamic list of sync names.
 //! - `conversation`: the same commands in a direct message to the bot or an @-mention.
 //! - `actions`: the buttons on failure notices (run now, pause, show the error).
+//! - `row_buttons`: *Acknowledge* and *Snooze this row* on change messages.
 //! - `api`: the same operations as JSON under `/plugins/datasync/api/v1/` (System Console).
 //!
 //! Every reply is Markdown for the caller alone. Runs go to the ticker (`Shared`), which
@@ -17,6 +18,7 @@ pub mod api;
 pub mod autocomplete;
 pub mod conversation;
 pub mod parse;
+pub mod row_buttons;
 pub mod show;
 
 use chrono::Utc;

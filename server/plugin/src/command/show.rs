@@ -8,6 +8,7 @@ use datasync::pause::{self, PausedSyncs};
 use datasync::render::neutralise;
 use datasync::run::{self, HistoryRecord};
 use datasync::scheduler;
+use datasync::snooze;
 use mattermost::Api;
 
 use super::Cx;
@@ -196,6 +197,9 @@ pub fn status(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig, now: DateTime<Utc
             when(since, now, caller.zone)
         ));
     }
+    if sync.buttons.snooze {
+        text.push_str(&snoozed_rows(cx, caller, sync, now));
+    }
     match (paused.contains_key(&sync.name), next) {
         (true, _) => {}
         (false, Some(t)) => {
@@ -226,6 +230,37 @@ pub fn status(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig, now: DateTime<Utc
         }
     }
     cut(&text, MAX_REPLY)
+}
+
+/// How many rows are snoozed, the first few with who snoozed them and until when.
+fn snoozed_rows(cx: &Cx<'_>, caller: &Caller, sync: &SyncConfig, now: DateTime<Utc>) -> String {
+    const SHOWN: usize = 5;
+    let all = match snooze::snoozed(cx.port, &sync.name) {
+        Ok(all) => all,
+        Err(e) => {
+            return format!(
+                "- **Snoozed rows:** unknown: {}\n",
+                neutralise(&e.to_string())
+            );
+        }
+    };
+    let active: Vec<_> = all.iter().filter(|(_, s)| s.until > now).collect();
+    if active.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("- **Snoozed rows:** {}\n", active.len());
+    for (row, s) in active.iter().take(SHOWN) {
+        text.push_str(&format!(
+            "  - `{}` by @{} until {}\n",
+            cut(&neutralise(row), 80),
+            s.by,
+            when(s.until, now, caller.zone)
+        ));
+    }
+    if active.len() > SHOWN {
+        text.push_str(&format!("  - and {} more\n", active.len() - SHOWN));
+    }
+    text
 }
 
 fn span_ms(ms: u64) -> String {
