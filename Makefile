@@ -10,10 +10,12 @@
 # make bench-plugin the Data Sync plugin under the real host: posts/s, RSS, 1M rows, latency
 # make e2e          Data Sync and rs-hello on a real Mattermost server (built once, cached)
 # make bench-e2e    Data Sync on a real Mattermost server: posts/s vs the REST API, RSS, install
+# make transforms   the example row transforms, built for wasm32 (examples/transforms)
+# make bench-transforms  rows/s and ns/row through each example transform, compile times
 # make check        cargo fmt + clippy
 SHELL := /bin/bash
 
-.PHONY: test demo dist deploy hello-bundle bench bench-plugin e2e bench-e2e check gob-golden clean
+.PHONY: test demo dist deploy hello-bundle bench bench-plugin e2e bench-e2e transforms bench-transforms check gob-golden clean
 
 test:
 	bash scripts/test.sh
@@ -38,6 +40,12 @@ bench-plugin:
 
 e2e:
 	bash tests/e2e/run.sh
+
+transforms:
+	bash scripts/transforms.sh
+
+bench-transforms: transforms
+	cargo run -q --release -p datasync --example transform_bench
 
 bench-e2e:
 	E2E_BENCH=1 bash tests/e2e/run.sh

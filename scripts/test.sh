@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: everything CI runs, on a clean machine. Installs what it needs.
 #  1. database servers (PostgreSQL, MariaDB from Debian), started once for steps 2 and 3
-#  2. the Rust workspace tests (unit, golden vectors, fuzz smoke, engine, sources on real DBs)
+#  2. the example row transforms built for wasm32, then the Rust workspace tests (unit,
+#     golden vectors, fuzz smoke, engine, transforms, sources on real DBs)
 #  3. the host tests: the real Mattermost plugin host code drives our release executables,
 #     against a recent server/public and one from before the HTTPRequestSubset change
 #     (the Data Sync stories read the PostgreSQL server of step 1)
@@ -21,6 +22,9 @@ if [ -z "${DATASYNC_TEST_SERVERS_UP:-}" ]; then
     step "prerequisites, database servers (PostgreSQL, MariaDB) for the source and host tests"
     DATASYNC_TEST_SERVERS_UP=1 exec bash scripts/db/test.sh bash scripts/test.sh "$@"
 fi
+
+step "the example row transforms, built for wasm32 (the transform tests load them)"
+bash scripts/transforms.sh
 
 step "Rust workspace tests (sources on the real database servers)"
 cargo test --workspace --no-fail-fast

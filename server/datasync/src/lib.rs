@@ -9,6 +9,8 @@
 //! - [`row`]: the cell/row model and [`row::RowSink`], where sources push rows as they read.
 //! - [`source`]: read a result from a database or HTTP endpoint, row by row into a sink;
 //!   one directory per kind, its configuration settings beside it (`source/<kind>/config.rs`).
+//! - [`transform`]: WebAssembly row transforms between the source and the diff (wasmtime,
+//!   fuel and memory limits; the ABI shared with the guest SDK).
 //! - [`diff`]: compare with the previous snapshot → added / changed / removed.
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,
@@ -54,3 +56,4 @@ pub mod scheduler;
 pub mod snooze;
 pub mod source;
 pub mod state;
+pub mod transform;

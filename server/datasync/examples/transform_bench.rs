@@ -1,0 +1,120 @@
+//! `make bench-transforms`: what a WebAssembly transform costs.
+//!
+//! For each example module (built by `make transforms`): its compile time, then rows/s and
+//! nanoseconds per row through the transform sink at 10 k and 1 M rows, against the same
+//! rows pushed straight into the next sink (the run without a transform). Prints figures;
+//! asserts nothing.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use datasync::row::{Cell, Columns, Row, RowSink};
+use datasync::transform::wasm::{self, WasmTransform};
+use datasync::transform::{Limits, TransformSink};
+
+/// Counts what reaches it (the diff's place in a run).
+#[derive(Default)]
+struct Count(usize);
+
+impl RowSink for Count {
+    fn columns(&mut self, _: Columns) -> Result<(), String> {
+        Ok(())
+    }
+    fn row(&mut self, row: Row) -> Result<(), String> {
+        self.0 += row.len().min(1);
+        Ok(())
+    }
+}
+
+const COLUMNS: [&str; 7] = ["id", "email", "note", "arr", "health", "seats", "payload"];
+
+/// A row like a CRM's: ids, text with an address, an exact number, small ints, JSON.
+fn row(i: usize) -> Row {
+    vec![
+        Cell::Int(i as i64),
+        Cell::Text(format!("user{i}@example.com")),
+        Cell::Text(format!("renewal call with user{i}@example.com on Friday")),
+        Cell::Decimal(format!("{}.00", 1000 + i % 90_000)),
+        Cell::Int((i % 100) as i64),
+        Cell::Int((i % 40) as i64),
+        Cell::json(
+            serde_json::json!({"customer": {"name": format!("Acme {i}")}, "plan": "pro", "usage": {"seats": i % 40}}),
+        ),
+    ]
+}
+
+/// Pushes `n` rows into `sink`; the time it took.
+fn push(sink: &mut dyn RowSink, n: usize) -> Duration {
+    let columns: Columns = COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .into();
+    sink.columns(columns).expect("columns");
+    let start = Instant::now();
+    for i in 0..n {
+        sink.row(row(i)).expect("row");
+    }
+    start.elapsed()
+}
+
+fn module(name: &str) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-unknown-unknown/release");
+    let path = dir.join(format!("transform_{name}.wasm"));
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make transforms`", path.display()))
+}
+
+fn main() {
+    let examples = [
+        ("identity", "{}"),
+        ("mask_email", r#"{"columns": ["email", "note"]}"#),
+        ("score", "{}"),
+        (
+            "flatten_json",
+            r#"{"column": "payload", "fields": ["customer.name", "plan", "usage.seats"]}"#,
+        ),
+    ];
+    let limits = Limits {
+        fuel_per_run: u64::MAX,
+        ..Limits::default()
+    };
+    println!(
+        "{:<14} {:>10} {:>10} {:>12} {:>10} {:>10}",
+        "transform", "rows", "compile", "rows/s", "ns/row", "+ns/row"
+    );
+    for n in [10_000, 1_000_000] {
+        let base = push(&mut Count::default(), n);
+        let base_ns = base.as_nanos() as f64 / n as f64;
+        println!(
+            "{:<14} {:>10} {:>10} {:>12.0} {:>10.0} {:>10}",
+            "(none)",
+            n,
+            "-",
+            n as f64 / base.as_secs_f64(),
+            base_ns,
+            "-"
+        );
+        for (name, params) in examples {
+            let bytes = module(name);
+            let start = Instant::now();
+            let compiled = wasm::compile(&bytes).expect("compile");
+            let compile = start.elapsed();
+            let mut t = WasmTransform::new(&compiled, limits.clone(), params.to_owned());
+            let mut count = Count::default();
+            let key = ["id".to_string()];
+            let took = push(&mut TransformSink::new(name, &mut t, &mut count, &key), n);
+            let ns = took.as_nanos() as f64 / n as f64;
+            println!(
+                "{:<14} {:>10} {:>8.1}ms {:>12.0} {:>10.0} {:>10.0}",
+                name,
+                n,
+                compile.as_secs_f64() * 1e3,
+                n as f64 / took.as_secs_f64(),
+                ns,
+                ns - base_ns
+            );
+        }
+    }
+}
