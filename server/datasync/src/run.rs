@@ -27,6 +27,7 @@ use crate::row::{RowSet, RowSetBuilder, RowSink};
 use crate::snooze;
 use crate::source::{self, Connection, Query, SourceError};
 use crate::state::{self, StateError};
+use crate::transform::{self, TransformSink, wasm::WasmTransform};
 
 /// How rows are read (the real sources, or a stand-in in tests and benchmarks): the
 /// columns and then each row are pushed into the sink as they are read, so changes mode
@@ -270,8 +271,7 @@ fn run_inner(
         }
     } else {
         let mut builder = RowSetBuilder::new();
-        (engine.fetch)(&sync.connection, &sync.query, &mut builder)
-            .map_err(|e| RunError::Source(e.to_string()))?;
+        fetch(engine, sync, &mut builder)?;
         let rows = builder.finish();
         record.rows = rows.rows.len();
         report.columns = rows.columns.to_vec();
@@ -646,6 +646,20 @@ fn locator(url: &str) -> String {
 
 /// Changes mode: streams the source into a [`SnapshotBuilder`], then diffs against the
 /// stored snapshot. `None` when the run was a baseline and is complete (nothing to post).
+/// Reads the sync's source into `sink`, through its transform if it has one.
+fn fetch(engine: &Engine<'_>, sync: &SyncConfig, sink: &mut dyn RowSink) -> Result<(), RunError> {
+    let source = |e: SourceError| RunError::Source(e.to_string());
+    let Some(t) = &sync.transform else {
+        return (engine.fetch)(&sync.connection, &sync.query, sink).map_err(source);
+    };
+    let compiled = transform::load(engine.port, &t.module).map_err(|e| {
+        RunError::Source(format!("sync {:?}: transform {:?}: {e}", sync.name, t.name))
+    })?;
+    let mut wasm = WasmTransform::new(&compiled, t.limits.clone(), t.params.clone());
+    let mut through = TransformSink::new(&t.name, &mut wasm, sink, &sync.diff.key);
+    (engine.fetch)(&sync.connection, &sync.query, &mut through).map_err(source)
+}
+
 fn fetch_and_diff(
     engine: &Engine<'_>,
     sync: &SyncConfig,
@@ -655,12 +669,11 @@ fn fetch_and_diff(
     report: &mut RunReport,
 ) -> Result<Option<(Changes, Snapshot)>, RunError> {
     let mut builder = SnapshotBuilder::new(&sync.diff);
-    let fetched = (engine.fetch)(&sync.connection, &sync.query, &mut builder);
-    if let Err(e) = fetched {
+    if let Err(e) = fetch(engine, sync, &mut builder) {
         // A refusal by the builder reads like any diff error, whatever the source made of it.
         return Err(match builder.error() {
             Some(refusal) => diff_error(sync, refusal),
-            None => RunError::Source(e.to_string()),
+            None => e,
         });
     }
     record.rows = builder.len();

@@ -1013,3 +1013,113 @@ fn row_buttons_need_changes_mode_and_known_names() {
         "{e}"
     );
 }
+
+/// An example transform module, built by `make transforms`.
+fn example_module(name: &str) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-unknown-unknown/release")
+        .join(format!("transform_{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{}: build the examples with `make transforms`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn a_transform_changes_rows_before_the_diff() {
+    let top = format!(
+        "[transforms.mask]\nmodule = {:?}\nparams = {{ columns = [\"name\"] }}\n",
+        example_module("mask_email")
+    );
+    let w = World::baselined(&top, &format!("transform = \"mask\"\n{CHANGES}"));
+    w.source
+        .set(&[(1, "ann@x.io", "bob@y.io"), (2, "plain", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert!(r.record.ok, "{:?}", r.record.errors);
+    // (Data never mentions anyone: the renderer breaks the `@`.)
+    assert_eq!(w.messages(), ["+a***@\u{2060}x.io", "+plain"]);
+    // The diff sees the masked value: another address that masks the same is no change.
+    w.source
+        .set(&[(1, "alice@x.io", "bob@y.io"), (2, "plain", "")]);
+    let r = w.run(RunMode::Deliver);
+    assert_eq!((r.record.changed, w.messages().len()), (0, 2));
+}
+
+#[test]
+fn a_transform_that_fails_fails_the_run_naming_it_and_the_row() {
+    let top = format!(
+        "[transforms.score]\nmodule = {:?}\n",
+        example_module("score")
+    );
+    let w = World::baselined(&top, &format!("transform = \"score\"\n{CHANGES}"));
+    let r = w.run(RunMode::Deliver);
+    let e = r.failure.expect("the run fails").to_string();
+    assert!(
+        e.contains(
+            "transform \"score\", on the columns: it refused: the source has no column \"arr\""
+        ),
+        "{e}"
+    );
+    assert!(w.port.posts().is_empty());
+}
+
+#[test]
+fn transforms_are_checked_with_the_configuration() {
+    let bad = |top: &str, body: &str| {
+        config::parse(
+            &format!("{top}\n[connections.db]\nkind = \"sqlite\"\nurl = \"x\"\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nchannel = \"t/c\"\nkey = \"id\"\n{body}\n[syncs.s.templates]\nadded = \"x\"\n"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = bad("", "transform = \"nope\"");
+    assert!(
+        e.contains("no transform named \"nope\" (defined: none)"),
+        "{e}"
+    );
+    let e = bad(
+        "[transforms.t]\nmodule = \"sha256:12\"\nparams = 3",
+        "transform = \"t\"",
+    );
+    assert!(
+        e.contains("transform \"t\", field \"module\" (line 2): sha256: needs"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field \"params\" (line 3): expected a table"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("no transform named"),
+        "a broken transform is reported once: {e}"
+    );
+    let e = bad("[transforms.t]\nmodule = \"m\"\nmemory_mb = 0", "");
+    assert!(e.contains("field \"memory_mb\""), "{e}");
+}
+
+#[test]
+fn uploaded_modules_are_found_by_name_and_checked_by_digest() {
+    use datasync::config::ModuleRef;
+    use datasync::transform::{self, store};
+    let port = MemoryPort::new();
+    let bytes = std::fs::read(example_module("identity")).unwrap();
+    let now = "2026-11-30T12:00:00Z".parse().unwrap();
+    let hash = store::save(&port, "ident", &bytes, "ann", now).unwrap();
+    assert_eq!(hash, store::sha256(&bytes));
+    assert_eq!(store::list(&port).unwrap()["ident"].by, "ann");
+    assert!(transform::load(&port, &ModuleRef::Uploaded("ident".into())).is_ok());
+    assert!(transform::load(&port, &ModuleRef::Hash(hash.clone())).is_ok());
+    let e = transform::load(&port, &ModuleRef::Uploaded("other".into())).unwrap_err();
+    assert!(e.contains("no module was uploaded as \"other\""), "{e}");
+    // A damaged chunk is found by its digest, not run.
+    datasync::port::Kv::kv_set(&port, &format!("ds1::module:{hash}:0"), b"junk").unwrap();
+    assert!(
+        store::read(&port, &hash)
+            .unwrap_err()
+            .contains("is damaged"),
+        "checked"
+    );
+}

@@ -212,12 +212,16 @@ impl Settings {
             // A fresh install: nothing to run, and nothing wrong.
             Ok(Config {
                 connections: BTreeMap::new(),
+                transforms: BTreeMap::new(),
                 syncs: Vec::new(),
                 allow: AllowList::default(),
             })
         } else {
             config::parse(&self.syncs, &env)
         };
+        if let Ok(config) = &parsed {
+            problems.extend(module_files(config));
+        }
         match parsed {
             Ok(mut config) if problems.is_empty() => {
                 if let Some(cap) = max_messages {
@@ -243,6 +247,23 @@ impl Settings {
             }
         }
     }
+}
+
+/// Transforms that name a module file: the command line's dry run reads files, the plugin
+/// reads only uploaded modules (it must not read the server's file system).
+fn module_files(config: &Config) -> Vec<String> {
+    config
+        .transforms
+        .values()
+        .filter(|t| matches!(t.module, config::ModuleRef::File(_)))
+        .map(|t| {
+            format!(
+                "Syncs: transform {:?}, field \"module\": a file works only in `datasync dry-run`; \
+                 upload the module (send it to the bot: transform add {}) and name it here",
+                t.name, t.name
+            )
+        })
+        .collect()
 }
 
 /// A whole number setting in `range`; `None` when left empty. The problem names the key.
@@ -515,6 +536,27 @@ added = "new {{ row.id }}"
         ] {
             assert!(all.contains(want), "{want} in {all}");
         }
+    }
+
+    #[test]
+    fn module_files_are_for_the_dry_run_only() {
+        let s = Settings {
+            syncs: format!("[transforms.mask]\nmodule = \"./mask.wasm\"\n{DOC}"),
+            secrets: "DS_TEST_DB=/tmp/x.db".into(),
+            ..Settings::default()
+        };
+        let problems = s.load().err().expect("refused");
+        assert!(
+            problems.iter().any(|p| p.contains(
+                "transform \"mask\", field \"module\": a file works only in `datasync dry-run`"
+            )),
+            "{problems:?}"
+        );
+        let uploaded = Settings {
+            syncs: format!("[transforms.mask]\nmodule = \"mask\"\n{DOC}"),
+            ..s
+        };
+        assert!(uploaded.load().is_ok());
     }
 
     #[test]

@@ -9,10 +9,12 @@ use toml::de::{DeTable, DeValue};
 use super::connection::{CONNECTION_FIELDS, peek_kind, read_connection};
 use super::reader::{Cx, Fields, each_table, sorted};
 use super::sync::{SYNC_FIELDS, read_sync};
+use super::transform::{TRANSFORM_FIELDS, read_transform};
 use super::{AllowList, Config, DryRunUsers, is_name};
 
 const TOP_FIELDS: &[&str] = &[
     "connections",
+    "transforms",
     "syncs",
     "allowed_channels",
     "allow_direct_messages",
@@ -43,11 +45,26 @@ pub(super) fn read_config(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Config, DryRu
         });
     }
 
+    let mut transforms = BTreeMap::new();
+    if let Some((table, _)) = top.table(cx, "transforms") {
+        each_table(cx, table, "transform", TRANSFORM_FIELDS, |cx, name, f| {
+            // A broken one is reported; syncs using it are not told it does not exist.
+            let t = read_transform(cx, &f, name).map(Arc::new);
+            transforms.insert(name.to_string(), t);
+        });
+    }
+
     let mut syncs = Vec::new();
     match top.table(cx, "syncs") {
         Some((table, _)) => {
+            let known = super::sync::Known {
+                connections: &connections,
+                broken: &broken,
+                transforms: &transforms,
+                allow: &allow,
+            };
             each_table(cx, table, "sync", SYNC_FIELDS, |cx, name, f| {
-                if let Some(s) = read_sync(cx, &f, name, &connections, &broken, &allow) {
+                if let Some(s) = read_sync(cx, &f, name, &known) {
                     syncs.push(s);
                 }
             });
@@ -59,6 +76,10 @@ pub(super) fn read_config(cx: &mut Cx<'_>, root: &DeTable<'_>) -> (Config, DryRu
     }
     let plan = Config {
         connections,
+        transforms: transforms
+            .into_iter()
+            .filter_map(|(name, t)| Some((name, t?)))
+            .collect(),
         syncs,
         allow,
     };

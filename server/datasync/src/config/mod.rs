@@ -27,6 +27,7 @@ mod document;
 mod mode;
 pub(crate) mod reader;
 mod sync;
+mod transform;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -105,6 +106,8 @@ impl fmt::Display for ConfigErrors {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub connections: BTreeMap<String, Arc<Connection>>,
+    /// `[transforms.<name>]`, by name.
+    pub transforms: BTreeMap<String, Arc<TransformConfig>>,
     /// Syncs in document order.
     pub syncs: Vec<SyncConfig>,
     pub allow: AllowList,
@@ -397,6 +400,29 @@ pub struct SyncConfig {
     pub update_original: bool,
     /// Changes mode: the buttons on added and changed messages.
     pub buttons: Buttons,
+    /// The transform its rows go through between the source and the diff.
+    pub transform: Option<Arc<TransformConfig>>,
+}
+
+/// `[transforms.<name>]`: a WebAssembly module, its parameters and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransformConfig {
+    pub name: String,
+    pub module: ModuleRef,
+    /// A JSON object, given to the module once per run.
+    pub params: String,
+    pub limits: crate::transform::Limits,
+}
+
+/// Where a transform's module comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleRef {
+    /// Uploaded to the plugin under this name.
+    Uploaded(String),
+    /// Stored in the plugin by its SHA-256 (lowercase hex).
+    Hash(String),
+    /// A file: the command line's dry run and validation.
+    File(std::path::PathBuf),
 }
 
 /// The buttons a sync puts on its added and changed messages (`buttons = [...]`).

@@ -10,7 +10,7 @@ use super::mode::read_mode;
 use super::reader::{Cx, Fields, Str};
 use super::{
     AllowList, Buttons, DEFAULT_MAX_MESSAGES, EmptyResult, FirstRun, Mode, Routing, Sender,
-    SyncConfig, Target,
+    SyncConfig, Target, TransformConfig,
 };
 use crate::diff::DiffOptions;
 use crate::schedule::{self, Schedule};
@@ -46,17 +46,31 @@ pub(super) const SYNC_FIELDS: &[&str] = &[
     "enabled",
     "update_original",
     "buttons",
+    "transform",
 ];
 const SENDER_FIELDS: &[&str] = &["display_name", "icon_url", "icon_emoji"];
+
+/// What a sync may refer to: the document's connections (and those that failed, already
+/// reported), transforms (`None`: failed) and allow-list.
+pub(super) struct Known<'a> {
+    pub connections: &'a BTreeMap<String, Arc<Connection>>,
+    pub broken: &'a BTreeMap<String, Option<ConnectionKind>>,
+    pub transforms: &'a BTreeMap<String, Option<Arc<TransformConfig>>>,
+    pub allow: &'a AllowList,
+}
 
 pub(super) fn read_sync(
     cx: &mut Cx<'_>,
     f: &Fields<'_, '_>,
     name: &str,
-    connections: &BTreeMap<String, Arc<Connection>>,
-    broken: &BTreeMap<String, Option<ConnectionKind>>,
-    allow: &AllowList,
+    known: &Known<'_>,
 ) -> Option<SyncConfig> {
+    let Known {
+        connections,
+        broken,
+        allow,
+        ..
+    } = *known;
     f.finish(cx);
     let before = cx.errors.len();
     let connection = read_sync_connection(cx, f, connections, broken);
@@ -103,6 +117,7 @@ pub(super) fn read_sync(
         );
     }
     let buttons = read_buttons(cx, f, mode.as_ref());
+    let transform = read_transform_name(cx, f, known.transforms);
 
     if let Some(Mode::Changes { .. }) = &mode
         && key.is_empty()
@@ -138,7 +153,39 @@ pub(super) fn read_sync(
         enabled,
         update_original,
         buttons,
+        transform: transform?,
     })
+}
+
+/// `transform = "<name>"`: `Some(None)` when there is none, `None` when it is wrong (or
+/// names a transform that failed, reported there).
+fn read_transform_name(
+    cx: &mut Cx<'_>,
+    f: &Fields<'_, '_>,
+    transforms: &BTreeMap<String, Option<Arc<TransformConfig>>>,
+) -> Option<Option<Arc<TransformConfig>>> {
+    let Some(t) = f.string(cx, "transform") else {
+        return Some(None);
+    };
+    match transforms.get(&t.value) {
+        Some(found) => found.clone().map(Some),
+        None => {
+            let msg = no_such("transform", &t.shown, transforms.keys());
+            f.err(cx, "transform", Some(t.span), msg);
+            None
+        }
+    }
+}
+
+/// "no connection named "x" (defined: a, b)".
+fn no_such<'a>(what: &str, shown: &str, defined: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = defined.map(String::as_str).collect();
+    let names = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    format!("no {what} named {shown} (defined: {names})")
 }
 
 /// `buttons = ["acknowledge", "snooze"]`: only change messages are about one row.
@@ -202,16 +249,7 @@ fn read_sync_connection(
         Some(conn) => Some(conn.clone()),
         None if broken.contains_key(&c.value) => None,
         None => {
-            let known: Vec<&str> = connections.keys().map(String::as_str).collect();
-            let msg = format!(
-                "no connection named {} (defined: {})",
-                c.shown,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            );
+            let msg = no_such("connection", &c.shown, connections.keys());
             f.err(cx, "connection", Some(c.span), msg);
             None
         }

@@ -5,9 +5,10 @@
 //! - [`TransformSink`]: a [`RowSink`] in front of another — the source pushes rows into it,
 //!   it passes on what the transform makes of them.
 //! - `abi`: the bytes a module and the engine exchange; `wasm`: modules on wasmtime, with
-//!   fuel, memory and table limits.
+//!   fuel, memory and table limits; `store`: uploaded modules in the KV store.
 
 pub mod abi;
+pub mod store;
 pub mod wasm;
 
 use std::collections::HashSet;
@@ -153,4 +154,30 @@ fn check_columns(columns: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The compiled module a transform names: a file (read and compiled each time: the dry
+/// run), or a module stored in the plugin (by name or digest; compiled once per process).
+pub fn load(
+    kv: &dyn crate::port::Kv,
+    module: &crate::config::ModuleRef,
+) -> Result<wasm::Compiled, String> {
+    use crate::config::ModuleRef;
+    let hash = match module {
+        ModuleRef::File(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return wasm::compile(&bytes);
+        }
+        ModuleRef::Hash(hash) => hash.clone(),
+        ModuleRef::Uploaded(name) => {
+            let all = store::list(kv).map_err(|e| e.to_string())?;
+            let found = all.get(name).ok_or_else(|| {
+                format!(
+                    "no module was uploaded as {name:?} (send it to the bot: transform add {name})"
+                )
+            })?;
+            found.sha256.clone()
+        }
+    };
+    wasm::cached(&hash, || store::read(kv, &hash))
 }
