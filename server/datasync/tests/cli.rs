@@ -145,3 +145,54 @@ fn validate_command_lists_problems() {
         "{text}"
     );
 }
+
+#[test]
+fn dry_run_runs_a_transform_from_a_file() {
+    let module = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-unknown-unknown/release/transform_mask_email.wasm");
+    assert!(module.exists(), "{}: run `make transforms`", module.display());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("leads.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE leads (id INTEGER PRIMARY KEY, email TEXT);
+             INSERT INTO leads VALUES (1, 'jane.doe@acme.com');",
+        )
+        .unwrap();
+    let config = dir.path().join("leads.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[transforms.mask]
+module = {module:?}
+params = {{ columns = ["email"] }}
+
+[connections.db]
+kind = "sqlite"
+url = {db:?}
+
+[syncs.leads]
+connection = "db"
+sql = "SELECT id, email FROM leads ORDER BY id"
+key = "id"
+schedule = "manual"
+channel = "acme/leads"
+first_run = "post"
+transform = "mask"
+
+[syncs.leads.templates]
+added = "new lead {{{{ row.email }}}}"
+"#
+        ),
+    )
+    .unwrap();
+    let args: Vec<String> = ["dry-run", "--config", config.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (code, text) = datasync(&args);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("new lead j***@"), "{text}");
+    assert!(!text.contains("jane.doe"), "{text}");
+}
