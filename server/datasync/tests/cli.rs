@@ -150,7 +150,11 @@ fn validate_command_lists_problems() {
 fn dry_run_runs_a_transform_from_a_file() {
     let module = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/wasm32-unknown-unknown/release/transform_mask_email.wasm");
-    assert!(module.exists(), "{}: run `make transforms`", module.display());
+    assert!(
+        module.exists(),
+        "{}: run `make transforms`",
+        module.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("leads.db");
     rusqlite::Connection::open(&db)

@@ -676,6 +676,20 @@ impl Api {
         required("UploadFile", r.a, r.b)
     }
 
+    /// GetFileInfo: a file's name, size and type (before reading it).
+    pub fn get_file_info(&self, file_id: &str) -> Result<FileInfo, ApiError> {
+        let r: Z_FileInfoReturns = self.call("GetFileInfo", &str_args(file_id))?;
+        required("GetFileInfo", r.a, r.b)
+    }
+
+    /// GetFile: a file's contents (one a user attached to a post, say).
+    pub fn get_file(&self, file_id: &str) -> Result<Vec<u8>, ApiError> {
+        z!(Z_GetFileReturns { a: Bytes, b: Option<AppError> });
+        let r: Z_GetFileReturns = self.call("GetFile", &str_args(file_id))?;
+        check_app_error("GetFile", r.b)?;
+        Ok(r.a.0)
+    }
+
     // ----- logging and events -----
 
     /// Writes to the server log with key/value pairs (LogDebug/LogInfo/LogWarn/LogError).

@@ -177,6 +177,20 @@ impl DataSync {
         w.send_json(200, &actions::answer(&text))
     }
 
+    /// `transform add <name>` said in a direct message with the module attached.
+    fn upload(&self, api: &Api, sub: command::Sub, caller: &Caller, files: &[String]) -> String {
+        let command::Sub::TransformAdd(name, replace) = &sub else {
+            return String::new();
+        };
+        if let Some(denied) = caller.denies(&sub) {
+            return denied;
+        }
+        self.with_cx(api, |cx| {
+            command::transforms::add_attached(cx, caller, (name, *replace), files)
+        })
+        .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
+    }
+
     /// Answers a post that speaks to the bot: in a direct message as the bot, in a
     /// channel to the asker alone; in the post's thread either way.
     fn converse(&self, api: &Api, post: &Post) {
@@ -201,6 +215,10 @@ impl DataSync {
         ) {
             (_, Err(e)) => e,
             (Err(problem), _) => conversation::not_understood(&problem),
+            // An upload: the module is the file attached to the message itself.
+            (Ok(sub @ command::Sub::TransformAdd(..)), Ok(caller)) if direct => {
+                self.upload(api, sub, &caller, &post.file_ids)
+            }
             (Ok(_), Ok(caller)) => self.command(api, &words, &caller),
         };
         let reply = conversation::reply(post, &bot_id, &text);
@@ -266,12 +284,19 @@ impl DataSync {
             Ok(route) => route,
             Err((status, body)) => return w.send_json(status, &body),
         };
-        let body = match route {
-            Route::Validate => match r.read_body(api::MAX_BODY) {
-                Ok(body) => body,
-                Err(e) => return w.send_json(413, &serde_json::json!({"error": format!("the body is too large or unreadable: {e}")})),
-            },
-            _ => Vec::new(),
+        // Only validate and upload read a body; the others ignore one.
+        let limit = match route {
+            Route::Validate => Some(api::MAX_BODY),
+            Route::Upload(..) => Some(datasync::transform::store::MAX_MODULE_BYTES),
+            _ => None,
+        };
+        let body = match limit.map(|n| r.read_body(n)) {
+            None => Vec::new(),
+            Some(Ok(body)) => body,
+            Some(Err(e)) => return w.send_json(
+                413,
+                &serde_json::json!({"error": format!("the body is too large or unreadable: {e}")}),
+            ),
         };
         let caller = match self.caller(api, &user_id, "", "") {
             Ok(c) => c,

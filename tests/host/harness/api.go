@@ -1150,6 +1150,27 @@ func (a *API) UploadFile(data []byte, channelID string, filename string) (*model
 	return &out, nil
 }
 
+func (a *API) GetFileInfo(fileID string) (*model.FileInfo, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	fi, ok := a.srv.files[fileID]
+	if !ok {
+		return nil, notFound("GetFileInfo", "app.file_info.get.app_error", "file_id="+fileID)
+	}
+	out := *fi
+	return &out, nil
+}
+
+func (a *API) GetFile(fileID string) ([]byte, *model.AppError) {
+	a.srv.mu.Lock()
+	defer a.srv.mu.Unlock()
+	data, ok := a.srv.fileData[fileID]
+	if !ok {
+		return nil, notFound("GetFile", "app.file_info.get.app_error", "file_id="+fileID)
+	}
+	return append([]byte(nil), data...), nil
+}
+
 // ---- logs, events ----
 
 func (a *API) log(level, msg string, kv []any) {

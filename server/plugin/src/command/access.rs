@@ -70,7 +70,9 @@ impl Caller {
 
     /// Why the caller may not use `sub` (`None`: they may).
     pub fn denies(&self, sub: &Sub) -> Option<String> {
-        let needed = if sub.needs_operator() {
+        let needed = if sub.needs_admin() {
+            Level::Admin
+        } else if sub.needs_operator() {
             Level::Operate
         } else if *sub == Sub::Help {
             Level::None
@@ -86,6 +88,9 @@ impl Caller {
             return None;
         }
         Some(match self.level {
+            _ if needed == Level::Admin => "Only system admins may upload transform modules: \
+                                            they run inside the plugin."
+                .into(),
             Level::View => {
                 "You may look at syncs but not run, preview, pause, resume or reset them, \
                             nor snooze their rows: a system admin can add you to *Operators* in \

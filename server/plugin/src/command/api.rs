@@ -43,6 +43,10 @@ pub enum Route {
     Pause(String),
     Resume(String),
     Test(String),
+    /// The uploaded transform modules.
+    Transforms,
+    /// Upload a module (the request body) under a name; `true`: replace one.
+    Upload(String, bool),
 }
 
 /// An answer: status code and JSON body.
@@ -68,12 +72,21 @@ pub fn route(method: &str, path: &str, query: &str) -> Result<Route, Answer> {
         ["syncs", name, "pause"] => ("POST", Route::Pause(name.to_string())),
         ["syncs", name, "resume"] => ("POST", Route::Resume(name.to_string())),
         ["connections", name, "test"] => ("POST", Route::Test(name.to_string())),
+        ["transforms"] => ("GET", Route::Transforms),
+        ["transforms", name] => ("POST", Route::Upload(name.to_string(), replace(query))),
         _ => return Err(error(404, "no such endpoint")),
     };
     if method != want {
         return Err(error(405, format!("use {want} here")));
     }
     Ok(route)
+}
+
+/// `?replace=true`: an upload replaces the module of that name.
+fn replace(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|kv| kv == "replace=true" || kv == "replace=1")
 }
 
 fn history_n(query: &str) -> Result<usize, Answer> {
@@ -100,6 +113,8 @@ impl Route {
             Route::Pause(n) => Sub::Pause(n.clone()),
             Route::Resume(n) => Sub::Resume(n.clone()),
             Route::Test(n) => Sub::Test(n.clone()),
+            Route::Transforms => Sub::Transforms,
+            Route::Upload(n, r) => Sub::TransformAdd(n.clone(), *r),
         }
     }
 }
@@ -109,8 +124,11 @@ pub fn handle(cx: &Cx<'_>, caller: &Caller, route: Route, body: &[u8]) -> Answer
     if let Some(denied) = caller.denies(&route.sub()) {
         return error(403, denied);
     }
-    if route == Route::Validate {
-        return validate(cx, body);
+    match &route {
+        Route::Validate => return validate(cx, body),
+        Route::Transforms => return transforms(cx),
+        Route::Upload(name, replace) => return upload(cx, caller, (name, *replace), body),
+        _ => {}
     }
     let Some(loaded) = cx.shared.config() else {
         return error(503, "no valid configuration is running yet");
@@ -131,9 +149,36 @@ pub fn handle(cx: &Cx<'_>, caller: &Caller, route: Route, body: &[u8]) -> Answer
         Route::Pause(name) => sync(name).map(|s| set_paused(cx, caller, s, true)),
         Route::Resume(name) => sync(name).map(|s| set_paused(cx, caller, s, false)),
         Route::Test(name) => Ok(test(&loaded, name)),
-        Route::Validate => unreachable!("answered above"),
+        Route::Validate | Route::Transforms | Route::Upload(..) => {
+            unreachable!("answered above")
+        }
     };
     result.unwrap_or_else(|e| e)
+}
+
+fn transforms(cx: &Cx<'_>) -> Answer {
+    match datasync::transform::store::list(cx.port) {
+        Ok(all) => {
+            let list: Vec<Value> = all
+                .iter()
+                .map(|(name, u)| {
+                    json!({"name": name, "sha256": u.sha256, "bytes": u.bytes, "by": u.by, "at": u.at})
+                })
+                .collect();
+            (200, json!({ "transforms": list }))
+        }
+        Err(e) => error(500, e.to_string()),
+    }
+}
+
+fn upload(cx: &Cx<'_>, caller: &Caller, name: (&str, bool), body: &[u8]) -> Answer {
+    match super::transforms::add(cx.port, caller, name, body, chrono::Utc::now()) {
+        Ok(s) => (
+            200,
+            json!({"name": s.name, "sha256": s.sha256, "bytes": s.bytes, "unchanged": s.unchanged}),
+        ),
+        Err(e) => error(400, e),
+    }
 }
 
 fn target(sync: &SyncConfig) -> String {

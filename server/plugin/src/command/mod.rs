@@ -7,6 +7,7 @@
 //! - `conversation`: the same commands in a direct message to the bot or an @-mention.
 //! - `actions`: the buttons on failure notices (run now, pause, show the error).
 //! - `row_buttons`: *Acknowledge* and *Snooze this row* on change messages.
+//! - `transforms`: uploaded WebAssembly transform modules (list, add with a file).
 //! - `api`: the same operations as JSON under `/plugins/datasync/api/v1/` (System Console).
 //!
 //! Every reply is Markdown for the caller alone. Runs go to the ticker (`Shared`), which
@@ -20,6 +21,7 @@ pub mod conversation;
 pub mod parse;
 pub mod row_buttons;
 pub mod show;
+pub mod transforms;
 
 use chrono::Utc;
 use datasync::clock::{Clock, SystemClock};
@@ -81,6 +83,8 @@ pub fn execute(cx: &Cx<'_>, caller: &Caller, sub: Sub) -> String {
             reset(cx, &loaded, s, confirmed)
         }),
         Sub::Test(name) => test(&loaded, &name),
+        Sub::Transforms => transforms::list(cx, now),
+        Sub::TransformAdd(name, _) => transforms::attach_a_file(&name),
     }
 }
 
@@ -162,6 +166,8 @@ fn help(caller: &Caller) -> String {
          | `/datasync resume <sync>` | back on its schedule |\n\
          | `/datasync reset <sync>` | forgets its state: the next run records a new baseline (asks first) |\n\
          | `/datasync test <connection>` | connects to a source and runs a trivial query |\n\
+         | `/datasync transforms` | the uploaded transform modules |\n\
+         | `transform add <name>` | in a direct message to the bot, with the `.wasm` file attached: uploads a transform module (system admins) |\n\
          | `/datasync help` | this table |\n",
     );
     text.push_str(match caller.level {

@@ -16,6 +16,11 @@ pub enum Sub {
     Reset(String, bool),
     /// A connection's name.
     Test(String),
+    /// The uploaded transform modules.
+    Transforms,
+    /// `transform add <name>` (`false`) or `transform replace <name>` (`true`), with a
+    /// `.wasm` file attached (a direct message to the bot).
+    TransformAdd(String, bool),
 }
 
 /// Runs shown by `history` unless a count is given, and the most it shows.
@@ -26,15 +31,21 @@ impl Sub {
     /// Whether operators (and admins) only may use it: it changes something, or reaches a
     /// source (preview, test).
     pub fn needs_operator(&self) -> bool {
-        matches!(
-            self,
-            Sub::Run(_)
-                | Sub::Preview(_)
-                | Sub::Pause(_)
-                | Sub::Resume(_)
-                | Sub::Reset(..)
-                | Sub::Test(_)
-        )
+        self.needs_admin()
+            || matches!(
+                self,
+                Sub::Run(_)
+                    | Sub::Preview(_)
+                    | Sub::Pause(_)
+                    | Sub::Resume(_)
+                    | Sub::Reset(..)
+                    | Sub::Test(_)
+            )
+    }
+
+    /// Whether system admins only may use it: it installs code the plugin will run.
+    pub fn needs_admin(&self) -> bool {
+        matches!(self, Sub::TransformAdd(..))
     }
 }
 
@@ -63,7 +74,8 @@ pub fn parse(text: &str) -> Result<Sub, String> {
         "help" | "?" if args.is_empty() => Ok(Sub::Help),
         "list" if args.is_empty() => Ok(Sub::List),
         "validate" if args.is_empty() => Ok(Sub::Validate),
-        "help" | "?" | "list" | "validate" => {
+        "transforms" if args.is_empty() => Ok(Sub::Transforms),
+        "help" | "?" | "list" | "validate" | "transforms" => {
             Err(format!("`{sub}` takes no arguments. {}", usage(&sub)))
         }
         "status" => match args.as_slice() {
@@ -80,6 +92,18 @@ pub fn parse(text: &str) -> Result<Sub, String> {
             [name] => Ok(Sub::Test(name.to_string())),
             [] => Err(format!("Which connection? {}", usage("test <connection>"))),
             _ => Err(format!("Too many words. {}", usage("test <connection>"))),
+        },
+        "transform" => match args.as_slice() {
+            [verb, name] if verb.eq_ignore_ascii_case("add") => {
+                Ok(Sub::TransformAdd(name.to_string(), false))
+            }
+            [verb, name] if verb.eq_ignore_ascii_case("replace") => {
+                Ok(Sub::TransformAdd(name.to_string(), true))
+            }
+            _ => Err(format!(
+                "{} with the module's `.wasm` file attached, in a direct message to the bot.",
+                usage("transform add <name>")
+            )),
         },
         "reset" => match args.as_slice() {
             [name] => Ok(Sub::Reset(name.to_string(), false)),
@@ -142,6 +166,21 @@ mod tests {
         assert_eq!(ok("reset x"), Sub::Reset("x".into(), false));
         assert_eq!(ok("reset x CONFIRM"), Sub::Reset("x".into(), true));
         assert_eq!(ok("test warehouse"), Sub::Test("warehouse".into()));
+        assert_eq!(ok("transforms"), Sub::Transforms);
+        assert_eq!(
+            ok("transform add mask"),
+            Sub::TransformAdd("mask".into(), false)
+        );
+        assert_eq!(
+            ok("transform REPLACE mask"),
+            Sub::TransformAdd("mask".into(), true)
+        );
+        assert!(
+            parse("transform mask")
+                .unwrap_err()
+                .contains("`.wasm` file attached")
+        );
+        assert!(Sub::TransformAdd("m".into(), false).needs_admin());
     }
 
     #[test]
