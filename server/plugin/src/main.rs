@@ -46,6 +46,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The plugin id in plugin.json (and the key of its settings in the server config).
 pub const PLUGIN_ID: &str = "datasync";
+/// The answer to anything asked before activation has made the bot.
+const STARTING: &str = "Data Sync is starting; try again in a moment.";
 /// The bot's username (people @-mention it).
 const BOT_NAME: &str = "datasync";
 
@@ -141,7 +143,7 @@ impl DataSync {
     /// Runs a subcommand for a caller; the reply.
     fn execute(&self, api: &Api, sub: command::Sub, caller: &Caller) -> String {
         self.with_cx(api, |cx| command::execute(cx, caller, sub))
-            .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
+            .unwrap_or_else(|| STARTING.into())
     }
 
     /// A button pressed on a notice (the same subcommand) or on a change message; answered
@@ -171,24 +173,27 @@ impl DataSync {
                 .with_cx(api, |cx| {
                     command::row_buttons::press(cx, &user_id, &post_id, &what)
                 })
-                .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into()),
+                .unwrap_or_else(|| STARTING.into()),
             Err(e) => return w.send_json(400, &serde_json::json!({"error": e})),
         };
         w.send_json(200, &actions::answer(&text))
     }
 
     /// `transform add <name>` said in a direct message with the module attached.
-    fn upload(&self, api: &Api, sub: command::Sub, caller: &Caller, files: &[String]) -> String {
-        let command::Sub::TransformAdd(name, replace) = &sub else {
-            return String::new();
-        };
-        if let Some(denied) = caller.denies(&sub) {
+    fn upload(
+        &self,
+        api: &Api,
+        (name, replace): (&str, bool),
+        caller: &Caller,
+        files: &[String],
+    ) -> String {
+        if let Some(denied) = caller.denies(&command::Sub::TransformAdd(name.to_owned(), replace)) {
             return denied;
         }
         self.with_cx(api, |cx| {
-            command::transforms::add_attached(cx, caller, (name, *replace), files)
+            command::transforms::add_attached(cx, caller, (name, replace), files)
         })
-        .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
+        .unwrap_or_else(|| STARTING.into())
     }
 
     /// Answers a post that speaks to the bot: in a direct message as the bot, in a
@@ -216,8 +221,8 @@ impl DataSync {
             (_, Err(e)) => e,
             (Err(problem), _) => conversation::not_understood(&problem),
             // An upload: the module is the file attached to the message itself.
-            (Ok(sub @ command::Sub::TransformAdd(..)), Ok(caller)) if direct => {
-                self.upload(api, sub, &caller, &post.file_ids)
+            (Ok(command::Sub::TransformAdd(name, replace)), Ok(caller)) if direct => {
+                self.upload(api, (&name, replace), &caller, &post.file_ids)
             }
             (Ok(_), Ok(caller)) => self.command(api, &words, &caller),
         };
