@@ -127,6 +127,8 @@ pub struct WasmTransform {
     run_fuel: u64,
     /// The transform's parameters (a JSON object), given to `ds_columns`.
     params: String,
+    /// Where the last row's JSON values lie in `input`.
+    json_at: Vec<Option<std::ops::Range<usize>>>,
     input: Vec<u8>,
 }
 
@@ -143,6 +145,7 @@ impl WasmTransform {
         WasmTransform {
             compiled: compiled.clone(),
             params,
+            json_at: Vec::new(),
             run_fuel: limits.fuel_per_run,
             limits,
             live: None,
@@ -295,9 +298,14 @@ impl Transform for WasmTransform {
 
     fn row(&mut self, row: &[Cell]) -> Result<Option<Vec<Cell>>, TransformError> {
         self.input.clear();
-        abi::put_row(&mut self.input, row);
+        abi::put_row_noting(&mut self.input, row, &mut self.json_at);
         let answer = self.call(Which::Row)?;
-        match abi::read_row(&answer).map_err(TransformError::Garbage)? {
+        let sent = abi::Sent {
+            row,
+            bytes: &self.input,
+            json_at: &self.json_at,
+        };
+        match abi::read_row_from(&answer, &sent).map_err(TransformError::Garbage)? {
             Answer::Value(row) => Ok(Some(row)),
             Answer::Drop => Ok(None),
             Answer::Error(m) => Err(TransformError::Refused(m)),
