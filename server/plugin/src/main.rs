@@ -46,6 +46,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The plugin id in plugin.json (and the key of its settings in the server config).
 pub const PLUGIN_ID: &str = "datasync";
+/// The answer to anything asked before activation has made the bot.
+const STARTING: &str = "Data Sync is starting; try again in a moment.";
 /// The bot's username (people @-mention it).
 const BOT_NAME: &str = "datasync";
 
@@ -141,7 +143,7 @@ impl DataSync {
     /// Runs a subcommand for a caller; the reply.
     fn execute(&self, api: &Api, sub: command::Sub, caller: &Caller) -> String {
         self.with_cx(api, |cx| command::execute(cx, caller, sub))
-            .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into())
+            .unwrap_or_else(|| STARTING.into())
     }
 
     /// A button pressed on a notice (the same subcommand) or on a change message; answered
@@ -171,7 +173,7 @@ impl DataSync {
                 .with_cx(api, |cx| {
                     command::row_buttons::press(cx, &user_id, &post_id, &what)
                 })
-                .unwrap_or_else(|| "Data Sync is starting; try again in a moment.".into()),
+                .unwrap_or_else(|| STARTING.into()),
             Err(e) => return w.send_json(400, &serde_json::json!({"error": e})),
         };
         w.send_json(200, &actions::answer(&text))
