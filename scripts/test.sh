@@ -15,6 +15,10 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n==== %s\n' "$*"; }
 
+# The database tests may be skipped by hand (DATASYNC_SKIP_DB_TESTS=1), never here: under
+# make test a missing server must fail them.
+unset DATASYNC_SKIP_DB_TESTS
+
 # The database servers start once, for both the Rust source tests and the host tests
 # (the Data Sync stories read PostgreSQL): the script runs itself again under
 # scripts/db/test.sh, which exports DATASYNC_TEST_PG_URL / DATASYNC_TEST_MYSQL_URL.

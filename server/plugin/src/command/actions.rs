@@ -27,8 +27,8 @@ pub enum Press {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowPress {
     Acknowledge,
-    /// Snooze for the chosen option (one of [`buttons::snooze_choice`]'s).
-    Snooze(String),
+    /// Snooze for the chosen option: its length and label ([`buttons::snooze_choice`]).
+    Snooze(chrono::Duration, &'static str),
 }
 /// The largest action request read (the server sends a few hundred bytes).
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -102,11 +102,11 @@ fn row_press(what: &str, context: Option<&Map<String, Value>>) -> Result<Option<
                 .and_then(|c| c.get("selected_option"))
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            if buttons::snooze_choice(choice).is_none() {
+            let Some((length, label)) = buttons::snooze_choice(choice) else {
                 let choice: String = choice.chars().take(40).collect();
                 return Err(format!("{choice:?} is not a snooze time on offer"));
-            }
-            RowPress::Snooze(choice.to_owned())
+            };
+            RowPress::Snooze(length, label)
         }
         _ => return Ok(None),
     }))
@@ -156,7 +156,10 @@ mod tests {
         };
         assert_eq!(parse(ack), Ok(row(RowPress::Acknowledge)));
         let snooze = br#"{"post_id":"p1","context":{"do":"snooze","selected_option":"4h"}}"#;
-        assert_eq!(parse(snooze), Ok(row(RowPress::Snooze("4h".into()))));
+        assert_eq!(
+            parse(snooze),
+            Ok(row(RowPress::Snooze(chrono::Duration::hours(4), "4 hours")))
+        );
         for (body, want) in [
             (&b"{"[..], "not JSON"),
             (br#"{"context":{"do":"run"}}"#, "names no sync"),

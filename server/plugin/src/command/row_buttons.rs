@@ -41,7 +41,7 @@ fn try_press(cx: &Cx<'_>, user_id: &str, post_id: &str, what: &RowPress) -> Resu
     let caller = Caller::new(cx.api, &loaded.access, user_id, &post.channel_id, "")?;
     let needed = match what {
         RowPress::Acknowledge => Level::View,
-        RowPress::Snooze(_) => Level::Operate,
+        RowPress::Snooze(..) => Level::Operate,
     };
     if let Some(denied) = caller.lacks(needed) {
         return Err(denied);
@@ -68,10 +68,10 @@ fn try_press(cx: &Cx<'_>, user_id: &str, post_id: &str, what: &RowPress) -> Resu
             buttons::acknowledge(&mut props, &caller.username, now);
             "Acknowledged: the message now shows it to everyone in the channel.".to_owned()
         }
-        RowPress::Snooze(choice) => {
-            let until = snooze_row(cx, sync, &row, &caller, (choice, now))?;
+        RowPress::Snooze(length, label) => {
+            let until = now + *length;
+            snooze_row(cx, sync, &row, &caller, (until, now))?;
             buttons::snoozed(&mut props, &caller.username, until);
-            let (_, label) = buttons::snooze_choice(choice).unwrap_or_default();
             format!(
                 "No messages about row `{}` of **{}** for {label}: until {}.",
                 neutralise(&row),
@@ -84,34 +84,31 @@ fn try_press(cx: &Cx<'_>, user_id: &str, post_id: &str, what: &RowPress) -> Resu
         (Ok(()), _) => Ok(answer),
         (Err(e), RowPress::Acknowledge) => Err(e),
         // The snooze holds whether or not the post shows it.
-        (Err(e), RowPress::Snooze(_)) => Ok(format!("{answer}\n{e}")),
+        (Err(e), RowPress::Snooze(..)) => Ok(format!("{answer}\n{e}")),
     }
 }
 
 fn offers(sync: &SyncConfig, what: &RowPress) -> bool {
     match what {
         RowPress::Acknowledge => sync.buttons.acknowledge,
-        RowPress::Snooze(_) => sync.buttons.snooze,
+        RowPress::Snooze(..) => sync.buttons.snooze,
     }
 }
 
-/// Stores the snooze; when it ends.
+/// Stores the snooze of `row` until `until`.
 fn snooze_row(
     cx: &Cx<'_>,
     sync: &SyncConfig,
     row: &str,
     caller: &Caller,
-    (choice, now): (&str, DateTime<Utc>),
-) -> Result<DateTime<Utc>, String> {
-    let (length, _) = buttons::snooze_choice(choice)
-        .ok_or_else(|| format!("{choice:?} is not a snooze time on offer."))?;
-    let until = now + length;
+    (until, now): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<(), String> {
     let s = Snooze {
         by: caller.username.clone(),
         until,
     };
     match snooze::snooze(cx.port, &sync.name, row, &s, now) {
-        Ok(true) => Ok(until),
+        Ok(true) => Ok(()),
         Ok(false) => Err(format!(
             "**{}** has {MAX_SNOOZED} rows snoozed already; wait for some snoozes to end.",
             sync.name
