@@ -45,7 +45,7 @@ transforms:
 	bash scripts/transforms.sh
 
 bench-transforms: transforms
-	cargo run -q --release -p datasync --example transform_bench
+	cargo run -q --release -p datasync --features wasmtime --example transform_bench
 
 bench-e2e:
 	E2E_BENCH=1 bash tests/e2e/run.sh
@@ -53,6 +53,7 @@ bench-e2e:
 check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p datasync --features wasmtime --all-targets -- -D warnings
 
 gob-golden:
 	cd server/gob/tests/golden && go run . gen ../data

@@ -2,7 +2,8 @@
 # `make test`: everything CI runs, on a clean machine. Installs what it needs.
 #  1. database servers (PostgreSQL, MariaDB from Debian), started once for steps 2 and 3
 #  2. the example row transforms built for wasm32, then the Rust workspace tests (unit,
-#     golden vectors, fuzz smoke, engine, transforms, sources on real DBs)
+#     golden vectors, fuzz smoke, engine, transforms, sources on real DBs), and the
+#     transform tests once more on the optional wasmtime runtime
 #  3. the host tests: the real Mattermost plugin host code drives our release executables,
 #     against a recent server/public and one from before the HTTPRequestSubset change
 #     (the Data Sync stories read the PostgreSQL server of step 1)
@@ -32,6 +33,9 @@ bash scripts/transforms.sh
 
 step "Rust workspace tests (sources on the real database servers)"
 cargo test --workspace --no-fail-fast
+
+step "the transform tests again on wasmtime (the runtime behind --features wasmtime)"
+cargo test -p datasync --features wasmtime --test engine_transform
 
 step "host tests: real Mattermost plugin host driving rs-hello, rs-probe and datasync-plugin"
 cargo build --release -p rs-hello -p rs-probe -p datasync-plugin

@@ -55,10 +55,17 @@ pub fn decode_setup(bytes: &[u8]) -> Result<(Vec<String>, String), String> {
 
 /// A row, as `ds_row` receives it.
 pub fn decode_row(bytes: &[u8]) -> Result<Row, String> {
-    let mut r = Reader { bytes, at: 0 };
-    let row = r.row()?;
-    r.end()?;
+    let mut row = Row::new();
+    decode_row_into(bytes, &mut row)?;
     Ok(row)
+}
+
+/// [`decode_row`] into `row`, reusing its values' text buffers (a row kept from the last
+/// call saves most allocations per row).
+pub fn decode_row_into(bytes: &[u8], row: &mut Row) -> Result<(), String> {
+    let mut r = Reader { bytes, at: 0 };
+    r.row_into(row)?;
+    r.end()
 }
 
 /// The answer "these are my columns".
@@ -74,8 +81,15 @@ pub fn encode_columns(columns: &[String]) -> Vec<u8> {
 /// The answer "this is the row".
 pub fn encode_row(row: &[Value]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 * row.len() + 5);
+    encode_row_into(&mut out, row);
+    out
+}
+
+/// [`encode_row`], appended to `out` (a buffer kept from row to row saves an allocation
+/// per row).
+pub fn encode_row_into(out: &mut Vec<u8>, row: &[Value]) {
     out.push(0);
-    put_len(&mut out, row.len());
+    put_len(out, row.len());
     for v in row {
         match v {
             Value::Null => out.push(0),
@@ -88,16 +102,15 @@ pub fn encode_row(row: &[Value]) -> Vec<u8> {
                 out.push(3);
                 out.extend(f.to_le_bytes());
             }
-            Value::Decimal(s) => tagged(&mut out, 4, s.as_bytes()),
-            Value::Text(s) => tagged(&mut out, 5, s.as_bytes()),
-            Value::Date(s) => tagged(&mut out, 6, s.as_bytes()),
-            Value::Time(s) => tagged(&mut out, 7, s.as_bytes()),
-            Value::Timestamp(s) => tagged(&mut out, 8, s.as_bytes()),
-            Value::Bytes(b) => tagged(&mut out, 9, b),
-            Value::Json(s) => tagged(&mut out, 10, s.as_bytes()),
+            Value::Decimal(s) => tagged(out, 4, s.as_bytes()),
+            Value::Text(s) => tagged(out, 5, s.as_bytes()),
+            Value::Date(s) => tagged(out, 6, s.as_bytes()),
+            Value::Time(s) => tagged(out, 7, s.as_bytes()),
+            Value::Timestamp(s) => tagged(out, 8, s.as_bytes()),
+            Value::Bytes(b) => tagged(out, 9, b),
+            Value::Json(s) => tagged(out, 10, s.as_bytes()),
         }
     }
-    out
 }
 
 /// The answer "this failed, because …".
@@ -157,9 +170,17 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self) -> Result<String, String> {
+        self.str_into(String::new())
+    }
+
+    /// The next text, written into `buffer`.
+    fn str_into(&mut self, mut buffer: String) -> Result<String, String> {
         let at = self.at;
-        String::from_utf8(self.bytes()?.to_vec())
-            .map_err(|_| format!("the text at byte {at} is not UTF-8"))
+        let text = std::str::from_utf8(self.bytes()?)
+            .map_err(|_| format!("the text at byte {at} is not UTF-8"))?;
+        buffer.clear();
+        buffer.push_str(text);
+        Ok(buffer)
     }
 
     fn columns(&mut self) -> Result<Vec<String>, String> {
@@ -172,12 +193,23 @@ impl<'a> Reader<'a> {
     }
 
     fn row(&mut self) -> Result<Row, String> {
-        let n = self.len()?;
-        let mut row = Vec::with_capacity(n.min(4096));
-        for _ in 0..n {
-            row.push(self.value()?);
-        }
+        let mut row = Row::new();
+        self.row_into(&mut row)?;
         Ok(row)
+    }
+
+    fn row_into(&mut self, row: &mut Row) -> Result<(), String> {
+        let n = self.len()?;
+        row.truncate(n);
+        row.reserve(n.min(4096).saturating_sub(row.len()));
+        for i in 0..n {
+            let value = self.value(row.get_mut(i).map(text_buffer).unwrap_or_default())?;
+            match row.get_mut(i) {
+                Some(slot) => *slot = value,
+                None => row.push(value),
+            }
+        }
+        Ok(())
     }
 
     fn end(&self) -> Result<(), String> {
@@ -188,22 +220,36 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn value(&mut self) -> Result<Value, String> {
+    /// The next value; a text one is written into `buffer`.
+    fn value(&mut self, buffer: String) -> Result<Value, String> {
         let at = self.at;
         Ok(match self.take(1)?[0] {
             0 => Value::Null,
             1 => Value::Bool(self.take(1)?[0] != 0),
             2 => Value::Int(i64::from_le_bytes(self.array()?)),
             3 => Value::Float(f64::from_le_bytes(self.array()?)),
-            4 => Value::Decimal(self.str()?),
-            5 => Value::Text(self.str()?),
-            6 => Value::Date(self.str()?),
-            7 => Value::Time(self.str()?),
-            8 => Value::Timestamp(self.str()?),
+            4 => Value::Decimal(self.str_into(buffer)?),
+            5 => Value::Text(self.str_into(buffer)?),
+            6 => Value::Date(self.str_into(buffer)?),
+            7 => Value::Time(self.str_into(buffer)?),
+            8 => Value::Timestamp(self.str_into(buffer)?),
             9 => Value::Bytes(self.bytes()?.to_vec()),
-            10 => Value::Json(self.str()?),
+            10 => Value::Json(self.str_into(buffer)?),
             tag => return Err(format!("unknown value tag {tag} at byte {at}")),
         })
+    }
+}
+
+/// A value's text buffer, taken out of it for reuse (empty for values without text).
+fn text_buffer(value: &mut Value) -> String {
+    match std::mem::replace(value, Value::Null) {
+        Value::Decimal(s)
+        | Value::Text(s)
+        | Value::Date(s)
+        | Value::Time(s)
+        | Value::Timestamp(s)
+        | Value::Json(s) => s,
+        _ => String::new(),
     }
 }
 

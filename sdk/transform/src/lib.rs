@@ -29,8 +29,8 @@
 mod abi;
 
 pub use abi::{
-    Answer, decode_answer_columns, decode_answer_row, decode_row, decode_setup, encode_columns,
-    encode_error, encode_row,
+    Answer, decode_answer_columns, decode_answer_row, decode_row, decode_row_into, decode_setup,
+    encode_columns, encode_error, encode_row, encode_row_into,
 };
 
 /// One value, as the source gave it. Exact numbers, dates and times are text in ISO and
@@ -111,6 +111,8 @@ pub mod __rt {
         static INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         /// The last answer: kept until the next call, while the engine reads it.
         static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        /// The last row the transform returned, whose buffers the next row is read into.
+        static SPARE: RefCell<Row> = const { RefCell::new(Vec::new()) };
     }
 
     pub fn alloc(len: i32) -> i32 {
@@ -131,10 +133,13 @@ pub mod __rt {
         })
     }
 
-    fn answer(bytes: Vec<u8>) -> i64 {
+    /// Writes the answer into the buffer kept for answers (one allocation per run, not
+    /// per row); its place, packed as the ABI says.
+    fn answer(write: impl FnOnce(&mut Vec<u8>)) -> i64 {
         OUTPUT.with(|o| {
             let mut o = o.borrow_mut();
-            *o = bytes;
+            o.clear();
+            write(&mut o);
             ((o.as_ptr() as u32 as i64) << 32) | o.len() as i64
         })
     }
@@ -148,21 +153,27 @@ pub mod __rt {
             Ok((columns, params)) => f(&columns, &params),
             Err(e) => Err(format!("unreadable input: {e}")),
         });
-        answer(match out {
-            Ok(columns) => abi::encode_columns(&columns),
-            Err(e) => abi::encode_error(&e),
+        answer(|o| match out {
+            Ok(columns) => o.extend(abi::encode_columns(&columns)),
+            Err(e) => o.extend(abi::encode_error(&e)),
         })
     }
 
     pub fn row(ptr: i32, len: i32, f: impl FnOnce(Row) -> Result<Option<Row>, String>) -> i64 {
-        let out = input(ptr, len, |bytes| match abi::decode_row(bytes) {
-            Ok(row) => f(row),
-            Err(e) => Err(format!("unreadable input: {e}")),
+        let mut row = SPARE.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let out = input(ptr, len, |bytes| {
+            match abi::decode_row_into(bytes, &mut row) {
+                Ok(()) => f(row),
+                Err(e) => Err(format!("unreadable input: {e}")),
+            }
         });
-        answer(match out {
-            Ok(Some(row)) => abi::encode_row(&row),
-            Ok(None) => vec![1],
-            Err(e) => abi::encode_error(&e),
+        answer(|o| match out {
+            Ok(Some(row)) => {
+                abi::encode_row_into(o, &row);
+                SPARE.with(|s| *s.borrow_mut() = row);
+            }
+            Ok(None) => o.push(1),
+            Err(e) => o.extend(abi::encode_error(&e)),
         })
     }
 }

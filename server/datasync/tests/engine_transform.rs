@@ -1,4 +1,5 @@
-//! Row transforms on wasmtime: the example modules (built by `make transforms`) through
+//! Row transforms on the shipped runtime (wasmi; wasmtime with `--features wasmtime`,
+//! which `make test` runs too): the example modules (built by `make transforms`) through
 //! the sink the sources push into, and every way a module can misbehave — an endless
 //! loop, a memory bomb, a trap, imports, a module that is not one, wrong exports, garbage
 //! answers, rows of the wrong width — each a clear error naming the transform and the row.
@@ -146,14 +147,23 @@ fn a_module_refusing_its_parameters_or_a_row_says_so() {
 /// A module in the text format whose `ds_columns` answers one column, "x", and whose
 /// `ds_row` is `row_body` (an i64 result: where its answer is).
 fn wat_module(row_body: &str) -> Vec<u8> {
+    wat_module_with(
+        "(memory (export \"memory\") 1)",
+        "(i32.const 1024)",
+        row_body,
+    )
+}
+
+/// [`wat_module`] with its own memory (and any table) and `ds_alloc` body.
+fn wat_module_with(memory: &str, alloc_body: &str, row_body: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
-            (memory (export "memory") 1)
+            {memory}
             (data (i32.const 16) "\00\01\00\00\00\01\00\00\00x")
             (data (i32.const 32) "\00\02\00\00\00\00\00")
             (data (i32.const 48) "\01")
             (data (i32.const 64) "\00\01\00\00\00\00")
-            (func (export "ds_alloc") (param i32) (result i32) (i32.const 1024))
+            (func (export "ds_alloc") (param i32) (result i32) {alloc_body})
             (func (export "ds_columns") (param i32 i32) (result i64) (i64.const 0x100000000a))
             (func (export "ds_row") (param i32 i32) (result i64) {row_body}))"#
     );
@@ -191,16 +201,19 @@ fn an_endless_loop_runs_out_of_fuel() {
 #[test]
 fn the_run_has_a_budget_too() {
     let limits = Limits {
-        fuel_per_row: 1_000,
-        fuel_per_run: 5_000,
+        fuel_per_row: 100_000,
+        fuel_per_run: 200_000,
         ..Limits::default()
     };
     let busy = wat_module(
-        "(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 100)))) (i64.const 0x3000000001)",
+        "(local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 1000)))) (i64.const 0x3000000001)",
     );
     let rows: Vec<Vec<Cell>> = (0..100).map(|i| vec![Cell::Int(i)]).collect();
     let e = through(&busy, "{}", limits, &["id"], rows).unwrap_err();
-    assert!(e.ends_with("the run used all of its 5000 fuel"), "{e}");
+    // A row costs a few thousand fuel (a thousand turns of the loop): some rows pass, then
+    // the run's budget is spent, whichever runtime counts the fuel.
+    assert!(e.ends_with("the run used all of its 200000 fuel"), "{e}");
+    assert!(!e.contains("row [0]"), "{e}");
 }
 
 #[test]
@@ -210,6 +223,53 @@ fn a_memory_bomb_hits_the_cap() {
     assert_eq!(
         e,
         "transform \"t\", row [9]: it wanted more than its 16 MiB of memory"
+    );
+}
+
+#[test]
+fn a_table_bomb_hits_the_cap() {
+    let bomb = wat_module_with(
+        "(memory (export \"memory\") 1) (table 1 funcref)",
+        "(i32.const 1024)",
+        "(drop (table.grow (ref.null func) (i32.const 20000))) (i64.const 0)",
+    );
+    let e = one_row(&bomb, Limits::default()).unwrap_err();
+    assert_eq!(
+        e,
+        "transform \"t\", row [9]: it wanted more than its 10000 table elements"
+    );
+}
+
+#[test]
+fn a_module_too_big_to_start_is_named() {
+    // 300 pages of 64 KiB: 18.75 MiB before it has done anything.
+    let big = wat_module_with(
+        "(memory (export \"memory\") 300)",
+        "(i32.const 1024)",
+        "(i64.const 0)",
+    );
+    let e = one_row(&big, Limits::default()).unwrap_err();
+    assert_eq!(
+        e,
+        "transform \"t\", on the columns: it wanted more than its 16 MiB of memory"
+    );
+}
+
+#[test]
+fn an_input_buffer_outside_memory_is_named() {
+    let e = one_row(
+        &wat_module_with(
+            "(memory (export \"memory\") 1)",
+            "(i32.const 65530)",
+            "(i64.const 0)",
+        ),
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("transform \"t\", on the columns: its ds_alloc(")
+            && e.ends_with(") gave 65530, which lies outside its memory (65536 bytes)"),
+        "{e}"
     );
 }
 
