@@ -2,7 +2,7 @@
 # `make e2e`: Data Sync and rs-hello on a real Mattermost server, driven through its REST API.
 #  1. prerequisites: PostgreSQL (Debian), sqlite3, the server (built once from the Go module
 #     proxy and cached by build-server.sh), the bundles (make dist for linux-amd64, make
-#     hello-bundle)
+#     hello-bundle), the example row transforms (make transforms) the transform test uploads
 #  2. a private PostgreSQL on a free loopback port in a temporary directory: the server's
 #     database `mattermost` and the warehouse `datasync_test` the syncs read
 #  3. go test in tests/e2e: TestMain starts the server, the tests drive it; everything is
@@ -28,6 +28,7 @@ fi
 E2E_SERVER_DIR="$(bash "$here/build-server.sh")"
 DIST_PLATFORMS=linux-amd64 bash scripts/plugin-bundle.sh datasync-plugin plugin.json assets >/dev/null
 bash scripts/plugin-bundle.sh rs-hello examples/hello/plugin.json >/dev/null
+bash scripts/transforms.sh >/dev/null
 version() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$1"; }
 E2E_DATASYNC_BUNDLE="$repo/dist/datasync-$(version plugin.json).tar.gz"
 E2E_HELLO_BUNDLE="$repo/dist/rs-hello-$(version examples/hello/plugin.json).tar.gz"

@@ -279,4 +279,29 @@ mod tests {
             Ok(Answer::Error("x".repeat(MAX_MESSAGE)))
         );
     }
+
+    #[test]
+    fn a_row_read_into_the_last_one_is_the_row_itself() {
+        let rows = [
+            vec![
+                Value::Text("first".into()),
+                Value::Int(1),
+                Value::Json("{}".into()),
+            ],
+            vec![Value::Int(2), Value::Decimal("2.50".into())],
+            vec![
+                Value::Null,
+                Value::Text("a longer text than before".into()),
+                Value::Bytes(vec![1, 2]),
+                Value::Date("2026-11-30".into()),
+            ],
+        ];
+        let mut spare = Row::new();
+        for row in rows {
+            let encoded = encode_row(&row);
+            decode_row_into(&encoded[1..], &mut spare).unwrap();
+            assert_eq!(spare, row);
+        }
+        assert!(decode_row_into(&[2, 0, 0, 0, 0], &mut spare).is_err());
+    }
 }

@@ -107,7 +107,7 @@ pub mod __rt {
     use super::{Row, abi};
 
     std::thread_local! {
-        /// Where the engine writes its input.
+        /// Where the engine writes its inputs (each no longer than the last `ds_alloc`).
         static INPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         /// The last answer: kept until the next call, while the engine reads it.
         static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

@@ -9,8 +9,9 @@
 //! - [`row`]: the cell/row model and [`row::RowSink`], where sources push rows as they read.
 //! - [`source`]: read a result from a database or HTTP endpoint, row by row into a sink;
 //!   one directory per kind, its configuration settings beside it (`source/<kind>/config.rs`).
-//! - [`transform`]: WebAssembly row transforms between the source and the diff (wasmtime,
-//!   fuel and memory limits; the ABI shared with the guest SDK).
+//! - [`transform`]: WebAssembly row transforms between the source and the diff (wasmi, or
+//!   wasmtime with the `wasmtime` feature; fuel and memory limits; the ABI shared with the
+//!   guest SDK).
 //! - [`diff`]: compare with the previous snapshot → added / changed / removed.
 //! - [`render`]: Liquid templates (lax about unknown names, custom filters, output cap).
 //! - [`plan`]: changes or rows + templates → the messages to post (modes, routing targets,

@@ -4,8 +4,8 @@
 //! - [`Transform`]: the small interface the engine runs; it does not know the runtime.
 //! - [`TransformSink`]: a [`RowSink`] in front of another — the source pushes rows into it,
 //!   it passes on what the transform makes of them.
-//! - `abi`: the bytes a module and the engine exchange; `wasm`: modules on wasmtime, with
-//!   fuel, memory and table limits; `store`: uploaded modules in the KV store.
+//! - `abi`: the bytes a module and the engine exchange; `wasm`: modules on wasmi (or
+//!   wasmtime), with fuel, memory and table limits; `store`: uploaded modules in the KV store.
 
 pub mod abi;
 pub mod store;

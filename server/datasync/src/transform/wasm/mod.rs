@@ -5,7 +5,8 @@
 //! else) and exports `memory` and three functions:
 //!
 //! - `ds_alloc(len: i32) -> i32`: a buffer of `len` bytes in its memory, where the engine
-//!   writes its input before the next call;
+//!   writes its inputs. The buffer must stay valid until the next `ds_alloc`: the engine
+//!   asks again only when an input is larger than the last buffer;
 //! - `ds_columns(ptr: i32, len: i32) -> i64` and `ds_row(ptr: i32, len: i32) -> i64`: the
 //!   input is the setup (the source's columns and the transform's parameters, once per
 //!   run) or one row ([`super::abi`]); the result packs the answer's place,
@@ -13,7 +14,7 @@
 //!
 //! Two runtimes can run them, behind [`Runtime`]: [`interpreter::Interpreter`] (wasmi,
 //! what the plugin ships: about 1 MB of executable) and, with the `wasmtime` feature,
-//! [`jit::Jit`] (wasmtime and Cranelift: 3–7 times faster per row, 10 MB more executable).
+//! [`jit::Jit`] (wasmtime and Cranelift: 1.6–11 times faster per row, 10 MB more executable).
 //! ARCHITECTURE.md gives the measurements behind that choice.
 
 pub mod interpreter;
