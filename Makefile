@@ -11,8 +11,9 @@
 # make e2e          Data Sync and rs-hello on a real Mattermost server (built once, cached)
 # make bench-e2e    Data Sync on a real Mattermost server: posts/s vs the REST API, RSS, install
 # make transforms   the example row transforms, built for wasm32 (examples/transforms)
-# make bench-transforms  rows/s and ns/row through each example transform, compile times
-# make check        cargo fmt + clippy
+# make bench-transforms  rows/s and ns/row through each example transform, compile times,
+#                   on wasmi (shipped) and wasmtime (the `wasmtime` feature)
+# make check        cargo fmt + clippy (also with the `wasmtime` feature)
 SHELL := /bin/bash
 
 .PHONY: test demo dist deploy hello-bundle bench bench-plugin e2e bench-e2e transforms bench-transforms check gob-golden clean

@@ -644,8 +644,6 @@ fn locator(url: &str) -> String {
         .join(" ")
 }
 
-/// Changes mode: streams the source into a [`SnapshotBuilder`], then diffs against the
-/// stored snapshot. `None` when the run was a baseline and is complete (nothing to post).
 /// Reads the sync's source into `sink`, through its transform if it has one.
 fn fetch(engine: &Engine<'_>, sync: &SyncConfig, sink: &mut dyn RowSink) -> Result<(), RunError> {
     let source = |e: SourceError| RunError::Source(e.to_string());
@@ -660,6 +658,8 @@ fn fetch(engine: &Engine<'_>, sync: &SyncConfig, sink: &mut dyn RowSink) -> Resu
     (engine.fetch)(&sync.connection, &sync.query, &mut through).map_err(source)
 }
 
+/// Changes mode: streams the source into a [`SnapshotBuilder`], then diffs against the
+/// stored snapshot. `None` when the run was a baseline and is complete (nothing to post).
 fn fetch_and_diff(
     engine: &Engine<'_>,
     sync: &SyncConfig,

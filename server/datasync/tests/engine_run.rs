@@ -1101,6 +1101,17 @@ fn transforms_are_checked_with_the_configuration() {
 }
 
 #[test]
+fn a_transforms_params_reach_it_as_json() {
+    let doc = "[transforms.t]\nmodule = \"m\"\nparams = { n = 1_000, hex = 0xff, f = 2.5, on = true, day = 2026-11-30, list = [\"a\", { b = 1 }] }\n[connections.db]\nkind = \"sqlite\"\nurl = \"x\"\n[syncs.s]\nconnection = \"db\"\nsql = \"SELECT 1\"\nschedule = \"manual\"\nchannel = \"t/c\"\nkey = \"id\"\ntransform = \"t\"\n[syncs.s.templates]\nadded = \"x\"\n";
+    let config = config::parse(doc, &|_| None).unwrap();
+    let t = config.syncs[0].transform.as_ref().unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&t.params).unwrap(),
+        serde_json::json!({"n": 1000, "hex": 255, "f": 2.5, "on": true, "day": "2026-11-30", "list": ["a", {"b": 1}]})
+    );
+}
+
+#[test]
 fn uploaded_modules_are_found_by_name_and_checked_by_digest() {
     use datasync::config::ModuleRef;
     use datasync::transform::{self, store};

@@ -274,6 +274,20 @@ fn an_input_buffer_outside_memory_is_named() {
 }
 
 #[test]
+fn endless_recursion_is_a_trap_not_a_crash() {
+    let deep = wat_module_with(
+        "(memory (export \"memory\") 1) (func $down (call $down))",
+        "(i32.const 1024)",
+        "(call $down) (i64.const 0)",
+    );
+    let e = one_row(&deep, Limits::default()).unwrap_err();
+    assert!(
+        e.starts_with("transform \"t\", row [9]: it trapped: ") && e.contains("stack"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_trap_is_named() {
     let e = one_row(&wat_module("(unreachable)"), Limits::default()).unwrap_err();
     assert!(

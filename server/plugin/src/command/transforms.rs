@@ -62,7 +62,7 @@ pub fn add(
     {
         return Err(format!(
             "A module is uploaded as **{name}** already (sha256:{}, by @{}). To replace it, say `transform replace {name}` with the file; the syncs using it run the new one from their next run.",
-            &other.sha256[..12],
+            short(&other.sha256, 12),
             other.by
         ));
     }
@@ -75,6 +75,11 @@ pub fn add(
         bytes: bytes.len(),
         unchanged,
     })
+}
+
+/// A digest's first `n` characters (all of it if the stored index holds something shorter).
+fn short(sha256: &str, n: usize) -> &str {
+    sha256.get(..n).unwrap_or(sha256)
 }
 
 /// The answer for an upload.
@@ -159,10 +164,22 @@ pub fn list(cx: &Cx<'_>, now: DateTime<Utc>) -> String {
         text.push_str(&format!(
             "| **{name}** | {} KiB | `{}…` | by @{}, {} |\n",
             u.bytes.div_ceil(1024),
-            &u.sha256[..16],
+            short(&u.sha256, 16),
             u.by,
             when(u.at, now, chrono_tz::Tz::UTC)
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn a_damaged_digest_in_the_index_is_shown_whole() {
+        assert_eq!(short(&"ab".repeat(32), 12), "abababababab");
+        assert_eq!(short("abc", 12), "abc");
+        assert_eq!(short("ééééééé", 3), "ééééééé");
+    }
 }

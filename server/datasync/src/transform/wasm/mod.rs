@@ -13,7 +13,7 @@
 //!   `ptr << 32 | len`.
 //!
 //! Two runtimes can run them, behind [`Runtime`]: [`interpreter::Interpreter`] (wasmi,
-//! what the plugin ships: about 1 MB of executable) and, with the `wasmtime` feature,
+//! what the plugin ships: 1.3 MB of executable) and, with the `wasmtime` feature,
 //! [`jit::Jit`] (wasmtime and Cranelift: 1.6–11 times faster per row, 10 MB more executable).
 //! ARCHITECTURE.md gives the measurements behind that choice.
 
