@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"datasync/tests/e2e/harness"
 
@@ -62,14 +61,7 @@ changed = "alarm {{ row.id }} is now {{ row.state }}"
 `, w.schema, c.Name)
 	configure(t, doc, w.secrets(), map[string]any{"Operators": "pat"})
 	admin, pat := site.Admin.Client, site.Users["pat"].Client
-	runs := 0
-	runNow := func() {
-		t.Helper()
-		_, _, err := admin.ExecuteCommand(harness.Ctx(), c.Id, "/datasync run alarms")
-		must(t, harness.Explain(err))
-		runs++
-		waitRuns(t, "alarms", runs, time.Minute)
-	}
+	runNow := runner(t, c.Id, "alarms")
 	runNow() // the baseline
 	w.exec("INSERT INTO {S}.alarms VALUES (1, 'disk full'), (2, 'cpu hot');")
 	runNow()

@@ -127,6 +127,19 @@ func waitRuns(t *testing.T, sync string, n int, limit time.Duration) []run {
 	return got
 }
 
+// runner runs a sync now, as the admin with `/datasync run` in its channel, and waits for
+// the run to be logged; each call counts on the runs before it being the sync's only ones.
+func runner(t *testing.T, channelID, sync string) func() {
+	runs := 0
+	return func() {
+		t.Helper()
+		_, _, err := site.Admin.Client.ExecuteCommand(harness.Ctx(), channelID, "/datasync run "+sync)
+		must(t, harness.Explain(err))
+		runs++
+		waitRuns(t, sync, runs, time.Minute)
+	}
+}
+
 // settle waits until a sync, after its first `after` runs, has finished a run that posted
 // and then a run that posted nothing: what the data change caused has been delivered.
 func settle(t *testing.T, sync string, after int, limit time.Duration) {

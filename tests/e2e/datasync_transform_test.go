@@ -10,9 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"datasync/tests/e2e/harness"
 )
 
 func TestDataSyncTransforms(t *testing.T) {
@@ -55,14 +52,7 @@ transform = "mask"
 [syncs.leads.templates]
 added = "lead {{ row.id }}: {{ row.email }}, {{ row.note }}"
 `, w.schema, c.Name), w.secrets(), nil)
-	runs := 0
-	runNow := func() {
-		t.Helper()
-		_, _, err := site.Admin.Client.ExecuteCommand(harness.Ctx(), c.Id, "/datasync run leads")
-		must(t, harness.Explain(err))
-		runs++
-		waitRuns(t, "leads", runs, time.Minute)
-	}
+	runNow := runner(t, c.Id, "leads")
 	runNow() // the baseline
 	w.exec("INSERT INTO {S}.leads VALUES (1, 'jane.doe@acme.com', 'cc bob@example.org');")
 	runNow()
